@@ -1,0 +1,138 @@
+/**
+ * THE backplane contract: what every messaging system under epush (memory, Redis, NATS
+ * JetStream, STOMP brokers) must provide. It is split by capability, not by vendor.
+ *
+ * The model: one cluster-wide, totally ordered EVENT LOG. Notifications and membership changes
+ * are both events in it, numbered by a gap-free `seq`. A cursor is `(epoch, seq)`, so a listener
+ * can resume on ANY node, and "member when the notification was published" is a seq comparison.
+ * The cluster protocol (who wakes whom, catch-up, drain) lives once in src/node above this
+ * contract; a backplane only stores the log and membership and moves events between nodes.
+ */
+import type { Cursor, CursorPosition } from '../core/cursor.js';
+import type { ClusterEvent, NotificationDraft, NotificationEvent } from '../core/events.js';
+import type { GroupName } from '../core/group-name.js';
+import type { Delivery } from '../core/listen-answer.js';
+import type { PushId } from '../core/push-id.js';
+
+/** What a backplane promises; the node prints it at start-up and docs/backplanes.md tabulates it. */
+export interface BackplaneGuarantees {
+  /** Nodes in different processes or machines share state through it. */
+  readonly multiNode: boolean;
+  /** A notification answered 202 survives the death (SIGKILL) of any single epush node. */
+  readonly survivesNodeLoss: boolean;
+  /** A notification answered 202 survives a restart of the backplane service itself. */
+  readonly survivesBackplaneRestart: boolean;
+  /** A cursor resumes exactly (nothing skipped, nothing repeated) on any node within retention. */
+  readonly exactResume: boolean;
+  /** One honest sentence for the start-up banner. */
+  readonly summary: string;
+}
+
+export interface BackplaneOptions {
+  /** How far back a cursor can resume (the log's time window). */
+  readonly retentionMs: number;
+  /** A push ID no listener has held for this long expires. */
+  readonly pushIdTtlMs: number;
+  /** Upper bound on the bytes the log retains; past it the oldest events go (cursors then reset). */
+  readonly maxLogBytes: number;
+  /** Clock, injectable for tests. */
+  readonly now?: () => number;
+}
+
+/** Receives the cluster's events on this node. */
+export interface ClusterEventSink {
+  /** Every event of the log, in seq order and without gaps, this node's own included. */
+  onEvent(event: ClusterEvent): void;
+  /**
+   * The backplane could not deliver events up to `resumeSeq` in order (e.g. after a reconnect
+   * it could not fill): the node must make its waiting listeners re-read from the log.
+   */
+  onGap(resumeSeq: number): void;
+  /** Reachability changed; while down, the API answers 503 and readiness is red. */
+  onAvailability(up: boolean): void;
+}
+
+/** Fan-out between nodes: the live tail of the log, pushed to every node. */
+export interface EventFanout {
+  /** Starts delivering events after the current head to `sink`; resolves once connected. */
+  start(sink: ClusterEventSink): Promise<void>;
+  stop(): Promise<void>;
+  /** True while the backplane is reachable. */
+  isUp(): boolean;
+}
+
+/** What a listener needs to start waiting: its backlog, and membership as of the same point. */
+export type ListenerSnapshot =
+  | {
+      readonly kind: 'read';
+      /** Deliveries after the listener's cursor, oldest first, at most the requested limit. */
+      readonly deliveries: readonly Delivery[];
+      /** Where this read stopped; the listener's next cursor. */
+      readonly cursor: Cursor;
+      readonly cursorSeq: number;
+      /** Current groups of each push ID as of `cursorSeq`. */
+      readonly groups: ReadonlyMap<PushId, readonly GroupName[]>;
+    }
+  /** The cursor cannot be resumed (older than retention, or another epoch): start from `cursor`. */
+  | { readonly kind: 'reset'; readonly cursor: Cursor; readonly cursorSeq: number };
+
+/** The ordered, durable event log. */
+export interface EventLogStore {
+  /**
+   * Appends a notification and fans it out to every node. Resolves only once it is stored as
+   * durably as `guarantees` says: an API that answered 202 must be able to rely on it.
+   */
+  publish(draft: NotificationDraft): Promise<NotificationEvent>;
+  /** The cursor meaning "from now": the current head. */
+  head(): Promise<{ cursor: Cursor; seq: number }>;
+  /**
+   * Reads what a listener on `pushIds` missed since `from` (null = from now), and the groups
+   * of those push IDs at the point where the read stopped.
+   */
+  readForListener(
+    from: CursorPosition | null,
+    pushIds: readonly PushId[],
+    limit: number,
+  ): Promise<ListenerSnapshot>;
+}
+
+/** Groups and push-ID liveness, consistent from every node. */
+export interface MembershipStore {
+  /** Makes freshly minted push IDs live for one TTL. */
+  register(pushIds: readonly PushId[]): Promise<void>;
+  /**
+   * Extends the life of push IDs a listener holds; returns those that are unknown or already
+   * expired (they stay expired: a push ID never comes back).
+   */
+  touch(pushIds: readonly PushId[]): Promise<PushId[]>;
+  /** Throws EpushError `push_id_not_found` for an unknown or expired push ID. Idempotent. */
+  addMember(group: GroupName, pushId: PushId): Promise<void>;
+  /** Idempotent; removing a non-member is not an error. */
+  removeMember(group: GroupName, pushId: PushId): Promise<void>;
+  members(group: GroupName): Promise<PushId[]>;
+  /** True when the push ID is known and not expired. */
+  isLive(pushId: PushId): Promise<boolean>;
+}
+
+export interface NodeInfo {
+  readonly id: string;
+  readonly connections: number;
+  readonly startedAt: string;
+  readonly lastSeen: string;
+}
+
+/** Node membership of the cluster. */
+export interface ClusterDirectory {
+  /** Records this node as alive with its current figures; called every heartbeat. */
+  heartbeat(node: Omit<NodeInfo, 'lastSeen'>): Promise<void>;
+  /** Live nodes (heard from within a few heartbeats). */
+  nodes(): Promise<NodeInfo[]>;
+  /** Removes a node at once (orderly shutdown). */
+  leave(nodeId: string): Promise<void>;
+}
+
+export interface Backplane extends EventFanout, EventLogStore, MembershipStore, ClusterDirectory {
+  /** `memory`, `redis`, `nats`, `stomp`. */
+  readonly kind: string;
+  readonly guarantees: BackplaneGuarantees;
+}

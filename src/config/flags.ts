@@ -1,0 +1,235 @@
+/**
+ * Every flag of `epush start`, once. `--help`, the environment names (`EPUSH_*`), the config-file
+ * keys, validation and the README table are all derived from this table.
+ */
+import { hostname } from 'node:os';
+
+/** Thrown by a flag parser; the loader prefixes the flag's name. */
+export class FlagValueError extends Error {}
+
+export interface FlagSpec<T> {
+  /** Kebab-case name without the dashes, e.g. `hold-seconds`. */
+  readonly name: string;
+  /** `value` placeholder for --help; absent for booleans. */
+  readonly arg?: string;
+  readonly help: string;
+  /** Shown in --help and the docs. */
+  readonly defaultText: string;
+  readonly defaultValue: () => T;
+  readonly parse: (raw: string) => T;
+  readonly boolean?: true;
+}
+
+function integer(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    const value = Number(raw);
+    if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+      throw new FlagValueError(`must be an integer from ${min} to ${max} (got "${raw}")`);
+    }
+    return value;
+  };
+}
+
+function list(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+function boolean(raw: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on', ''].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new FlagValueError(`must be true or false (got "${raw}")`);
+}
+
+const BACKPLANE_SCHEMES = ['memory', 'redis:', 'rediss:', 'nats:', 'stomp:'];
+
+function flag<T>(spec: FlagSpec<T>): FlagSpec<T> {
+  return spec;
+}
+
+export const FLAGS = {
+  host: flag({
+    name: 'host',
+    arg: 'ADDR',
+    help: 'address to bind',
+    defaultText: '127.0.0.1',
+    defaultValue: () => '127.0.0.1',
+    parse: (raw) => {
+      if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new FlagValueError(`is not a host (got "${raw}")`);
+      return raw;
+    },
+  }),
+  port: flag({
+    name: 'port',
+    arg: 'N',
+    help: 'port to bind (0 = any free port)',
+    defaultText: '8080',
+    defaultValue: () => 8080,
+    parse: integer(0, 65535),
+  }),
+  backplane: flag({
+    name: 'backplane',
+    arg: 'URL',
+    help: 'memory, redis://… (rediss://), nats://…, stomp://…',
+    defaultText: 'memory',
+    defaultValue: () => 'memory',
+    parse: (raw) => {
+      if (!BACKPLANE_SCHEMES.some((scheme) => raw === scheme || raw.startsWith(`${scheme}//`))) {
+        throw new FlagValueError(`must be memory or a redis://, rediss://, nats:// or stomp:// URL (got "${raw}")`);
+      }
+      return raw;
+    },
+  }),
+  nodeId: flag({
+    name: 'node-id',
+    arg: 'NAME',
+    help: "this node's name in the cluster",
+    defaultText: 'hostname-pid',
+    defaultValue: () => `${hostname()}-${process.pid}`,
+    parse: (raw) => {
+      if (!/^[A-Za-z0-9._:-]{1,100}$/.test(raw)) {
+        throw new FlagValueError(`must be 1-100 characters of [A-Za-z0-9._:-] (got "${raw}")`);
+      }
+      return raw;
+    },
+  }),
+  apiKey: flag<string[]>({
+    name: 'api-key',
+    arg: 'KEYS',
+    help: 'secret(s) for the application API, comma-separated; required unless --insecure-dev',
+    defaultText: 'none',
+    defaultValue: () => [],
+    parse: (raw) => {
+      const keys = list(raw);
+      if (keys.some((key) => key.length < 16)) {
+        throw new FlagValueError('needs keys of at least 16 characters each');
+      }
+      return keys;
+    },
+  }),
+  holdSeconds: flag({
+    name: 'hold-seconds',
+    arg: 'S',
+    help: 'longest time a long-poll is held before an empty answer',
+    defaultText: '25',
+    defaultValue: () => 25,
+    parse: integer(1, 3600),
+  }),
+  pushIdTtl: flag({
+    name: 'push-id-ttl',
+    arg: 'S',
+    help: 'seconds before an unheld push ID expires',
+    defaultText: '600',
+    defaultValue: () => 600,
+    parse: integer(1, 30 * 86400),
+  }),
+  retentionSeconds: flag({
+    name: 'retention-seconds',
+    arg: 'S',
+    help: 'how far back a cursor can resume',
+    defaultText: '300',
+    defaultValue: () => 300,
+    parse: integer(1, 7 * 86400),
+  }),
+  retentionMaxMb: flag({
+    name: 'retention-max-mb',
+    arg: 'MB',
+    help: 'memory bound of the retained log (memory backplane); older events go first',
+    defaultText: '256',
+    defaultValue: () => 256,
+    parse: integer(1, 65536),
+  }),
+  workers: flag<number | 'auto'>({
+    name: 'workers',
+    arg: 'N|auto',
+    help: 'processes on this machine (auto = one per core), all joined to the backplane',
+    defaultText: '1',
+    defaultValue: () => 1,
+    parse: (raw) => (raw === 'auto' ? 'auto' : integer(1, 256)(raw)),
+  }),
+  drainSeconds: flag({
+    name: 'drain-seconds',
+    arg: 'S',
+    help: 'on SIGTERM, time to hand listeners to other nodes before exit',
+    defaultText: '10',
+    defaultValue: () => 10,
+    parse: integer(0, 3600),
+  }),
+  corsOrigins: flag<string[]>({
+    name: 'cors-origins',
+    arg: 'LIST',
+    help: 'origins allowed to call the browser endpoints, comma-separated (* = any)',
+    defaultText: '*',
+    defaultValue: () => ['*'],
+    parse: (raw) => {
+      const origins = list(raw);
+      for (const origin of origins) {
+        if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+          throw new FlagValueError(`has an entry that is not * or an origin like https://app.example.com (got "${origin}")`);
+        }
+      }
+      if (origins.length === 0) throw new FlagValueError('must name at least one origin');
+      return origins;
+    },
+  }),
+  insecureDev: flag({
+    name: 'insecure-dev',
+    help: 'allow the application API without a key (refused unless bound to loopback)',
+    defaultText: 'off',
+    defaultValue: () => false,
+    parse: boolean,
+    boolean: true,
+  }),
+  headersTimeoutSeconds: flag({
+    name: 'headers-timeout-seconds',
+    arg: 'S',
+    help: 'a connection must send complete request headers within this time',
+    defaultText: '10',
+    defaultValue: () => 10,
+    parse: integer(1, 600),
+  }),
+  bodyTimeoutSeconds: flag({
+    name: 'body-timeout-seconds',
+    arg: 'S',
+    help: 'a request must arrive in full (headers and body) within this time',
+    defaultText: '30',
+    defaultValue: () => 30,
+    parse: integer(1, 3600),
+  }),
+  idleTimeoutSeconds: flag({
+    name: 'idle-timeout-seconds',
+    arg: 'S',
+    help: 'a keep-alive connection with no request in flight is closed after this time',
+    defaultText: '60',
+    defaultValue: () => 60,
+    parse: integer(1, 3600),
+  }),
+  logLevel: flag({
+    name: 'log-level',
+    arg: 'LEVEL',
+    help: 'fatal, error, warn, info, debug, trace or silent',
+    defaultText: 'info',
+    defaultValue: () => 'info',
+    parse: (raw) => {
+      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) {
+        throw new FlagValueError(`must be one of fatal, error, warn, info, debug, trace, silent (got "${raw}")`);
+      }
+      return raw;
+    },
+  }),
+} as const;
+
+export type FlagKey = keyof typeof FLAGS;
+
+/** The resolved configuration of a node: one field per flag. */
+export type EpushConfig = {
+  -readonly [K in FlagKey]: ReturnType<(typeof FLAGS)[K]['parse']>;
+};
+
+/** `hold-seconds` → `EPUSH_HOLD_SECONDS`. */
+export function envName(spec: FlagSpec<unknown>): string {
+  return `EPUSH_${spec.name.toUpperCase().replaceAll('-', '_')}`;
+}

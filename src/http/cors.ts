@@ -1,0 +1,33 @@
+import type { IncomingMessage } from 'node:http';
+import type { Headers } from './respond.js';
+
+/** CORS for the browser endpoints (`/push/*`); the application API is server to server. */
+export class CorsPolicy {
+  private readonly any: boolean;
+  private readonly allowed: Set<string>;
+
+  constructor(origins: readonly string[]) {
+    this.any = origins.includes('*');
+    this.allowed = new Set(origins.filter((origin) => origin !== '*'));
+  }
+
+  /** Headers for an answer to `req`; empty when the origin is not allowed (the browser blocks). */
+  headersFor(req: IncomingMessage): Headers {
+    const origin = req.headers.origin;
+    if (this.any) return { 'access-control-allow-origin': '*' };
+    if (origin !== undefined && this.allowed.has(origin)) {
+      return { 'access-control-allow-origin': origin, vary: 'Origin' };
+    }
+    return { vary: 'Origin' };
+  }
+
+  /** Headers for a preflight (`OPTIONS`), cached by the browser for 10 minutes. */
+  preflightHeaders(req: IncomingMessage): Headers {
+    return {
+      ...this.headersFor(req),
+      'access-control-allow-methods': 'GET, POST, OPTIONS',
+      'access-control-allow-headers': 'Content-Type, Last-Event-ID',
+      'access-control-max-age': 600,
+    };
+  }
+}

@@ -1,0 +1,128 @@
+import { EpushError } from '../../core/errors.js';
+import { isGroupName, type GroupName } from '../../core/group-name.js';
+import { isPushId, type PushId } from '../../core/push-id.js';
+import type { ApiKeyAuth } from '../auth.js';
+import { asObject, parseJson, readBody } from '../json-body.js';
+import type { PushService } from '../push-service.js';
+import { sendJson, sendNoContent } from '../respond.js';
+import type { RouteContext, Router } from '../router.js';
+
+/** Largest serialized payload a notification may carry (SPEC §1). */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** The body around the payload may add a little; past this the body is refused unread. */
+const MAX_API_BODY_BYTES = MAX_PAYLOAD_BYTES + 4096;
+const MAX_PUSH_IDS_PER_CALL = 1000;
+
+function groupParam(value: string | undefined): GroupName {
+  if (!isGroupName(value)) {
+    throw new EpushError(
+      'invalid_group_name',
+      'Group names are 1-200 characters of letters, digits and . _ : ~ -',
+    );
+  }
+  return value;
+}
+
+function pushIdParam(value: string | undefined): PushId {
+  if (!isPushId(value)) {
+    throw new EpushError('invalid_push_id', 'Push IDs are 16-64 characters of letters, digits, _ and -.');
+  }
+  return value;
+}
+
+async function jsonObject(context: RouteContext): Promise<Record<string, unknown>> {
+  return asObject(parseJson(await readBody(context.req, MAX_API_BODY_BYTES)), 'The request body');
+}
+
+/** `{"payload": <json>}` (optional) → the payload serialized once, checked against the limit. */
+async function payloadOf(context: RouteContext): Promise<string> {
+  const body = await jsonObject(context);
+  for (const key of Object.keys(body)) {
+    if (key !== 'payload') throw new EpushError('invalid_body', `Unknown field "${key}"; a notify body has only "payload".`);
+  }
+  const payloadJson = body.payload === undefined ? 'null' : JSON.stringify(body.payload);
+  if (Buffer.byteLength(payloadJson) > MAX_PAYLOAD_BYTES) {
+    throw new EpushError('payload_too_large', `The payload is larger than ${MAX_PAYLOAD_BYTES} bytes once serialized.`);
+  }
+  return payloadJson;
+}
+
+/** The application API of SPEC §3: every call needs an API key. */
+export function registerApiRoutes(router: Router, service: PushService, auth: ApiKeyAuth): void {
+  const guarded =
+    (handler: (context: RouteContext) => Promise<void>) =>
+    (context: RouteContext): Promise<void> => {
+      auth.check(context.req);
+      return handler(context);
+    };
+
+  router.on(
+    'POST',
+    '/api/push-ids',
+    guarded(async (context) => {
+      const body = await jsonObject(context);
+      const count = body.count ?? 1;
+      if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_PUSH_IDS_PER_CALL) {
+        throw new EpushError('invalid_count', `"count" must be an integer from 1 to ${MAX_PUSH_IDS_PER_CALL}.`);
+      }
+      const pushIds = await service.createPushIds(count);
+      sendJson(context.res, 201, JSON.stringify({ pushIds }));
+    }),
+  );
+
+  router.on(
+    'PUT',
+    '/api/groups/:group/members/:pushId',
+    guarded(async ({ res, params }) => {
+      await service.addMember(groupParam(params[0]), pushIdParam(params[1]));
+      sendNoContent(res);
+    }),
+  );
+
+  router.on(
+    'DELETE',
+    '/api/groups/:group/members/:pushId',
+    guarded(async ({ res, params }) => {
+      await service.removeMember(groupParam(params[0]), pushIdParam(params[1]));
+      sendNoContent(res);
+    }),
+  );
+
+  router.on(
+    'GET',
+    '/api/groups/:group/members',
+    guarded(async ({ res, params }) => {
+      const members = await service.members(groupParam(params[0]));
+      sendJson(res, 200, JSON.stringify({ members }));
+    }),
+  );
+
+  router.on(
+    'POST',
+    '/api/groups/:group/notify',
+    guarded(async (context) => {
+      const group = groupParam(context.params[0]);
+      const id = await service.notifyGroup(group, await payloadOf(context));
+      sendJson(context.res, 202, JSON.stringify({ id }));
+    }),
+  );
+
+  router.on(
+    'POST',
+    '/api/push-ids/:pushId/notify',
+    guarded(async (context) => {
+      const pushId = pushIdParam(context.params[0]);
+      const id = await service.notifyPushId(pushId, await payloadOf(context));
+      sendJson(context.res, 202, JSON.stringify({ id }));
+    }),
+  );
+
+  router.on(
+    'GET',
+    '/api/cluster',
+    guarded(async ({ res }) => {
+      const nodes = await service.clusterNodes();
+      sendJson(res, 200, JSON.stringify({ nodes }));
+    }),
+  );
+}

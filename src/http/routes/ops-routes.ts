@@ -1,0 +1,17 @@
+import { EpushError } from '../../core/errors.js';
+import { sendJson } from '../respond.js';
+import type { PushService } from '../push-service.js';
+import type { Router } from '../router.js';
+
+/** Liveness and readiness for load balancers and orchestrators (SPEC §6). */
+export function registerOpsRoutes(router: Router, service: PushService): void {
+  router.on('GET', '/healthz', ({ res }) => {
+    sendJson(res, 200, '{"status":"ok"}');
+  });
+
+  router.on('GET', '/readyz', ({ res }) => {
+    const reason = service.notReadyReason();
+    if (reason !== null) throw new EpushError('not_ready', reason, { 'retry-after': '1' });
+    sendJson(res, 200, '{"status":"ready"}');
+  });
+}

@@ -1,0 +1,62 @@
+import { decodeCursor, type CursorPosition } from '../../core/cursor.js';
+import { EpushError } from '../../core/errors.js';
+import { isPushId, type PushId } from '../../core/push-id.js';
+import { LongPollConnection } from '../../transports/long-poll.js';
+import type { CorsPolicy } from '../cors.js';
+import { asObject, parseJson, readBody } from '../json-body.js';
+import type { PushService } from '../push-service.js';
+import { sendNoContent } from '../respond.js';
+import type { Router } from '../router.js';
+
+/** Most push IDs one listen may carry (SPEC §4). */
+export const MAX_PUSH_IDS_PER_LISTEN = 100;
+const MAX_LISTEN_BODY_BYTES = 16 * 1024;
+
+export interface ListenRequest {
+  readonly pushIds: PushId[];
+  readonly from: CursorPosition | null;
+}
+
+/** Validates a listen body; shared by every transport so they accept exactly the same input. */
+export function parseListenRequest(value: unknown): ListenRequest {
+  const body = asObject(value, 'The listen body');
+  const { pushIds, cursor } = body;
+  if (!Array.isArray(pushIds) || pushIds.length === 0) {
+    throw new EpushError('invalid_body', '"pushIds" must be a non-empty array of push IDs.');
+  }
+  if (pushIds.length > MAX_PUSH_IDS_PER_LISTEN) {
+    throw new EpushError('too_many_push_ids', `A listen carries at most ${MAX_PUSH_IDS_PER_LISTEN} push IDs (got ${pushIds.length}).`);
+  }
+  const unique = new Set<PushId>();
+  for (const pushId of pushIds) {
+    if (!isPushId(pushId)) {
+      throw new EpushError('invalid_push_id', `${JSON.stringify(pushId)} is not a push ID.`);
+    }
+    unique.add(pushId);
+  }
+  let from: CursorPosition | null = null;
+  if (cursor !== undefined && cursor !== null) {
+    from = typeof cursor === 'string' ? decodeCursor(cursor) : null;
+    if (from === null) {
+      throw new EpushError('invalid_cursor', '"cursor" must be null or a cursor this service handed out.');
+    }
+  }
+  return { pushIds: [...unique], from };
+}
+
+/** The browser protocol of SPEC §4 (long-poll; no API key, push IDs are the capability). */
+export function registerPushRoutes(router: Router, service: PushService, cors: CorsPolicy): void {
+  router.on('OPTIONS', '/push/listen', ({ req, res }) => {
+    sendNoContent(res, cors.preflightHeaders(req));
+  });
+
+  router.on('POST', '/push/listen', async ({ req, res }) => {
+    const request = parseListenRequest(parseJson(await readBody(req, MAX_LISTEN_BODY_BYTES)));
+    const connection = new LongPollConnection(res, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...cors.headersFor(req),
+    });
+    await service.listen(request.pushIds, request.from, connection);
+  });
+}

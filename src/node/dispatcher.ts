@@ -1,0 +1,341 @@
+import type { Backplane, ClusterEventSink } from '../backplane/backplane.js';
+import { encodeCursor, type Cursor, type CursorPosition } from '../core/cursor.js';
+import { EventLog } from '../core/event-log.js';
+import type { ClusterEvent, NotificationEvent } from '../core/events.js';
+import {
+  FanoutAnswer,
+  listenAnswerJson,
+  type Delivery,
+  type ListenAnswer,
+} from '../core/listen-answer.js';
+import { ListenerRegistry } from '../core/listener-registry.js';
+import type { PushId } from '../core/push-id.js';
+import { TimerWheel } from '../core/timer-wheel.js';
+import type { ListenerConnection } from '../transports/listener-connection.js';
+
+export interface DispatcherOptions {
+  readonly holdMs: number;
+  /** Most deliveries one answer carries; the listener re-polls for the rest at once. */
+  readonly maxDeliveriesPerAnswer: number;
+  readonly now?: () => number;
+}
+
+export interface DispatcherStats {
+  delivered: number;
+  answers: number;
+  /** Sum of publish→answer latency (ms) and its count, for the first metrics. */
+  latencyMsSum: number;
+}
+
+/** A listen waiting for a notification on this node. */
+class WaitingListener {
+  wheelSlot = 0;
+  constructor(
+    readonly pushIds: readonly PushId[],
+    /** Last event seq this listener has been matched against. */
+    public cursorSeq: number,
+    readonly epoch: string,
+    readonly connection: ListenerConnection,
+  ) {}
+}
+
+const CATCH_UP_ATTEMPTS = 3;
+/** How many recent events the node keeps to close the gap between a read and a registration. */
+const TAIL_EVENTS = 50_000;
+
+/**
+ * The cluster protocol on one node: it turns the ordered cluster event stream into answers for
+ * the listeners this node holds. Listen = read the backlog from the backplane, register, replay
+ * what arrived meanwhile from the local tail, then wait; every event wakes exactly the listeners
+ * of the push IDs it reaches.
+ */
+export class Dispatcher implements ClusterEventSink {
+  readonly stats: DispatcherStats = { delivered: 0, answers: 0, latencyMsSum: 0 };
+  private readonly registry = new ListenerRegistry<WaitingListener>();
+  private readonly wheel: TimerWheel<WaitingListener>;
+  private readonly tail: EventLog;
+  private readonly now: () => number;
+  private draining = false;
+  private up = false;
+  private ticker: NodeJS.Timeout | null = null;
+  /** Listens between arrival and registration (or answer), for the connection count. */
+  private pending = 0;
+
+  constructor(
+    private readonly backplane: Backplane,
+    private readonly options: DispatcherOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.wheel = new TimerWheel(250, this.now());
+    this.tail = new EventLog({ retentionMs: 120_000, maxBytes: 64 << 20, maxEvents: TAIL_EVENTS });
+  }
+
+  /** Waiting listeners (SPEC: `epush_listeners`). */
+  get listenerCount(): number {
+    return this.registry.size;
+  }
+
+  /** Open listen exchanges, waiting or being prepared. */
+  get connectionCount(): number {
+    return this.registry.size + this.pending;
+  }
+
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** Starts matching events after `headSeq` and the hold-timeout ticker. */
+  start(headSeq: number): void {
+    this.tail.restartAt(headSeq);
+    this.ticker = setInterval(() => {
+      this.expireHolds();
+    }, 250);
+    this.ticker.unref();
+  }
+
+  stop(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+  }
+
+  /** Push IDs currently held here; the node keeps them alive in the backplane. */
+  heldPushIds(): PushId[] {
+    return [...this.registry.pushIds()];
+  }
+
+  // --- ClusterEventSink ----------------------------------------------------------------------
+
+  onEvent(event: ClusterEvent): void {
+    if (event.seq <= this.tail.headSeq) return; // already seen
+    if (event.seq !== this.tail.headSeq + 1) {
+      this.onGap(event.seq - 1);
+    }
+    this.tail.append(event, this.now());
+    const wakeups = this.registry.apply(event);
+    if (!wakeups || event.type !== 'notification') return;
+    let fanout: FanoutAnswer | null = null;
+    let fanoutEpoch = '';
+    for (const [listener, pushIds] of wakeups) {
+      if (fanout === null || listener.epoch !== fanoutEpoch) {
+        fanoutEpoch = listener.epoch;
+        fanout = new FanoutAnswer(event, encodeCursor(fanoutEpoch, event.seq));
+      }
+      this.finish(listener, fanout.for(pushIds), pushIds.length, event);
+    }
+  }
+
+  onGap(resumeSeq: number): void {
+    // Events were lost on the way here; the log still has them. Send every waiting listener
+    // back to the log with its own cursor, which it re-reads on the next listen.
+    this.tail.restartAt(resumeSeq);
+    for (const listener of this.allWaiting()) {
+      this.answer(listener, { deliveries: [], cursor: this.cursorOf(listener), expired: [] });
+    }
+  }
+
+  onAvailability(up: boolean): void {
+    this.up = up;
+    if (!up) {
+      for (const listener of this.allWaiting()) {
+        this.answer(listener, {
+          deliveries: [],
+          cursor: this.cursorOf(listener),
+          expired: [],
+          reconnect: true,
+        });
+      }
+    }
+  }
+
+  // --- listening -----------------------------------------------------------------------------
+
+  /**
+   * Serves one listen: answers at once when there is something (backlog, expired push IDs,
+   * reset, draining), otherwise holds it until a notification or the hold time.
+   */
+  async listen(
+    pushIds: readonly PushId[],
+    from: CursorPosition | null,
+    connection: ListenerConnection,
+  ): Promise<void> {
+    this.pending += 1;
+    try {
+      await this.prepare(pushIds, from, connection);
+    } finally {
+      this.pending -= 1;
+    }
+  }
+
+  private async prepare(
+    pushIds: readonly PushId[],
+    from: CursorPosition | null,
+    connection: ListenerConnection,
+  ): Promise<void> {
+    if (this.draining || !this.up) {
+      const cursor = from ? encodeCursor(from.epoch, from.seq) : (await this.backplane.head()).cursor;
+      send(connection, { deliveries: [], cursor, expired: [], reconnect: true });
+      return;
+    }
+    const expired = await this.backplane.touch(pushIds);
+    const live = expired.length === 0 ? pushIds : pushIds.filter((id) => !expired.includes(id));
+    let position = from;
+    for (let attempt = 0; attempt < CATCH_UP_ATTEMPTS; attempt++) {
+      const snapshot = await this.backplane.readForListener(
+        position,
+        live,
+        this.options.maxDeliveriesPerAnswer,
+      );
+      if (connection.closed) return;
+      if (snapshot.kind === 'reset') {
+        send(connection, { deliveries: [], cursor: snapshot.cursor, expired, reset: true });
+        return;
+      }
+      if (snapshot.deliveries.length > 0 || expired.length > 0 || live.length === 0) {
+        this.countDeliveries(snapshot.deliveries);
+        send(connection, { deliveries: snapshot.deliveries, cursor: snapshot.cursor, expired });
+        return;
+      }
+      if (this.draining || !this.up) {
+        send(connection, { deliveries: [], cursor: snapshot.cursor, expired, reconnect: true });
+        return;
+      }
+      const epoch = snapshot.cursor.slice(0, snapshot.cursor.indexOf('-'));
+      const listener = new WaitingListener(live, snapshot.cursorSeq, epoch, connection);
+      for (const displaced of this.registry.add(listener, snapshot.groups)) {
+        this.answer(displaced, {
+          deliveries: [],
+          cursor: this.cursorOf(displaced),
+          expired: [],
+          replaced: true,
+        });
+      }
+      const caughtUp = this.catchUp(listener);
+      if (caughtUp === 'answered') return;
+      if (caughtUp === 'waiting') {
+        listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.options.holdMs);
+        connection.onClose(() => {
+          this.drop(listener);
+        });
+        return;
+      }
+      // The local tail no longer reaches back to the snapshot: read again from the log.
+      this.registry.remove(listener);
+      position = { epoch, seq: snapshot.cursorSeq };
+    }
+    const head = await this.backplane.head();
+    send(connection, { deliveries: [], cursor: head.cursor, expired: [] });
+  }
+
+  /**
+   * Replays events that arrived between the snapshot and the registration; `gone` when the
+   * local tail no longer reaches back that far.
+   */
+  private catchUp(listener: WaitingListener): 'answered' | 'waiting' | 'gone' {
+    // A snapshot may run ahead of the fan-out; events up to it were already matched there.
+    if (listener.cursorSeq >= this.tail.headSeq) return 'waiting';
+    const read = this.tail.readSince(listener.cursorSeq);
+    if (read.kind === 'gone') return 'gone';
+    const deliveries: Delivery[] = [];
+    const mine = new Set(listener.pushIds);
+    for (const event of read.events) {
+      if (event.type !== 'notification') {
+        if (mine.has(event.pushId)) this.registry.apply(event);
+        continue;
+      }
+      for (const pushId of this.reachedBy(event, listener)) deliveries.push({ event, pushId });
+    }
+    listener.cursorSeq = this.tail.headSeq;
+    if (deliveries.length > 0) {
+      this.countDeliveries(deliveries);
+      this.answer(listener, { deliveries, cursor: this.cursorOf(listener), expired: [] });
+      return 'answered';
+    }
+    return 'waiting';
+  }
+
+  /** The listener's push IDs a notification reaches, by the registry's current membership. */
+  private reachedBy(event: NotificationEvent, listener: WaitingListener): PushId[] {
+    if (event.pushId !== null) return listener.pushIds.includes(event.pushId) ? [event.pushId] : [];
+    const woken = this.registry.wakeupsFor(event.group, null)?.get(listener);
+    return woken ?? [];
+  }
+
+  /** Answers every waiting listener with `reconnect` and refuses new ones. */
+  drain(): void {
+    this.draining = true;
+    for (const listener of this.allWaiting()) {
+      this.answer(listener, {
+        deliveries: [],
+        cursor: this.cursorOf(listener),
+        expired: [],
+        reconnect: true,
+      });
+    }
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  private expireHolds(): void {
+    for (const listener of this.wheel.advance(this.now())) {
+      listener.wheelSlot = 0;
+      this.answer(listener, { deliveries: [], cursor: this.cursorOf(listener), expired: [] });
+    }
+  }
+
+  /** A waiting listener has been matched against every event up to the tail's head. */
+  private cursorOf(listener: WaitingListener): Cursor {
+    return encodeCursor(listener.epoch, Math.max(listener.cursorSeq, this.tail.headSeq));
+  }
+
+  private answer(listener: WaitingListener, answer: ListenAnswer): void {
+    this.unregister(listener);
+    this.stats.answers += 1;
+    listener.connection.send(listenAnswerJson(answer));
+  }
+
+  private finish(
+    listener: WaitingListener,
+    json: string,
+    deliveries: number,
+    event: NotificationEvent,
+  ): void {
+    this.unregister(listener);
+    this.stats.answers += 1;
+    this.stats.delivered += deliveries;
+    this.stats.latencyMsSum += (this.now() - event.publishedAt) * deliveries;
+    listener.connection.send(json);
+  }
+
+  private drop(listener: WaitingListener): void {
+    this.unregister(listener);
+  }
+
+  private unregister(listener: WaitingListener): void {
+    this.registry.remove(listener);
+    if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);
+    listener.wheelSlot = 0;
+  }
+
+  private countDeliveries(deliveries: readonly Delivery[]): void {
+    const now = this.now();
+    this.stats.delivered += deliveries.length;
+    for (const { event } of deliveries) this.stats.latencyMsSum += now - event.publishedAt;
+  }
+
+  private allWaiting(): WaitingListener[] {
+    const listeners = new Set<WaitingListener>();
+    for (const pushId of this.registry.pushIds()) {
+      const listener = this.registry.get(pushId);
+      if (listener) listeners.add(listener);
+    }
+    return [...listeners];
+  }
+}
+
+function send(connection: ListenerConnection, answer: ListenAnswer): void {
+  connection.send(listenAnswerJson(answer));
+}

@@ -1,0 +1,260 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Backplane } from '../backplane/backplane.js';
+import { MemoryBackplane } from '../backplane/memory-backplane.js';
+import type { EpushConfig } from '../config/flags.js';
+import type { Cursor, CursorPosition } from '../core/cursor.js';
+import { EpushError } from '../core/errors.js';
+import type { NotificationId } from '../core/events.js';
+import type { GroupName } from '../core/group-name.js';
+import { NotificationIdSource } from '../core/notification-id.js';
+import { mintPushIds, type PushId } from '../core/push-id.js';
+import { createHttpServer } from '../http/http-server.js';
+import type { ClusterNodeView, PushService } from '../http/push-service.js';
+import type { ListenerConnection } from '../transports/listener-connection.js';
+import { Dispatcher } from './dispatcher.js';
+
+const HEARTBEAT_MS = 5000;
+const TOUCH_BATCH = 1000;
+/** Most deliveries one listen answer carries. */
+const MAX_DELIVERIES_PER_ANSWER = 500;
+
+export interface EpushNodeDeps {
+  readonly log: Logger;
+  /** Defaults to a backplane built from `config.backplane`. */
+  readonly backplane?: Backplane;
+}
+
+/**
+ * One epush node: composes the backplane, the dispatcher and the HTTP surface, and owns start,
+ * drain and stop, heartbeats and keeping held push IDs alive.
+ */
+export class EpushNode implements PushService {
+  readonly backplane: Backplane;
+  readonly dispatcher: Dispatcher;
+  private readonly server: Server;
+  private readonly ids = new NotificationIdSource();
+  private readonly startedAt = new Date().toISOString();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+
+  constructor(
+    readonly config: EpushConfig,
+    private readonly deps: EpushNodeDeps,
+  ) {
+    this.backplane = deps.backplane ?? createBackplane(config);
+    this.dispatcher = new Dispatcher(this.backplane, {
+      holdMs: config.holdSeconds * 1000,
+      maxDeliveriesPerAnswer: MAX_DELIVERIES_PER_ANSWER,
+    });
+    this.server = createHttpServer(
+      this,
+      {
+        apiKeys: config.apiKey,
+        insecureDev: config.insecureDev,
+        corsOrigins: config.corsOrigins,
+        headersTimeoutMs: config.headersTimeoutSeconds * 1000,
+        bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
+        idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+      },
+      deps.log,
+    );
+  }
+
+  get log(): Logger {
+    return this.deps.log;
+  }
+
+  /** The bound address, e.g. `http://127.0.0.1:8080`. */
+  get url(): string {
+    const address = this.server.address() as AddressInfo | null;
+    if (!address) throw new Error('the node is not listening');
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  async start(): Promise<void> {
+    await this.backplane.start(this.dispatcher);
+    const head = await this.backplane.head();
+    this.dispatcher.start(head.seq);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: this.config.host, port: this.config.port, backlog: 65535 }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.every(HEARTBEAT_MS, () => this.heartbeat());
+    const touchEvery = Math.max(1000, Math.floor((this.config.pushIdTtl * 1000) / 3));
+    this.every(touchEvery, () => this.keepHeldPushIdsAlive());
+    await this.heartbeat();
+    const g = this.backplane.guarantees;
+    this.log.info(
+      { backplane: this.backplane.kind, guarantees: g },
+      `backplane ${this.backplane.kind}: ${g.summary}`,
+    );
+  }
+
+  /**
+   * SIGTERM: refuse new listeners, answer held ones with `reconnect`, stop accepting, and wait
+   * for in-flight requests up to the drain time. Resolves when the node can exit.
+   */
+  async drain(): Promise<void> {
+    this.dispatcher.drain();
+    const closed = new Promise<void>((resolve) => {
+      this.server.close(() => {
+        resolve();
+      });
+    });
+    // Sockets whose held listen was just answered become idle a moment later: keep closing them.
+    const closer = setInterval(() => {
+      this.server.closeIdleConnections();
+    }, 50);
+    this.server.closeIdleConnections();
+    const deadline = new Promise<void>((resolve) => {
+      setTimeout(resolve, this.config.drainSeconds * 1000).unref();
+    });
+    await Promise.race([closed, deadline]);
+    clearInterval(closer);
+    await this.stop();
+  }
+
+  /** Stops at once: open connections are cut. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.dispatcher.stop();
+    this.server.closeAllConnections();
+    this.server.close();
+    await this.backplane.leave(this.config.nodeId).catch(() => undefined);
+    await this.backplane.stop();
+  }
+
+  // --- PushService ---------------------------------------------------------------------------
+
+  async createPushIds(count: number): Promise<PushId[]> {
+    this.requireBackplane();
+    const pushIds = mintPushIds(count);
+    await this.backplane.register(pushIds);
+    return pushIds;
+  }
+
+  addMember(group: GroupName, pushId: PushId): Promise<void> {
+    this.requireBackplane();
+    return this.backplane.addMember(group, pushId);
+  }
+
+  removeMember(group: GroupName, pushId: PushId): Promise<void> {
+    this.requireBackplane();
+    return this.backplane.removeMember(group, pushId);
+  }
+
+  members(group: GroupName): Promise<PushId[]> {
+    this.requireBackplane();
+    return this.backplane.members(group);
+  }
+
+  async notifyGroup(group: GroupName, payloadJson: string): Promise<NotificationId> {
+    this.requireBackplane();
+    const event = await this.backplane.publish({
+      type: 'notification',
+      id: this.ids.next(),
+      group,
+      pushId: null,
+      payloadJson,
+      publishedAt: Date.now(),
+    });
+    return event.id;
+  }
+
+  async notifyPushId(pushId: PushId, payloadJson: string): Promise<NotificationId> {
+    this.requireBackplane();
+    if (!(await this.backplane.isLive(pushId))) {
+      throw new EpushError(
+        'push_id_not_found',
+        `Push ID ${pushId} is unknown or expired; nobody can listen on it.`,
+      );
+    }
+    const event = await this.backplane.publish({
+      type: 'notification',
+      id: this.ids.next(),
+      group: null,
+      pushId,
+      payloadJson,
+      publishedAt: Date.now(),
+    });
+    return event.id;
+  }
+
+  async clusterNodes(): Promise<ClusterNodeView[]> {
+    this.requireBackplane();
+    return this.backplane.nodes();
+  }
+
+  listen(
+    pushIds: readonly PushId[],
+    from: CursorPosition | null,
+    connection: ListenerConnection,
+  ): Promise<void> {
+    return this.dispatcher.listen(pushIds, from, connection);
+  }
+
+  notReadyReason(): string | null {
+    if (this.dispatcher.isDraining) return 'This node is draining.';
+    if (!this.dispatcher.isUp || !this.backplane.isUp()) return 'The backplane is unreachable.';
+    return null;
+  }
+
+  async headCursor(): Promise<Cursor> {
+    return (await this.backplane.head()).cursor;
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  private requireBackplane(): void {
+    if (!this.backplane.isUp()) {
+      throw new EpushError('backplane_unavailable', 'The backplane is unreachable; try again shortly.', {
+        'retry-after': '1',
+      });
+    }
+  }
+
+  private every(ms: number, task: () => Promise<void>): void {
+    const timer = setInterval(() => {
+      task().catch((error: unknown) => {
+        this.log.warn({ err: error }, 'periodic task failed');
+      });
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private heartbeat(): Promise<void> {
+    return this.backplane.heartbeat({
+      id: this.config.nodeId,
+      connections: this.dispatcher.connectionCount,
+      startedAt: this.startedAt,
+    });
+  }
+
+  /** A held push ID must not expire: refresh everything this node holds, in batches. */
+  private async keepHeldPushIdsAlive(): Promise<void> {
+    const held = this.dispatcher.heldPushIds();
+    for (let i = 0; i < held.length; i += TOUCH_BATCH) {
+      await this.backplane.touch(held.slice(i, i + TOUCH_BATCH));
+    }
+  }
+}
+
+function createBackplane(config: EpushConfig): Backplane {
+  if (config.backplane === 'memory') {
+    return new MemoryBackplane({
+      retentionMs: config.retentionSeconds * 1000,
+      pushIdTtlMs: config.pushIdTtl * 1000,
+      maxLogBytes: config.retentionMaxMb * 1024 * 1024,
+    });
+  }
+  throw new Error(`backplane ${config.backplane} is not available in this version`);
+}
