@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { encodeCursor, type CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
 import { EventLog } from '../core/event-log.js';
-import type { ClusterEvent, EventDraft, NotificationDraft, NotificationEvent } from '../core/events.js';
+import type {
+  ClusterEvent,
+  EventDraft,
+  NotificationDraft,
+  NotificationEvent,
+} from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import type { Delivery } from '../core/listen-answer.js';
 import { MembershipIndex } from '../core/membership-index.js';
@@ -101,7 +106,11 @@ export class MemoryBackplane implements Backplane {
     const startSeq = from === null ? head : from.seq;
     const read = from !== null && from.epoch !== this.epoch ? null : this.log.readSince(startSeq);
     if (read === null || read.kind === 'gone') {
-      return Promise.resolve({ kind: 'reset', cursor: encodeCursor(this.epoch, head), cursorSeq: head });
+      return Promise.resolve({
+        kind: 'reset',
+        cursor: encodeCursor(this.epoch, head),
+        cursorSeq: head,
+      });
     }
     const wanted = new Set(pushIds);
     const deliveries: Delivery[] = [];

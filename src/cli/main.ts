@@ -83,7 +83,9 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 100).unref();
   },
   (error: unknown) => {
-    process.stderr.write(`epush: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `epush: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -78,7 +78,9 @@ export const FLAGS = {
     defaultValue: () => 'memory',
     parse: (raw) => {
       if (!BACKPLANE_SCHEMES.some((scheme) => raw === scheme || raw.startsWith(`${scheme}//`))) {
-        throw new FlagValueError(`must be memory or a redis://, rediss://, nats:// or stomp:// URL (got "${raw}")`);
+        throw new FlagValueError(
+          `must be memory or a redis://, rediss://, nats:// or stomp:// URL (got "${raw}")`,
+        );
       }
       return raw;
     },
@@ -168,7 +170,9 @@ export const FLAGS = {
       const origins = list(raw);
       for (const origin of origins) {
         if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
-          throw new FlagValueError(`has an entry that is not * or an origin like https://app.example.com (got "${origin}")`);
+          throw new FlagValueError(
+            `has an entry that is not * or an origin like https://app.example.com (got "${origin}")`,
+          );
         }
       }
       if (origins.length === 0) throw new FlagValueError('must name at least one origin');
@@ -215,7 +219,9 @@ export const FLAGS = {
     defaultValue: () => 'info',
     parse: (raw) => {
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) {
-        throw new FlagValueError(`must be one of fatal, error, warn, info, debug, trace, silent (got "${raw}")`);
+        throw new FlagValueError(
+          `must be one of fatal, error, warn, info, debug, trace, silent (got "${raw}")`,
+        );
       }
       return raw;
     },

@@ -1,4 +1,11 @@
-import { FLAGS, FlagValueError, envName, type EpushConfig, type FlagKey, type FlagSpec } from './flags.js';
+import {
+  FLAGS,
+  FlagValueError,
+  envName,
+  type EpushConfig,
+  type FlagKey,
+  type FlagSpec,
+} from './flags.js';
 
 /** A configuration the node cannot start with; the message is one line naming the flag. */
 export class ConfigError extends Error {}
@@ -14,7 +21,7 @@ const KEYS = Object.keys(FLAGS) as FlagKey[];
 const BY_NAME = new Map<string, FlagKey>(KEYS.map((key) => [FLAGS[key].name, key]));
 
 function specOf(key: FlagKey): FlagSpec<unknown> {
-  return FLAGS[key] as FlagSpec<unknown>;
+  return FLAGS[key];
 }
 
 /** Parses `--name value`, `--name=value` and bare boolean flags; `--config` is taken aside. */
@@ -23,7 +30,8 @@ function parseArgv(argv: readonly string[]): { raw: Map<FlagKey, string>; config
   let configPath: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}" (flags start with --)`);
+    if (!arg.startsWith('--'))
+      throw new ConfigError(`unexpected argument "${arg}" (flags start with --)`);
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     let value = eq === -1 ? undefined : arg.slice(eq + 1);
@@ -71,7 +79,10 @@ function readConfigFile(path: string, readFile: (path: string) => string): Map<F
     if (!key) throw new ConfigError(`--config: unknown key "${name}" in ${path}`);
     if (Array.isArray(value)) raw.set(key, value.map(String).join(','));
     else if (['string', 'number', 'boolean'].includes(typeof value)) raw.set(key, String(value));
-    else throw new ConfigError(`--config: key "${name}" in ${path} must be a string, number, boolean or list`);
+    else
+      throw new ConfigError(
+        `--config: key "${name}" in ${path} must be a string, number, boolean or list`,
+      );
   }
   return raw;
 }
@@ -110,10 +121,14 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 function validate(config: EpushConfig): EpushConfig {
   if (config.apiKey.length === 0 && !config.insecureDev) {
-    throw new ConfigError('--api-key is required (or --insecure-dev for a loopback-only development node)');
+    throw new ConfigError(
+      '--api-key is required (or --insecure-dev for a loopback-only development node)',
+    );
   }
   if (config.insecureDev && !LOOPBACK.test(config.host)) {
-    throw new ConfigError(`--insecure-dev is refused unless --host is a loopback address (got "${config.host}")`);
+    throw new ConfigError(
+      `--insecure-dev is refused unless --host is a loopback address (got "${config.host}")`,
+    );
   }
   if (config.backplane !== 'memory') {
     throw new ConfigError(

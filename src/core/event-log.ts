@@ -91,7 +91,8 @@ export class EventLog {
     const cutoff = now - this.limits.retentionMs;
     while (this.start < this.events.length) {
       const over =
-        this.bytes > this.limits.maxBytes || this.events.length - this.start > this.limits.maxEvents;
+        this.bytes > this.limits.maxBytes ||
+        this.events.length - this.start > this.limits.maxEvents;
       const at = this.appendedAt[this.start] ?? now;
       if (!over && at >= cutoff) break;
       const dropped = this.events[this.start];

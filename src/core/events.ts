@@ -48,9 +48,7 @@ export type ClusterEvent = NotificationEvent | MembershipEvent | ExpiryEvent;
 export type NotificationDraft = Omit<NotificationEvent, 'seq'>;
 
 export type EventDraft =
-  | NotificationDraft
-  | Omit<MembershipEvent, 'seq'>
-  | Omit<ExpiryEvent, 'seq'>;
+  NotificationDraft | Omit<MembershipEvent, 'seq'> | Omit<ExpiryEvent, 'seq'>;
 
 /** Exhaustiveness guard for switches over event and message unions. */
 export function assertNever(value: never): never {

@@ -71,7 +71,8 @@ export class MembershipIndex {
   /** Current groups of a push ID. */
   groupsOf(pushId: PushId): GroupName[] {
     const out: GroupName[] = [];
-    for (const stay of this.stays.get(pushId) ?? []) if (stay.left === Infinity) out.push(stay.group);
+    for (const stay of this.stays.get(pushId) ?? [])
+      if (stay.left === Infinity) out.push(stay.group);
     return out;
   }
 

@@ -65,7 +65,8 @@ export function createHttpServer(service: PushService, options: HttpOptions, log
       const { handler, params } = router.match(req.method ?? 'GET', url.pathname);
       await handler({ req, res, params, url });
     } catch (error) {
-      if (!(error instanceof EpushError)) log.error({ err: error, url: rawUrl }, 'unexpected failure');
+      if (!(error instanceof EpushError))
+        log.error({ err: error, url: rawUrl }, 'unexpected failure');
       sendError(res, error, isBrowserPath ? cors.headersFor(req) : {});
     }
   }
@@ -75,7 +76,10 @@ export function createHttpServer(service: PushService, options: HttpOptions, log
       socket.destroy();
       return;
     }
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : '400 Bad Request';
     const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     socket.end(
       `HTTP/1.1 ${timedOut ? '408 Request Timeout' : status}\r\nContent-Type: application/json\r\n` +

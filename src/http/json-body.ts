@@ -43,11 +43,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 function tooLarge(limit: number): EpushError {
-  return new EpushError(
-    'body_too_large',
-    `The request body is larger than ${limit} bytes.`,
-    { connection: 'close' },
-  );
+  return new EpushError('body_too_large', `The request body is larger than ${limit} bytes.`, {
+    connection: 'close',
+  });
 }
 
 /** Parses a JSON body; an empty body is `undefined` (for calls whose body is optional). */

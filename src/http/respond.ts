@@ -8,7 +8,12 @@ const JSON_HEADERS = {
   'cache-control': 'no-store',
 } as const;
 
-export function sendJson(res: ServerResponse, status: number, body: string, headers: Headers = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Headers = {},
+): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, {
     ...JSON_HEADERS,

@@ -27,7 +27,9 @@ export class Router {
   on(method: string, path: string, handler: RouteHandler): this {
     const source = path
       .split('/')
-      .map((segment) => (segment.startsWith(':') ? '([^/]+)' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .map((segment) =>
+        segment.startsWith(':') ? '([^/]+)' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+      )
       .join('/');
     let route = this.routes.find((r) => r.path === path);
     if (!route) {
@@ -43,10 +45,15 @@ export class Router {
     for (const route of this.routes) {
       const found = route.pattern.exec(pathname);
       if (!found) continue;
-      const handler = route.handlers.get(method) ?? (method === 'HEAD' ? route.handlers.get('GET') : undefined);
+      const handler =
+        route.handlers.get(method) ?? (method === 'HEAD' ? route.handlers.get('GET') : undefined);
       if (!handler) {
         const allow = [...route.handlers.keys()].join(', ');
-        throw new EpushError('method_not_allowed', `${method} is not allowed on ${pathname}; use ${allow}.`, { allow });
+        throw new EpushError(
+          'method_not_allowed',
+          `${method} is not allowed on ${pathname}; use ${allow}.`,
+          { allow },
+        );
       }
       return { handler, params: found.slice(1).map(decodeSegment) };
     }

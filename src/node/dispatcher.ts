@@ -175,8 +175,10 @@ export class Dispatcher implements ClusterEventSink {
     from: CursorPosition | null,
     connection: ListenerConnection,
   ): Promise<void> {
-    if (this.draining || !this.up) {
-      const cursor = from ? encodeCursor(from.epoch, from.seq) : (await this.backplane.head()).cursor;
+    if (this.refusesListeners()) {
+      const cursor = from
+        ? encodeCursor(from.epoch, from.seq)
+        : (await this.backplane.head()).cursor;
       send(connection, { deliveries: [], cursor, expired: [], reconnect: true });
       return;
     }
@@ -199,7 +201,7 @@ export class Dispatcher implements ClusterEventSink {
         send(connection, { deliveries: snapshot.deliveries, cursor: snapshot.cursor, expired });
         return;
       }
-      if (this.draining || !this.up) {
+      if (this.refusesListeners()) {
         send(connection, { deliveries: [], cursor: snapshot.cursor, expired, reconnect: true });
         return;
       }
@@ -278,6 +280,11 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   // --- internals -----------------------------------------------------------------------------
+
+  /** Draining or cut off from the backplane: listeners are sent elsewhere. */
+  private refusesListeners(): boolean {
+    return this.draining || !this.up;
+  }
 
   private expireHolds(): void {
     for (const listener of this.wheel.advance(this.now())) {

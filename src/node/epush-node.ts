@@ -215,9 +215,13 @@ export class EpushNode implements PushService {
 
   private requireBackplane(): void {
     if (!this.backplane.isUp()) {
-      throw new EpushError('backplane_unavailable', 'The backplane is unreachable; try again shortly.', {
-        'retry-after': '1',
-      });
+      throw new EpushError(
+        'backplane_unavailable',
+        'The backplane is unreachable; try again shortly.',
+        {
+          'retry-after': '1',
+        },
+      );
     }
   }
 

@@ -25,7 +25,10 @@ function groupParam(value: string | undefined): GroupName {
 
 function pushIdParam(value: string | undefined): PushId {
   if (!isPushId(value)) {
-    throw new EpushError('invalid_push_id', 'Push IDs are 16-64 characters of letters, digits, _ and -.');
+    throw new EpushError(
+      'invalid_push_id',
+      'Push IDs are 16-64 characters of letters, digits, _ and -.',
+    );
   }
   return value;
 }
@@ -38,11 +41,18 @@ async function jsonObject(context: RouteContext): Promise<Record<string, unknown
 async function payloadOf(context: RouteContext): Promise<string> {
   const body = await jsonObject(context);
   for (const key of Object.keys(body)) {
-    if (key !== 'payload') throw new EpushError('invalid_body', `Unknown field "${key}"; a notify body has only "payload".`);
+    if (key !== 'payload')
+      throw new EpushError(
+        'invalid_body',
+        `Unknown field "${key}"; a notify body has only "payload".`,
+      );
   }
   const payloadJson = body.payload === undefined ? 'null' : JSON.stringify(body.payload);
   if (Buffer.byteLength(payloadJson) > MAX_PAYLOAD_BYTES) {
-    throw new EpushError('payload_too_large', `The payload is larger than ${MAX_PAYLOAD_BYTES} bytes once serialized.`);
+    throw new EpushError(
+      'payload_too_large',
+      `The payload is larger than ${MAX_PAYLOAD_BYTES} bytes once serialized.`,
+    );
   }
   return payloadJson;
 }
@@ -62,8 +72,16 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
     guarded(async (context) => {
       const body = await jsonObject(context);
       const count = body.count ?? 1;
-      if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_PUSH_IDS_PER_CALL) {
-        throw new EpushError('invalid_count', `"count" must be an integer from 1 to ${MAX_PUSH_IDS_PER_CALL}.`);
+      if (
+        typeof count !== 'number' ||
+        !Number.isInteger(count) ||
+        count < 1 ||
+        count > MAX_PUSH_IDS_PER_CALL
+      ) {
+        throw new EpushError(
+          'invalid_count',
+          `"count" must be an integer from 1 to ${MAX_PUSH_IDS_PER_CALL}.`,
+        );
       }
       const pushIds = await service.createPushIds(count);
       sendJson(context.res, 201, JSON.stringify({ pushIds }));

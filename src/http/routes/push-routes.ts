@@ -25,7 +25,10 @@ export function parseListenRequest(value: unknown): ListenRequest {
     throw new EpushError('invalid_body', '"pushIds" must be a non-empty array of push IDs.');
   }
   if (pushIds.length > MAX_PUSH_IDS_PER_LISTEN) {
-    throw new EpushError('too_many_push_ids', `A listen carries at most ${MAX_PUSH_IDS_PER_LISTEN} push IDs (got ${pushIds.length}).`);
+    throw new EpushError(
+      'too_many_push_ids',
+      `A listen carries at most ${MAX_PUSH_IDS_PER_LISTEN} push IDs (got ${pushIds.length}).`,
+    );
   }
   const unique = new Set<PushId>();
   for (const pushId of pushIds) {
@@ -38,7 +41,10 @@ export function parseListenRequest(value: unknown): ListenRequest {
   if (cursor !== undefined && cursor !== null) {
     from = typeof cursor === 'string' ? decodeCursor(cursor) : null;
     if (from === null) {
-      throw new EpushError('invalid_cursor', '"cursor" must be null or a cursor this service handed out.');
+      throw new EpushError(
+        'invalid_cursor',
+        '"cursor" must be null or a cursor this service handed out.',
+      );
     }
   }
   return { pushIds: [...unique], from };

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ListenerSnapshot } from '../backplane/backplane.js';
+import { MemoryBackplane } from '../backplane/memory-backplane.js';
+import { decodeCursor, type CursorPosition } from '../core/cursor.js';
+import type { NotificationId } from '../core/events.js';
+import type { GroupName } from '../core/group-name.js';
+import { mintPushIds, type PushId } from '../core/push-id.js';
+import type { ListenerConnection } from '../transports/listener-connection.js';
+import { Dispatcher } from './dispatcher.js';
+
+interface Answer {
+  notifications: { id: string; pushId: string; group: string | null; payload: unknown }[];
+  cursor: string;
+  expired: string[];
+  reconnect?: boolean;
+  reset?: boolean;
+  replaced?: boolean;
+}
+
+class FakeConnection implements ListenerConnection {
+  readonly transport = 'long-poll' as const;
+  answers: Answer[] = [];
+  closed = false;
+  private onCloseCallback: (() => void) | null = null;
+  send(json: string): void {
+    this.answers.push(JSON.parse(json) as Answer);
+    this.closed = true;
+  }
+  onClose(callback: () => void): void {
+    this.onCloseCallback = callback;
+  }
+  hangUp(): void {
+    this.closed = true;
+    this.onCloseCallback?.();
+  }
+}
+
+let n = 0;
+function note(group: GroupName | null, pushId: PushId | null, payload: unknown = null) {
+  n += 1;
+  return {
+    type: 'notification' as const,
+    id: `t${n}` as NotificationId,
+    group,
+    pushId,
+    payloadJson: JSON.stringify(payload),
+    publishedAt: Date.now(),
+  };
+}
+
+async function setup(
+  backplane = new MemoryBackplane({
+    retentionMs: 60_000,
+    pushIdTtlMs: 60_000,
+    maxLogBytes: 1 << 24,
+  }),
+) {
+  const dispatcher = new Dispatcher(backplane, { holdMs: 60_000, maxDeliveriesPerAnswer: 500 });
+  await backplane.start(dispatcher);
+  dispatcher.start((await backplane.head()).seq);
+  const ids = mintPushIds(3);
+  await backplane.register(ids);
+  return { backplane, dispatcher, ids };
+}
+
+describe('Dispatcher', () => {
+  test('a held listen is answered by the first notification that reaches it, and only it', async () => {
+    const { backplane, dispatcher, ids } = await setup();
+    const room = 'room' as GroupName;
+    await backplane.addMember(room, ids[0]!);
+    const member = new FakeConnection();
+    const outsider = new FakeConnection();
+    await dispatcher.listen([ids[0]!], null, member);
+    await dispatcher.listen([ids[1]!], null, outsider);
+    assert.equal(dispatcher.listenerCount, 2);
+    await backplane.publish(note(room, null, 'hi'));
+    assert.equal(member.answers.length, 1);
+    assert.deepEqual(
+      member.answers[0]?.notifications.map((x) => [x.pushId, x.payload]),
+      [[ids[0], 'hi']],
+    );
+    assert.equal(outsider.answers.length, 0);
+    assert.equal(dispatcher.listenerCount, 1);
+    dispatcher.stop();
+  });
+
+  test('a notification published between the read and the registration is not missed', async () => {
+    class RacingBackplane extends MemoryBackplane {
+      raced = false;
+      override async readForListener(
+        from: CursorPosition | null,
+        pushIds: readonly PushId[],
+        limit: number,
+      ): Promise<ListenerSnapshot> {
+        const snapshot = await super.readForListener(from, pushIds, limit);
+        if (!this.raced) {
+          this.raced = true;
+          await this.publish(note(null, pushIds[0]!, 'raced'));
+        }
+        return snapshot;
+      }
+    }
+    const { dispatcher, ids } = await setup(
+      new RacingBackplane({ retentionMs: 60_000, pushIdTtlMs: 60_000, maxLogBytes: 1 << 24 }),
+    );
+    const connection = new FakeConnection();
+    await dispatcher.listen([ids[0]!], null, connection);
+    assert.deepEqual(
+      connection.answers[0]?.notifications.map((x) => x.payload),
+      ['raced'],
+    );
+    assert.equal(dispatcher.listenerCount, 0);
+    dispatcher.stop();
+  });
+
+  test('a membership change between the read and the registration is applied', async () => {
+    const room = 'late-room' as GroupName;
+    class RacingBackplane extends MemoryBackplane {
+      override async readForListener(
+        from: CursorPosition | null,
+        pushIds: readonly PushId[],
+        limit: number,
+      ): Promise<ListenerSnapshot> {
+        const snapshot = await super.readForListener(from, pushIds, limit);
+        await this.addMember(room, pushIds[0]!);
+        return snapshot;
+      }
+    }
+    const { backplane, dispatcher, ids } = await setup(
+      new RacingBackplane({ retentionMs: 60_000, pushIdTtlMs: 60_000, maxLogBytes: 1 << 24 }),
+    );
+    const connection = new FakeConnection();
+    await dispatcher.listen([ids[0]!], null, connection);
+    assert.equal(connection.answers.length, 0);
+    await backplane.publish(note(room, null, 'after-join'));
+    assert.deepEqual(
+      connection.answers[0]?.notifications.map((x) => x.payload),
+      ['after-join'],
+    );
+    dispatcher.stop();
+  });
+
+  test('a newer listen for the same push ID answers the older one at once with replaced', async () => {
+    const { dispatcher, ids } = await setup();
+    const older = new FakeConnection();
+    const newer = new FakeConnection();
+    await dispatcher.listen([ids[0]!, ids[1]!], null, older);
+    await dispatcher.listen([ids[1]!], null, newer);
+    assert.equal(older.answers[0]?.replaced, true);
+    assert.equal(newer.answers.length, 0);
+    assert.equal(dispatcher.listenerCount, 1);
+    dispatcher.stop();
+  });
+
+  test('a listener that hangs up is dropped and receives nothing', async () => {
+    const { backplane, dispatcher, ids } = await setup();
+    const connection = new FakeConnection();
+    await dispatcher.listen([ids[0]!], null, connection);
+    connection.hangUp();
+    assert.equal(dispatcher.listenerCount, 0);
+    await backplane.publish(note(null, ids[0]!));
+    assert.equal(connection.answers.length, 0);
+    dispatcher.stop();
+  });
+
+  test('draining answers every held listen with reconnect and refuses new ones', async () => {
+    const { dispatcher, ids } = await setup();
+    const held = new FakeConnection();
+    await dispatcher.listen([ids[0]!], null, held);
+    dispatcher.drain();
+    assert.equal(held.answers[0]?.reconnect, true);
+    assert.ok(decodeCursor(held.answers[0]?.cursor ?? ''));
+    const late = new FakeConnection();
+    await dispatcher.listen([ids[1]!], null, late);
+    assert.equal(late.answers[0]?.reconnect, true);
+    assert.equal(dispatcher.listenerCount, 0);
+    dispatcher.stop();
+  });
+
+  test('a gap in the event stream sends waiting listeners back to the log with their cursor', async () => {
+    const { dispatcher, ids } = await setup();
+    const connection = new FakeConnection();
+    await dispatcher.listen([ids[0]!], null, connection);
+    dispatcher.onGap(1000);
+    assert.equal(connection.answers.length, 1);
+    assert.deepEqual(connection.answers[0]?.notifications, []);
+    dispatcher.stop();
+  });
+
+  test('unknown push IDs are answered at once as expired, with a cursor', async () => {
+    const { dispatcher, ids } = await setup();
+    const [stranger] = mintPushIds(1);
+    const connection = new FakeConnection();
+    await dispatcher.listen([ids[0]!, stranger!], null, connection);
+    assert.deepEqual(connection.answers[0]?.expired, [stranger]);
+    assert.ok(decodeCursor(connection.answers[0]?.cursor ?? ''));
+    dispatcher.stop();
+  });
+});

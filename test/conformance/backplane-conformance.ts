@@ -1,0 +1,306 @@
+/**
+ * The backplane conformance suite: every backplane (memory, redis, nats, stomp) must pass it.
+ * A backplane under test is handed out as two handles, `a` and `b`, that behave like two nodes
+ * of one cluster (for memory both are the same instance; for a broker, two connections).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type {
+  Backplane,
+  BackplaneOptions,
+  ClusterEventSink,
+} from '../../src/backplane/backplane.js';
+import { decodeCursor, type CursorPosition } from '../../src/core/cursor.js';
+import { EpushError } from '../../src/core/errors.js';
+import type { ClusterEvent, NotificationEvent, NotificationId } from '../../src/core/events.js';
+import type { GroupName } from '../../src/core/group-name.js';
+import { mintPushIds, type PushId } from '../../src/core/push-id.js';
+
+export interface BackplanePair {
+  readonly a: Backplane;
+  readonly b: Backplane;
+  close(): Promise<void>;
+}
+
+export type BackplaneFactory = (options: BackplaneOptions) => Promise<BackplanePair>;
+
+const OPTIONS: BackplaneOptions = { retentionMs: 60_000, pushIdTtlMs: 400, maxLogBytes: 64 << 20 };
+
+class RecordingSink implements ClusterEventSink {
+  readonly events: ClusterEvent[] = [];
+  up = false;
+  gaps: number[] = [];
+  onEvent(event: ClusterEvent): void {
+    this.events.push(event);
+  }
+  onGap(resumeSeq: number): void {
+    this.gaps.push(resumeSeq);
+  }
+  onAvailability(up: boolean): void {
+    this.up = up;
+  }
+  /** Resolves once an event matching `predicate` has arrived. */
+  async waitFor(
+    predicate: (event: ClusterEvent) => boolean,
+    timeoutMs = 3000,
+  ): Promise<ClusterEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error('timed out waiting for a cluster event');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+let counter = 0;
+function uniqueGroup(): GroupName {
+  counter += 1;
+  return `conformance.${process.pid}.${counter}.${Math.random().toString(36).slice(2, 8)}` as GroupName;
+}
+
+function draft(group: GroupName | null, pushId: PushId | null, payload: unknown = null) {
+  counter += 1;
+  return {
+    type: 'notification' as const,
+    id: `conf${counter}` as NotificationId,
+    group,
+    pushId,
+    payloadJson: JSON.stringify(payload),
+    publishedAt: Date.now(),
+  };
+}
+
+function position(cursor: string): CursorPosition {
+  const decoded = decodeCursor(cursor);
+  assert.ok(decoded, `not a cursor: ${cursor}`);
+  return decoded;
+}
+
+async function freshIds(backplane: Backplane, count: number): Promise<PushId[]> {
+  const ids = mintPushIds(count);
+  await backplane.register(ids);
+  return ids;
+}
+
+export function runBackplaneConformance(name: string, factory: BackplaneFactory): void {
+  describe(`backplane conformance: ${name}`, () => {
+    let pair: BackplanePair;
+    const sinkA = new RecordingSink();
+    const sinkB = new RecordingSink();
+
+    before(async () => {
+      pair = await factory(OPTIONS);
+      await pair.a.start(sinkA);
+      await pair.b.start(sinkB);
+    });
+
+    after(async () => {
+      await pair.close();
+    });
+
+    test('declares its guarantees with a summary for the start-up banner', () => {
+      const { guarantees } = pair.a;
+      assert.equal(typeof guarantees.summary, 'string');
+      assert.ok(guarantees.summary.length > 10);
+      for (const key of [
+        'multiNode',
+        'survivesNodeLoss',
+        'survivesBackplaneRestart',
+        'exactResume',
+      ] as const) {
+        assert.equal(typeof guarantees[key], 'boolean', key);
+      }
+      assert.equal(pair.a.isUp(), true);
+      assert.equal(sinkA.up, true, 'start reports availability');
+    });
+
+    test('a published notification reaches every node in seq order', async () => {
+      const [id] = await freshIds(pair.a, 1);
+      const first = await pair.a.publish(draft(null, id!, { n: 1 }));
+      const second = await pair.b.publish(draft(null, id!, { n: 2 }));
+      assert.ok(second.seq > first.seq);
+      for (const sink of [sinkA, sinkB]) {
+        await sink.waitFor((e) => e.seq === second.seq);
+        const seqs = sink.events.map((e) => e.seq);
+        assert.deepEqual(
+          seqs,
+          [...seqs].sort((x, y) => x - y),
+          'in order',
+        );
+        for (let i = 1; i < seqs.length; i++)
+          assert.equal(seqs[i], seqs[i - 1]! + 1, 'without gaps');
+        const got = sink.events.find((e) => e.seq === first.seq) as NotificationEvent;
+        assert.equal(got.payloadJson, '{"n":1}');
+        assert.equal(got.id, first.id);
+      }
+    });
+
+    test('a cursor taken on one node resumes exactly on the other', async () => {
+      const [id] = await freshIds(pair.a, 1);
+      const start = await pair.a.head();
+      const published: NotificationEvent[] = [];
+      for (let n = 0; n < 5; n++) published.push(await pair.a.publish(draft(null, id!, n)));
+      const read = await pair.b.readForListener(position(start.cursor), [id!], 100);
+      assert.equal(read.kind, 'read');
+      if (read.kind !== 'read') return;
+      assert.deepEqual(
+        read.deliveries.map((d) => d.event.id),
+        published.map((e) => e.id),
+      );
+      assert.deepEqual(
+        read.deliveries.map((d) => d.pushId),
+        published.map(() => id),
+      );
+      const again = await pair.a.readForListener(position(read.cursor), [id!], 100);
+      assert.equal(again.kind === 'read' ? again.deliveries.length : -1, 0, 'nothing repeated');
+    });
+
+    test('a null cursor means from now', async () => {
+      const [id] = await freshIds(pair.a, 1);
+      await pair.a.publish(draft(null, id!));
+      const read = await pair.b.readForListener(null, [id!], 100);
+      assert.equal(read.kind === 'read' ? read.deliveries.length : -1, 0);
+    });
+
+    test('a group notification reaches the push IDs that were members when it was published', async () => {
+      const group = uniqueGroup();
+      const [early, late, leaver, outsider] = await freshIds(pair.a, 4);
+      await pair.a.addMember(group, early!);
+      await pair.b.addMember(group, leaver!);
+      const start = await pair.a.head();
+      const event = await pair.b.publish(draft(group, null, 'hello'));
+      await pair.a.addMember(group, late!);
+      await pair.a.removeMember(group, leaver!);
+      const read = await pair.a.readForListener(
+        position(start.cursor),
+        [early!, late!, leaver!, outsider!],
+        100,
+      );
+      assert.equal(read.kind, 'read');
+      if (read.kind !== 'read') return;
+      assert.deepEqual(
+        read.deliveries.map((d) => d.pushId).sort(),
+        [early!, leaver!].sort(),
+        'joined later: no; left later: yes; never a member: no',
+      );
+      assert.ok(read.deliveries.every((d) => d.event.id === event.id && d.event.group === group));
+      assert.deepEqual(read.groups.get(late!), [group], 'groups are as of the cursor');
+      assert.deepEqual(read.groups.get(leaver!), []);
+    });
+
+    test('membership is the same from every node, and add/remove are idempotent', async () => {
+      const group = uniqueGroup();
+      const [x, y] = await freshIds(pair.a, 2);
+      await pair.a.addMember(group, x!);
+      await pair.b.addMember(group, x!);
+      await pair.b.addMember(group, y!);
+      assert.deepEqual((await pair.a.members(group)).sort(), [x!, y!].sort());
+      await pair.a.removeMember(group, y!);
+      await pair.b.removeMember(group, y!);
+      assert.deepEqual(await pair.b.members(group), [x!]);
+      const added = sinkB.events.filter((e) => e.type === 'member-added' && e.group === group);
+      assert.equal(added.length, 2, 'a repeated add does not emit a second event');
+    });
+
+    test('adding an unknown push ID is refused with push_id_not_found', async () => {
+      const [stranger] = mintPushIds(1);
+      await assert.rejects(pair.a.addMember(uniqueGroup(), stranger!), (error: unknown) => {
+        assert.ok(error instanceof EpushError);
+        assert.equal(error.code, 'push_id_not_found');
+        return true;
+      });
+    });
+
+    test('touch reports unknown push IDs as expired and keeps live ones alive', async () => {
+      const [live] = await freshIds(pair.a, 1);
+      const [stranger] = mintPushIds(1);
+      assert.deepEqual(await pair.b.touch([live!, stranger!]), [stranger]);
+      assert.equal(await pair.b.isLive(live!), true);
+      for (let i = 0; i < 4; i++) {
+        await new Promise((resolve) => setTimeout(resolve, OPTIONS.pushIdTtlMs / 2));
+        assert.deepEqual(
+          await pair.a.touch([live!]),
+          [],
+          'touching keeps it alive past its first TTL',
+        );
+      }
+    });
+
+    test('an unheld push ID expires after its TTL and leaves every group', async () => {
+      const group = uniqueGroup();
+      const [doomed, keeper] = await freshIds(pair.a, 2);
+      await pair.a.addMember(group, doomed!);
+      await pair.a.addMember(group, keeper!);
+      const deadline = Date.now() + OPTIONS.pushIdTtlMs * 6;
+      while (Date.now() < deadline && (await pair.b.isLive(doomed!))) {
+        await pair.a.touch([keeper!]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await pair.a.touch([keeper!]);
+      assert.equal(await pair.b.isLive(doomed!), false);
+      assert.deepEqual(await pair.b.touch([doomed!]), [doomed], 'an expired push ID stays expired');
+      await sinkB.waitFor((e) => e.type === 'push-id-expired' && e.pushId === doomed);
+      assert.deepEqual(await pair.a.members(group), [keeper]);
+    });
+
+    test('a read is limited, and the cursor lets the reader continue where it stopped', async () => {
+      const [id] = await freshIds(pair.a, 1);
+      const start = await pair.a.head();
+      for (let n = 0; n < 7; n++) await pair.a.publish(draft(null, id!, n));
+      const first = await pair.b.readForListener(position(start.cursor), [id!], 3);
+      assert.equal(first.kind === 'read' ? first.deliveries.length : -1, 3);
+      const rest = await pair.b.readForListener(position(first.cursor), [id!], 100);
+      assert.deepEqual(
+        rest.kind === 'read'
+          ? rest.deliveries.map((d) => JSON.parse(d.event.payloadJson) as number)
+          : [],
+        [3, 4, 5, 6],
+      );
+    });
+
+    test('a cursor from another log epoch is answered with reset at the head', async () => {
+      const [id] = await freshIds(pair.a, 1);
+      const head = await pair.a.head();
+      const read = await pair.b.readForListener({ epoch: 'zzzzzz', seq: 1 }, [id!], 10);
+      assert.equal(read.kind, 'reset');
+      assert.ok(read.cursorSeq >= head.seq);
+      assert.notEqual(position(read.cursor).epoch, 'zzzzzz');
+    });
+
+    test('the node directory lists live nodes and forgets one that leaves', async () => {
+      const startedAt = new Date().toISOString();
+      await pair.a.heartbeat({ id: 'conf-node-a', connections: 3, startedAt });
+      await pair.b.heartbeat({ id: 'conf-node-b', connections: 0, startedAt });
+      const nodes = await pair.b.nodes();
+      const a = nodes.find((n) => n.id === 'conf-node-a');
+      assert.equal(a?.connections, 3);
+      assert.ok(a && Date.parse(a.lastSeen) > 0);
+      await pair.a.leave('conf-node-a');
+      assert.equal(
+        (await pair.b.nodes()).some((n) => n.id === 'conf-node-a'),
+        false,
+      );
+    });
+  });
+}
+
+/** Retention is tested apart: it needs a backplane with a tiny window. */
+export function runRetentionConformance(name: string, factory: BackplaneFactory): void {
+  test(`backplane conformance: ${name}: a cursor older than retention is answered with reset`, async () => {
+    const pair = await factory({ ...OPTIONS, retentionMs: 200 });
+    try {
+      await pair.a.start(new RecordingSink());
+      const [id] = await freshIds(pair.a, 1);
+      const old = await pair.a.head();
+      await pair.a.publish(draft(null, id!));
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await pair.a.publish(draft(null, id!));
+      const read = await pair.a.readForListener(position(old.cursor), [id!], 10);
+      assert.equal(read.kind, 'reset');
+    } finally {
+      await pair.close();
+    }
+  });
+}
