@@ -8,6 +8,7 @@ import type { PushService } from './push-service.js';
 import { sendError } from './respond.js';
 import { Router } from './router.js';
 import { registerApiRoutes } from './routes/api-routes.js';
+import { registerClientAssetRoutes } from './routes/client-asset-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerPushRoutes } from './routes/push-routes.js';
 
@@ -37,6 +38,7 @@ export function createHttpServer(service: PushService, options: HttpOptions, log
   registerApiRoutes(router, service, new ApiKeyAuth(options.apiKeys, options.insecureDev));
   registerPushRoutes(router, service, cors);
   registerOpsRoutes(router, service);
+  registerClientAssetRoutes(router);
 
   const server = createServer(
     {

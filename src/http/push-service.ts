@@ -2,7 +2,7 @@ import type { Cursor, CursorPosition } from '../core/cursor.js';
 import type { NotificationId } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import type { PushId } from '../core/push-id.js';
-import type { ListenerConnection } from '../transports/listener-connection.js';
+import type { ConnectionCounter, ListenerConnection } from '../transports/listener-connection.js';
 
 export interface ClusterNodeView {
   readonly id: string;
@@ -16,6 +16,8 @@ export interface ClusterNodeView {
  * and render answers, this does the work. Failures are EpushErrors from the catalogue.
  */
 export interface PushService {
+  /** Open listener connections, counted by the transports. */
+  readonly connections: ConnectionCounter;
   createPushIds(count: number): Promise<PushId[]>;
   addMember(group: GroupName, pushId: PushId): Promise<void>;
   removeMember(group: GroupName, pushId: PushId): Promise<void>;
@@ -31,6 +33,8 @@ export interface PushService {
   ): Promise<void>;
   /** Null when ready to serve listeners, else the reason. */
   notReadyReason(): string | null;
+  /** Prometheus text of this node's metrics. */
+  metricsText(): Promise<{ contentType: string; body: string }>;
   /** For error answers that need a cursor before any read (e.g. a draining node). */
   headCursor(): Promise<Cursor>;
 }

@@ -18,6 +18,8 @@ export interface DispatcherOptions {
   /** Most deliveries one answer carries; the listener re-polls for the rest at once. */
   readonly maxDeliveriesPerAnswer: number;
   readonly now?: () => number;
+  /** Called once per answer that carries notifications, with the oldest one's latency. */
+  readonly observeLatency?: (seconds: number) => void;
 }
 
 export interface DispatcherStats {
@@ -313,7 +315,9 @@ export class Dispatcher implements ClusterEventSink {
     this.unregister(listener);
     this.stats.answers += 1;
     this.stats.delivered += deliveries;
-    this.stats.latencyMsSum += (this.now() - event.publishedAt) * deliveries;
+    const latencyMs = this.now() - event.publishedAt;
+    this.stats.latencyMsSum += latencyMs * deliveries;
+    this.options.observeLatency?.(latencyMs / 1000);
     listener.connection.send(json);
   }
 
@@ -328,9 +332,11 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   private countDeliveries(deliveries: readonly Delivery[]): void {
+    if (deliveries.length === 0) return;
     const now = this.now();
     this.stats.delivered += deliveries.length;
     for (const { event } of deliveries) this.stats.latencyMsSum += now - event.publishedAt;
+    this.options.observeLatency?.((now - (deliveries[0]?.event.publishedAt ?? now)) / 1000);
   }
 
   private allWaiting(): WaitingListener[] {

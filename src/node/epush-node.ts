@@ -12,7 +12,8 @@ import { NotificationIdSource } from '../core/notification-id.js';
 import { mintPushIds, type PushId } from '../core/push-id.js';
 import { createHttpServer } from '../http/http-server.js';
 import type { ClusterNodeView, PushService } from '../http/push-service.js';
-import type { ListenerConnection } from '../transports/listener-connection.js';
+import { EpushMetrics } from '../observability/metrics.js';
+import { ConnectionCounter, type ListenerConnection } from '../transports/listener-connection.js';
 import { Dispatcher } from './dispatcher.js';
 
 const HEARTBEAT_MS = 5000;
@@ -33,6 +34,8 @@ export interface EpushNodeDeps {
 export class EpushNode implements PushService {
   readonly backplane: Backplane;
   readonly dispatcher: Dispatcher;
+  readonly connections = new ConnectionCounter();
+  readonly metrics: EpushMetrics;
   private readonly server: Server;
   private readonly ids = new NotificationIdSource();
   private readonly startedAt = new Date().toISOString();
@@ -47,6 +50,15 @@ export class EpushNode implements PushService {
     this.dispatcher = new Dispatcher(this.backplane, {
       holdMs: config.holdSeconds * 1000,
       maxDeliveriesPerAnswer: MAX_DELIVERIES_PER_ANSWER,
+      observeLatency: (seconds) => {
+        this.metrics.deliveryLatency.observe(seconds);
+      },
+    });
+    this.metrics = new EpushMetrics({
+      connections: () => this.connections.byTransport,
+      listeners: () => this.dispatcher.listenerCount,
+      backplaneUp: () => this.dispatcher.isUp && this.backplane.isUp(),
+      delivered: () => this.dispatcher.stats.delivered,
     });
     this.server = createHttpServer(
       this,
@@ -166,6 +178,7 @@ export class EpushNode implements PushService {
       payloadJson,
       publishedAt: Date.now(),
     });
+    this.metrics.published.inc({ target: 'group' });
     return event.id;
   }
 
@@ -185,6 +198,7 @@ export class EpushNode implements PushService {
       payloadJson,
       publishedAt: Date.now(),
     });
+    this.metrics.published.inc({ target: 'push-id' });
     return event.id;
   }
 
@@ -205,6 +219,10 @@ export class EpushNode implements PushService {
     if (this.dispatcher.isDraining) return 'This node is draining.';
     if (!this.dispatcher.isUp || !this.backplane.isUp()) return 'The backplane is unreachable.';
     return null;
+  }
+
+  metricsText(): Promise<{ contentType: string; body: string }> {
+    return this.metrics.render();
   }
 
   async headCursor(): Promise<Cursor> {
@@ -238,7 +256,7 @@ export class EpushNode implements PushService {
   private heartbeat(): Promise<void> {
     return this.backplane.heartbeat({
       id: this.config.nodeId,
-      connections: this.dispatcher.connectionCount,
+      connections: this.connections.total,
       startedAt: this.startedAt,
     });
   }

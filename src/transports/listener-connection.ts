@@ -17,3 +17,26 @@ export interface ListenerConnection {
   /** Registers the single callback run when the peer goes away before an answer. */
   onClose(callback: () => void): void;
 }
+
+/** Open listener connections per transport, for `epush_connections` and `/api/cluster`. */
+export class ConnectionCounter {
+  private readonly counts = new Map<TransportName, number>();
+
+  opened(transport: TransportName): void {
+    this.counts.set(transport, (this.counts.get(transport) ?? 0) + 1);
+  }
+
+  closed(transport: TransportName): void {
+    this.counts.set(transport, (this.counts.get(transport) ?? 0) - 1);
+  }
+
+  get byTransport(): ReadonlyMap<TransportName, number> {
+    return this.counts;
+  }
+
+  get total(): number {
+    let total = 0;
+    for (const count of this.counts.values()) total += count;
+    return total;
+  }
+}

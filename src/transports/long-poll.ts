@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ListenerConnection } from './listener-connection.js';
+import type { ConnectionCounter, ListenerConnection } from './listener-connection.js';
 
 /**
  * A held `POST /push/listen`: one answer ends the exchange. Holds only the response object and
@@ -13,10 +13,13 @@ export class LongPollConnection implements ListenerConnection {
   constructor(
     private readonly res: ServerResponse,
     private readonly headers: Record<string, string | number>,
+    private readonly counter: ConnectionCounter,
   ) {
+    counter.opened('long-poll');
     res.once('close', () => {
       if (!this.answered) {
         this.answered = true;
+        counter.closed('long-poll');
         this.closeCallback?.();
       }
     });
@@ -34,6 +37,7 @@ export class LongPollConnection implements ListenerConnection {
     if (this.answered) return;
     this.answered = true;
     this.closeCallback = null;
+    this.counter.closed('long-poll');
     if (this.res.destroyed) return;
     this.headers['content-length'] = Buffer.byteLength(answerJson);
     this.res.writeHead(200, this.headers);

@@ -14,4 +14,10 @@ export function registerOpsRoutes(router: Router, service: PushService): void {
     if (reason !== null) throw new EpushError('not_ready', reason, { 'retry-after': '1' });
     sendJson(res, 200, '{"status":"ready"}');
   });
+
+  router.on('GET', '/metrics', async ({ res }) => {
+    const { contentType, body } = await service.metricsText();
+    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+    res.end(body);
+  });
 }

@@ -58,11 +58,15 @@ export function registerPushRoutes(router: Router, service: PushService, cors: C
 
   router.on('POST', '/push/listen', async ({ req, res }) => {
     const request = parseListenRequest(parseJson(await readBody(req, MAX_LISTEN_BODY_BYTES)));
-    const connection = new LongPollConnection(res, {
-      'content-type': 'application/json; charset=utf-8',
-      'cache-control': 'no-store',
-      ...cors.headersFor(req),
-    });
+    const connection = new LongPollConnection(
+      res,
+      {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store',
+        ...cors.headersFor(req),
+      },
+      service.connections,
+    );
     await service.listen(request.pushIds, request.from, connection);
   });
 }

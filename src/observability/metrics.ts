@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TransportName } from '../transports/listener-connection.js';
+
+/** Figures the metrics read at scrape time (gauges are pulled, never pushed on the hot path). */
+export interface MetricsSource {
+  connections(): ReadonlyMap<TransportName, number>;
+  listeners(): number;
+  backplaneUp(): boolean;
+  delivered(): number;
+}
+
+/**
+ * The Prometheus registry of one node (SPEC §6). Counters that change per delivery are read
+ * from the dispatcher's plain counters at scrape time, so the hot path pays nothing for them.
+ */
+export class EpushMetrics {
+  readonly registry = new Registry();
+  readonly published: Counter<'target'>;
+  readonly deliveryLatency: Histogram;
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'epush_process_' });
+    new Gauge({
+      name: 'epush_connections',
+      help: 'Listener connections held by this node (held long-polls, SSE streams, WebSockets)',
+      labelNames: ['transport'],
+      registers,
+      collect() {
+        const counts = source.connections();
+        for (const transport of ['long-poll', 'sse', 'websocket'] as const) {
+          this.set({ transport }, counts.get(transport) ?? 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'epush_listeners',
+      help: 'Listens waiting for a notification on this node',
+      registers,
+      collect() {
+        this.set(source.listeners());
+      },
+    });
+    new Gauge({
+      name: 'epush_backplane_up',
+      help: '1 while the backplane is reachable and delivering, else 0',
+      registers,
+      collect() {
+        this.set(source.backplaneUp() ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'epush_notifications_delivered_total',
+      help: 'Deliveries (notification id, push ID) written to listeners by this node',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.delivered());
+      },
+    });
+    this.published = new Counter({
+      name: 'epush_notifications_published_total',
+      help: 'Notifications accepted (202) by this node, by target kind',
+      labelNames: ['target'],
+      registers,
+    });
+    this.deliveryLatency = new Histogram({
+      name: 'epush_delivery_latency_seconds',
+      help: 'Time from publish to the answer that carries the notification (one sample per answer)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
