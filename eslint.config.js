@@ -25,7 +25,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(node:)?(fs|net|http|https|http2|dgram|dns|tls|child_process|cluster|worker_threads|process|readline)(/.*)?$',
+              regex:
+                '^(node:)?(fs|net|http|https|http2|dgram|dns|tls|child_process|cluster|worker_threads|process|readline)(/.*)?$',
               message: 'src/core is pure domain code: no I/O modules.',
             },
             { regex: '^\\.\\./(?!core/)', message: 'src/core must not import outer layers.' },
@@ -40,7 +41,14 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unnecessary-condition': 'off',
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] },
+          ],
+        },
+      ],
     },
   },
 );
