@@ -105,11 +105,11 @@ export class DemoApps {
         return;
       }
       case 'POST /chat/api/join': {
-        send(res, 201, { pushId: await this.join(CHAT_GROUP) });
+        send(res, 201, { pushId: await this.join(CHAT_GROUP, await readJson(req)) });
         return;
       }
       case 'POST /ticker/api/join': {
-        send(res, 201, { pushId: await this.join(TICKER_GROUP) });
+        send(res, 201, { pushId: await this.join(TICKER_GROUP, await readJson(req)) });
         return;
       }
       case 'GET /chat/api/messages': {
@@ -138,12 +138,8 @@ export class DemoApps {
   }
 
   private async postMessage(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    let body: { author?: unknown; text?: unknown };
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
-    } catch {
+    const body = await readJson(req);
+    if (body === null) {
       send(res, 400, { error: { code: 'invalid_json', message: 'send {"author","text"}' } });
       return;
     }
@@ -166,7 +162,20 @@ export class DemoApps {
     send(res, 201, message);
   }
 
-  private async join(group: string): Promise<string> {
+  /**
+   * A view keeps its push ID across reloads (the page stores it in sessionStorage), so a reload
+   * resumes from the cursor instead of starting over; an expired one is replaced.
+   */
+  private async join(group: string, body: Record<string, unknown> | null): Promise<string> {
+    const previous = body?.pushId;
+    if (typeof previous === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(previous)) {
+      try {
+        await this.api('PUT', `/api/groups/${group}/members/${previous}`);
+        return previous;
+      } catch {
+        // expired or unknown: mint a new one below
+      }
+    }
     const { pushIds } = (await this.api('POST', '/api/push-ids', { count: 1 })) as {
       pushIds: string[];
     };
@@ -197,6 +206,18 @@ function page(res: ServerResponse, file: string, pushUrl: string): void {
   );
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
   res.end(html);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | null> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  if (chunks.length === 0) return {};
+  try {
+    const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface DemoProcess {
+  readonly pushUrl: string;
+  readonly appsUrl: string;
+  readonly apiKey: string;
+  readonly child: ChildProcess;
+  /** Calls the push node's application API with the demo's key. */
+  api(method: string, path: string, body?: unknown): Promise<unknown>;
+  /** Reads one sample of a metric from /metrics (first line matching name+labels). */
+  metric(nameWithLabels: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const API_KEY = 'e2e-demo-key-0123456789';
+
+/** Starts `epush demo` from source on free ports; resolves when both servers are ready. */
+export async function startDemo(extraArgs: string[] = []): Promise<DemoProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'demo',
+      '--port',
+      '0',
+      '--demo-port',
+      '0',
+      '--ticker-ms',
+      '0',
+      '--api-key',
+      API_KEY,
+      '--log-level',
+      'warn',
+      ...extraArgs,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const { pushUrl, appsUrl } = await new Promise<{ pushUrl: string; appsUrl: string }>(
+    (resolve, reject) => {
+      let push = '';
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`epush demo did not start within 15 s; stderr:\n${stderr}`));
+      }, 15_000);
+      lines.on('line', (line) => {
+        const listening = /^epush listening on (\S+) /.exec(line);
+        if (listening) push = listening[1]!;
+        const demo = /^epush demo: open (\S+)\//.exec(line);
+        if (demo && push) {
+          clearTimeout(timer);
+          resolve({ pushUrl: push, appsUrl: demo[1]! });
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`epush demo exited with ${code}; stderr:\n${stderr}`));
+      });
+    },
+  );
+
+  async function api(method: string, path: string, body?: unknown): Promise<unknown> {
+    const response = await fetch(pushUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    if (!response.ok)
+      throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    return response.status === 204 ? null : response.json();
+  }
+
+  async function metric(nameWithLabels: string): Promise<number> {
+    const text = await (await fetch(`${pushUrl}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(nameWithLabels + ' '));
+    if (!line) throw new Error(`metric ${nameWithLabels} not found`);
+    return Number(line.slice(nameWithLabels.length + 1));
+  }
+
+  async function stop(): Promise<void> {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  return { pushUrl, appsUrl, apiKey: API_KEY, child, api, metric, stop };
+}
