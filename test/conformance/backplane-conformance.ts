@@ -241,8 +241,16 @@ export function runBackplaneConformance(name: string, factory: BackplaneFactory)
       await pair.a.touch([keeper!]);
       assert.equal(await pair.b.isLive(doomed!), false);
       assert.deepEqual(await pair.b.touch([doomed!]), [doomed], 'an expired push ID stays expired');
-      await sinkB.waitFor((e) => e.type === 'push-id-expired' && e.pushId === doomed);
-      assert.deepEqual(await pair.a.members(group), [keeper]);
+      const expiredEvent = sinkB.waitFor(
+        (e) => e.type === 'push-id-expired' && e.pushId === doomed,
+      );
+      const keepAlive = setInterval(() => void pair.a.touch([keeper!]), 50);
+      try {
+        await expiredEvent;
+        assert.deepEqual(await pair.a.members(group), [keeper]);
+      } finally {
+        clearInterval(keepAlive);
+      }
     });
 
     test('a read is limited, and the cursor lets the reader continue where it stopped', async () => {

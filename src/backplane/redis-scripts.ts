@@ -1,0 +1,197 @@
+/**
+ * Lua scripts of the Redis backplane. Each runs atomically, so an event's seq, its place in the
+ * log stream and its publication to every node happen as one step, in one order for everybody.
+ *
+ * Every script that appends takes the same first keys and arguments:
+ *   KEYS[1] epoch, KEYS[2] seq, KEYS[3] log stream, KEYS[4] fan-out channel
+ *   ARGV[1] epoch candidate (used if the epoch key is missing: an empty Redis starts a new epoch)
+ *   ARGV[2] approximate MAXLEN of the stream
+ * and the clock is Redis's own TIME, so TTLs do not depend on the nodes' clocks.
+ */
+
+const PRELUDE = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function current_epoch()
+  local epoch = redis.call('GET', KEYS[1])
+  if not epoch then
+    epoch = ARGV[1]
+    redis.call('SET', KEYS[1], epoch)
+  end
+  return epoch
+end
+local function append(body)
+  local epoch = current_epoch()
+  local seq = redis.call('INCR', KEYS[2])
+  local event = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', event, 't', now_ms())
+  redis.call('PUBLISH', KEYS[4], epoch .. '|' .. event)
+  return seq
+end
+`;
+
+/** ARGV[3] event body (JSON object without seq) → seq. */
+export const PUBLISH = `${PRELUDE}
+return append(ARGV[3])
+`;
+
+/**
+ * KEYS[5] liveness zset, KEYS[6] group set, KEYS[7] stays hash of the push ID;
+ * ARGV[3] push ID, ARGV[4] group, ARGV[5] event body → -1 not live, 0 already a member, else seq.
+ * Stays are "joined,left;joined,left;joined," (the last one open); only the last 8 are kept.
+ */
+export const ADD_MEMBER = `${PRELUDE}
+local expires = redis.call('ZSCORE', KEYS[5], ARGV[3])
+if (not expires) or tonumber(expires) <= now_ms() then return -1 end
+if redis.call('SADD', KEYS[6], ARGV[3]) == 0 then return 0 end
+local seq = append(ARGV[5])
+local stays = redis.call('HGET', KEYS[7], ARGV[4])
+local kept = {}
+if stays then
+  for stay in string.gmatch(stays, '[^;]+') do table.insert(kept, stay) end
+end
+table.insert(kept, seq .. ',')
+while #kept > 8 do table.remove(kept, 1) end
+redis.call('HSET', KEYS[7], ARGV[4], table.concat(kept, ';'))
+redis.call('PERSIST', KEYS[7])
+return seq
+`;
+
+/** KEYS[5] group set, KEYS[6] stays hash; ARGV[3] push ID, ARGV[4] group, ARGV[5] body → 0 or seq. */
+export const REMOVE_MEMBER = `${PRELUDE}
+if redis.call('SREM', KEYS[5], ARGV[3]) == 0 then return 0 end
+local seq = append(ARGV[5])
+local stays = redis.call('HGET', KEYS[6], ARGV[4]) or ''
+stays = (string.gsub(stays, ',$', ',' .. seq))
+redis.call('HSET', KEYS[6], ARGV[4], stays)
+return seq
+`;
+
+/**
+ * Expires push IDs whose time ran out: each leaves every group (one push-id-expired event).
+ * KEYS[5] liveness zset; ARGV[3] key prefix, ARGV[4] batch size, ARGV[5] ms to keep stays.
+ */
+export const EXPIRE = `${PRELUDE}
+local pids = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[4]))
+for _, pid in ipairs(pids) do
+  redis.call('ZREM', KEYS[5], pid)
+  local stays_key = ARGV[3] .. 's:' .. pid
+  local stays = redis.call('HGETALL', stays_key)
+  local open = {}
+  for i = 1, #stays, 2 do
+    if string.sub(stays[i + 1], -1) == ',' then
+      redis.call('SREM', ARGV[3] .. 'g:' .. stays[i], pid)
+      table.insert(open, i)
+    end
+  end
+  if #open > 0 then
+    local seq = append('{"type":"push-id-expired","pushId":"' .. pid .. '"}')
+    for _, i in ipairs(open) do redis.call('HSET', stays_key, stays[i], stays[i + 1] .. seq) end
+  end
+  if #stays > 0 then redis.call('PEXPIRE', stays_key, ARGV[5]) end
+end
+return #pids
+`;
+
+/** KEYS[1] liveness zset; ARGV[1] ttl ms, ARGV[2..] push IDs → the ones unknown or expired. */
+export const TOUCH = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = {}
+for i = 2, #ARGV do
+  local expires = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if (not expires) or tonumber(expires) <= now then
+    table.insert(expired, ARGV[i])
+  else
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i])
+  end
+end
+return expired
+`;
+
+/** KEYS[1] liveness zset; ARGV[1] ttl ms, ARGV[2..] push IDs. */
+export const REGISTER = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) end
+return #ARGV - 1
+`;
+
+/**
+ * What a listener's read needs, taken at one instant: epoch, head seq, the first retained seq,
+ * and the stays of each push ID. KEYS[1..3] epoch, seq, log; ARGV[1] epoch candidate,
+ * ARGV[2] key prefix, ARGV[3..] push IDs.
+ */
+export const SNAPSHOT = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
+local first_seq = head + 1
+if #first > 0 then first_seq = tonumber(string.match(first[1][1], '^(%d+)')) end
+local stays = {}
+for i = 3, #ARGV do stays[i - 2] = redis.call('HGETALL', ARGV[2] .. 's:' .. ARGV[i]) end
+return {epoch, head, first_seq, stays}
+`;
+
+/**
+ * Trims the log to the retention window. KEYS[1] log; ARGV[1] retention ms → entries trimmed.
+ * Walks at most 20 pages of 500 per call; the next call continues.
+ */
+export const TRIM = `
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
+local start = '-'
+local keep_from = nil
+for page = 1, 20 do
+  local entries = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 500)
+  if #entries == 0 then break end
+  for _, entry in ipairs(entries) do
+    local fields = entry[2]
+    local at = 0
+    for i = 1, #fields, 2 do if fields[i] == 't' then at = tonumber(fields[i + 1]) end end
+    if at >= cutoff then keep_from = entry[1] break end
+  end
+  if keep_from then break end
+  start = '(' .. entries[#entries][1]
+end
+if keep_from then return redis.call('XTRIM', KEYS[1], 'MINID', keep_from) end
+if start ~= '-' then
+  -- every entry walked is older than the cutoff
+  local last = string.sub(start, 2)
+  local seq = tonumber(string.match(last, '^(%d+)'))
+  return redis.call('XTRIM', KEYS[1], 'MINID', (seq + 1) .. '-0')
+end
+return 0
+`;
+
+/** KEYS[1] nodes hash; ARGV[1] node id, ARGV[2] node JSON (without lastSeen). */
+export const HEARTBEAT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], now .. '|' .. ARGV[2])
+return now
+`;
+
+/** KEYS[1] nodes hash; ARGV[1] timeout ms → flat [id, "at|json", …] of live nodes; drops dead ones. */
+export const NODES = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #all, 2 do
+  local at = tonumber(string.match(all[i + 1], '^(%d+)|'))
+  if at and now - at <= tonumber(ARGV[1]) then
+    table.insert(live, all[i])
+    table.insert(live, all[i + 1])
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return live
+`;

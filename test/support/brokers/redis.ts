@@ -1,0 +1,111 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../free-port.js';
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+
+export interface RedisOptions {
+  /** Keep the data on disk across restarts (appendonly, fsync always). */
+  readonly persistent?: boolean;
+}
+
+/**
+ * A private redis-server for one suite: its own free port and directory, never the machine's
+ * shared instance. Fails fast, naming the Debian package, when the binary is missing.
+ */
+export class PrivateRedis {
+  private child: ChildProcess | null = null;
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly options: RedisOptions,
+  ) {}
+
+  static async start(options: RedisOptions = {}): Promise<PrivateRedis> {
+    if (!existsSync(REDIS_SERVER)) {
+      throw new Error(`${REDIS_SERVER} is missing: install the Debian package "redis-server"`);
+    }
+    const redis = new PrivateRedis(
+      await freePort(),
+      mkdtempSync(join(tmpdir(), 'epush-redis-')),
+      options,
+    );
+    await redis.startProcess();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  private async startProcess(): Promise<void> {
+    const persistence = this.options.persistent
+      ? ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
+      : ['--appendonly', 'no', '--save', ''];
+    this.child = spawn(
+      REDIS_SERVER,
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--protected-mode',
+        'no',
+        ...persistence,
+      ],
+      { stdio: 'ignore' },
+    );
+    const deadline = Date.now() + 10_000;
+    while (!(await this.ping())) {
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  private ping(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = connect(this.port, '127.0.0.1');
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.once('data', (data) => {
+        socket.destroy();
+        resolve(data.toString().startsWith('+PONG'));
+      });
+      socket.once('error', () => {
+        resolve(false);
+      });
+    });
+  }
+
+  /** Stops the server (SIGKILL: nothing gets a goodbye). */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    this.child = null;
+  }
+
+  /** Starts it again on the same port and directory. */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.startProcess();
+  }
+
+  /** Runs redis-cli against it (for tests that inspect the layout). */
+  cli(...args: string[]): string {
+    return spawnSync('redis-cli', ['-p', String(this.port), ...args], {
+      encoding: 'utf8',
+    }).stdout.trim();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
