@@ -25,6 +25,14 @@ import type {
 /** Nodes not heard from for this long drop out of the directory. */
 const NODE_TIMEOUT_MS = 15_000;
 
+export const MEMORY_GUARANTEES: BackplaneGuarantees = {
+  multiNode: false,
+  survivesNodeLoss: false,
+  survivesBackplaneRestart: false,
+  exactResume: true,
+  summary: 'single process; exact resume while the process lives; everything is lost when it exits',
+};
+
 /**
  * The embedded backplane: the whole cluster state in this process. Several EpushNodes in one
  * process may share one instance (that is how the conformance suite tests multi-node behaviour
@@ -32,14 +40,7 @@ const NODE_TIMEOUT_MS = 15_000;
  */
 export class MemoryBackplane implements Backplane {
   readonly kind = 'memory';
-  readonly guarantees: BackplaneGuarantees = {
-    multiNode: false,
-    survivesNodeLoss: false,
-    survivesBackplaneRestart: false,
-    exactResume: true,
-    summary:
-      'single process; exact resume while the process lives; everything is lost when it exits',
-  };
+  readonly guarantees = MEMORY_GUARANTEES;
 
   private readonly epoch = randomBytes(6).readUIntBE(0, 6).toString(36);
   private readonly log: EventLog;

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { EpushConfig } from '../config/flags.js';
 import { ConfigError, helpText, loadConfig } from '../config/load-config.js';
 import { DemoApps } from '../demo/demo-apps.js';
 import { EpushNode } from '../node/epush-node.js';
+import { reportWorkerReady, runPrimary, workerBackplane, workerIndex } from '../node/workers.js';
 import { createLogger } from '../observability/logger.js';
 
 /** Exit code for a configuration the node cannot start with. */
@@ -69,8 +72,24 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
 
+  const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
+  const readyLine = (url: string): void => {
+    process.stdout.write(
+      `epush listening on ${url} (node ${config.nodeId}, backplane ${backplaneKind(config.backplane)})\n`,
+    );
+  };
+  if (workers > 1 && cluster.isPrimary) {
+    if (demo) return fail('epush demo runs one process; drop --workers');
+    const log = createLogger(config.logLevel, `${config.nodeId}-primary`);
+    return runPrimary(config, workers, log, readyLine);
+  }
+  if (cluster.isWorker) config.nodeId = `${config.nodeId}-w${workerIndex()}`;
+
   const log = createLogger(config.logLevel, config.nodeId);
-  const node = new EpushNode(config, { log });
+  const node = new EpushNode(
+    config,
+    cluster.isWorker ? { log, backplane: workerBackplane(config, workers) } : { log },
+  );
   let apps: DemoApps | null = null;
   try {
     await node.start();
@@ -91,9 +110,8 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (config.insecureDev) log.warn('--insecure-dev: the application API needs no key on this node');
-  process.stdout.write(
-    `epush listening on ${node.url} (node ${config.nodeId}, backplane ${node.backplane.kind})\n`,
-  );
+  if (cluster.isWorker) reportWorkerReady(node.url);
+  else readyLine(node.url);
   if (apps)
     process.stdout.write(
       `epush demo: open ${apps.url}/ (chat: ${apps.url}/chat/, ticker: ${apps.url}/ticker/)\n`,
@@ -122,7 +140,18 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => {
       shutdown('SIGINT');
     });
+    // A worker whose primary is gone has nobody to serve for.
+    if (cluster.isWorker) {
+      process.once('disconnect', () => {
+        shutdown('disconnect');
+      });
+    }
   });
+}
+
+function backplaneKind(url: string): string {
+  const scheme = url === 'memory' ? 'memory' : (url.split(':')[0] ?? url);
+  return scheme === 'rediss' ? 'redis' : scheme;
 }
 
 main(process.argv.slice(2)).then(

@@ -114,11 +114,19 @@ describe('loadConfig', () => {
   });
 
   test('refuses what this version cannot run yet, with the reason', () => {
-    assert.throws(() => load(['--insecure-dev', '--workers', '2']), /--workers must be 1/);
     assert.throws(
-      () => load(['--insecure-dev', '--backplane', 'redis://127.0.0.1:6379']),
-      /--backplane redis:/,
+      () => load(['--insecure-dev', '--backplane', 'nats://127.0.0.1:4222']),
+      /--backplane nats:/,
     );
+    assert.throws(
+      () => load(['--insecure-dev', '--backplane', 'stomp://127.0.0.1:61613']),
+      /--backplane stomp:/,
+    );
+    assert.equal(
+      load(['--insecure-dev', '--backplane', 'redis://127.0.0.1:6379']).backplane,
+      'redis://127.0.0.1:6379',
+    );
+    assert.equal(load(['--insecure-dev', '--workers', 'auto']).workers, 'auto');
   });
 
   test('--help lists every flag with its environment variable', () => {

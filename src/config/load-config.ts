@@ -130,14 +130,9 @@ function validate(config: EpushConfig): EpushConfig {
       `--insecure-dev is refused unless --host is a loopback address (got "${config.host}")`,
     );
   }
-  if (config.backplane !== 'memory') {
+  if (config.backplane.startsWith('nats:') || config.backplane.startsWith('stomp:')) {
     throw new ConfigError(
-      `--backplane ${config.backplane.split('//')[0] ?? ''}// is not available in this version yet; use memory`,
-    );
-  }
-  if (config.workers !== 1) {
-    throw new ConfigError(
-      '--workers must be 1 in this version: several processes need a shared backplane (redis, nats or stomp), which is not available yet',
+      `--backplane ${config.backplane.split('//')[0] ?? ''}// is not available in this version yet; use memory or redis://`,
     );
   }
   return config;

@@ -2,7 +2,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Backplane } from '../backplane/backplane.js';
-import { MemoryBackplane } from '../backplane/memory-backplane.js';
 import type { EpushConfig } from '../config/flags.js';
 import type { Cursor, CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
@@ -14,6 +13,7 @@ import { createHttpServer } from '../http/http-server.js';
 import type { ClusterNodeView, PushService } from '../http/push-service.js';
 import { EpushMetrics } from '../observability/metrics.js';
 import { ConnectionCounter, type ListenerConnection } from '../transports/listener-connection.js';
+import { createBackplane } from './create-backplane.js';
 import { Dispatcher } from './dispatcher.js';
 
 const HEARTBEAT_MS = 5000;
@@ -268,15 +268,4 @@ export class EpushNode implements PushService {
       await this.backplane.touch(held.slice(i, i + TOUCH_BATCH));
     }
   }
-}
-
-function createBackplane(config: EpushConfig): Backplane {
-  if (config.backplane === 'memory') {
-    return new MemoryBackplane({
-      retentionMs: config.retentionSeconds * 1000,
-      pushIdTtlMs: config.pushIdTtl * 1000,
-      maxLogBytes: config.retentionMaxMb * 1024 * 1024,
-    });
-  }
-  throw new Error(`backplane ${config.backplane} is not available in this version`);
 }
