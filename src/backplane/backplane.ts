@@ -35,6 +35,8 @@ export interface BackplaneOptions {
   readonly pushIdTtlMs: number;
   /** Upper bound on the bytes the log retains; past it the oldest events go (cursors then reset). */
   readonly maxLogBytes: number;
+  /** A node not heard from for this long is dead (a few heartbeats). */
+  readonly nodeTimeoutMs: number;
   /** Clock, injectable for tests. */
   readonly now?: () => number;
 }

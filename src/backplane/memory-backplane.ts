@@ -22,9 +22,6 @@ import type {
   NodeInfo,
 } from './backplane.js';
 
-/** Nodes not heard from for this long drop out of the directory. */
-const NODE_TIMEOUT_MS = 15_000;
-
 export const MEMORY_GUARANTEES: BackplaneGuarantees = {
   multiNode: false,
   survivesNodeLoss: false,
@@ -195,7 +192,7 @@ export class MemoryBackplane implements Backplane {
     const now = this.now();
     const live: NodeInfo[] = [];
     for (const [id, { info, at }] of this.directory) {
-      if (now - at > NODE_TIMEOUT_MS) this.directory.delete(id);
+      if (now - at > this.options.nodeTimeoutMs) this.directory.delete(id);
       else live.push({ ...info, lastSeen: new Date(at).toISOString() });
     }
     return Promise.resolve(live);

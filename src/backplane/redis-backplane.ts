@@ -22,7 +22,6 @@ import type {
 } from './backplane.js';
 import * as scripts from './redis-scripts.js';
 
-const NODE_TIMEOUT_MS = 15_000;
 const EXPIRE_BATCH = 500;
 const READ_PAGE = 1000;
 
@@ -419,7 +418,7 @@ export class RedisBackplane implements Backplane {
 
   async nodes(): Promise<NodeInfo[]> {
     const flat = (await this.run(() =>
-      this.commands.epNodes(this.key('nodes'), NODE_TIMEOUT_MS),
+      this.commands.epNodes(this.key('nodes'), this.options.nodeTimeoutMs),
     )) as string[];
     const nodes: NodeInfo[] = [];
     for (let i = 0; i < flat.length; i += 2) {

@@ -211,6 +211,14 @@ export const FLAGS = {
     defaultValue: () => 60,
     parse: integer(1, 3600),
   }),
+  heartbeatSeconds: flag({
+    name: 'heartbeat-seconds',
+    arg: 'S',
+    help: 'how often a node reports to the cluster; one silent for 3 heartbeats is dead',
+    defaultText: '5',
+    defaultValue: () => 5,
+    parse: integer(1, 600),
+  }),
   logLevel: flag({
     name: 'log-level',
     arg: 'LEVEL',

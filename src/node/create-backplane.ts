@@ -8,6 +8,7 @@ export function backplaneOptions(config: EpushConfig): BackplaneOptions {
     retentionMs: config.retentionSeconds * 1000,
     pushIdTtlMs: config.pushIdTtl * 1000,
     maxLogBytes: config.retentionMaxMb * 1024 * 1024,
+    nodeTimeoutMs: config.heartbeatSeconds * 3000,
   };
 }
 

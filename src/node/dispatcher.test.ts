@@ -54,6 +54,7 @@ async function setup(
     retentionMs: 60_000,
     pushIdTtlMs: 60_000,
     maxLogBytes: 1 << 24,
+    nodeTimeoutMs: 15_000,
   }),
 ) {
   const dispatcher = new Dispatcher(backplane, { holdMs: 60_000, maxDeliveriesPerAnswer: 500 });
@@ -102,7 +103,12 @@ describe('Dispatcher', () => {
       }
     }
     const { dispatcher, ids } = await setup(
-      new RacingBackplane({ retentionMs: 60_000, pushIdTtlMs: 60_000, maxLogBytes: 1 << 24 }),
+      new RacingBackplane({
+        retentionMs: 60_000,
+        pushIdTtlMs: 60_000,
+        maxLogBytes: 1 << 24,
+        nodeTimeoutMs: 15_000,
+      }),
     );
     const connection = new FakeConnection();
     await dispatcher.listen([ids[0]!], null, connection);
@@ -128,7 +134,12 @@ describe('Dispatcher', () => {
       }
     }
     const { backplane, dispatcher, ids } = await setup(
-      new RacingBackplane({ retentionMs: 60_000, pushIdTtlMs: 60_000, maxLogBytes: 1 << 24 }),
+      new RacingBackplane({
+        retentionMs: 60_000,
+        pushIdTtlMs: 60_000,
+        maxLogBytes: 1 << 24,
+        nodeTimeoutMs: 15_000,
+      }),
     );
     const connection = new FakeConnection();
     await dispatcher.listen([ids[0]!], null, connection);

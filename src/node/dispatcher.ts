@@ -1,5 +1,6 @@
 import type { Backplane, ClusterEventSink } from '../backplane/backplane.js';
 import { encodeCursor, type Cursor, type CursorPosition } from '../core/cursor.js';
+import { EpushError } from '../core/errors.js';
 import { EventLog } from '../core/event-log.js';
 import type { ClusterEvent, NotificationEvent } from '../core/events.js';
 import {
@@ -177,7 +178,8 @@ export class Dispatcher implements ClusterEventSink {
     from: CursorPosition | null,
     connection: ListenerConnection,
   ): Promise<void> {
-    if (this.refusesListeners()) {
+    this.requireBackplane();
+    if (this.draining) {
       const cursor = from
         ? encodeCursor(from.epoch, from.seq)
         : (await this.backplane.head()).cursor;
@@ -204,6 +206,7 @@ export class Dispatcher implements ClusterEventSink {
         return;
       }
       if (this.refusesListeners()) {
+        // Draining, or the backplane went away during the read: try another node.
         send(connection, { deliveries: [], cursor: snapshot.cursor, expired, reconnect: true });
         return;
       }
@@ -282,6 +285,19 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   // --- internals -----------------------------------------------------------------------------
+
+  /** New listens need the backplane: without it they get 503 and back off (no hot re-polls). */
+  private requireBackplane(): void {
+    if (!this.up) {
+      throw new EpushError(
+        'backplane_unavailable',
+        'The backplane is unreachable; listen again shortly.',
+        {
+          'retry-after': '1',
+        },
+      );
+    }
+  }
 
   /** Draining or cut off from the backplane: listeners are sent elsewhere. */
   private refusesListeners(): boolean {

@@ -16,7 +16,6 @@ import { ConnectionCounter, type ListenerConnection } from '../transports/listen
 import { createBackplane } from './create-backplane.js';
 import { Dispatcher } from './dispatcher.js';
 
-const HEARTBEAT_MS = 5000;
 const TOUCH_BATCH = 1000;
 /** Most deliveries one listen answer carries. */
 const MAX_DELIVERIES_PER_ANSWER = 500;
@@ -97,7 +96,7 @@ export class EpushNode implements PushService {
         resolve();
       });
     });
-    this.every(HEARTBEAT_MS, () => this.heartbeat());
+    this.every(this.config.heartbeatSeconds * 1000, () => this.heartbeat());
     const touchEvery = Math.max(1000, Math.floor((this.config.pushIdTtl * 1000) / 3));
     this.every(touchEvery, () => this.keepHeldPushIdsAlive());
     await this.heartbeat();

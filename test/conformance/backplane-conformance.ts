@@ -24,7 +24,12 @@ export interface BackplanePair {
 
 export type BackplaneFactory = (options: BackplaneOptions) => Promise<BackplanePair>;
 
-const OPTIONS: BackplaneOptions = { retentionMs: 60_000, pushIdTtlMs: 400, maxLogBytes: 64 << 20 };
+const OPTIONS: BackplaneOptions = {
+  retentionMs: 60_000,
+  pushIdTtlMs: 400,
+  maxLogBytes: 64 << 20,
+  nodeTimeoutMs: 15_000,
+};
 
 class RecordingSink implements ClusterEventSink {
   readonly events: ClusterEvent[] = [];
