@@ -23,7 +23,7 @@ export interface FlagSpec<T> {
 function integer(min: number, max: number): (raw: string) => number {
   return (raw) => {
     const value = Number(raw);
-    if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
       throw new FlagValueError(`must be an integer from ${min} to ${max} (got "${raw}")`);
     }
     return value;

@@ -130,6 +130,11 @@ function validate(config: EpushConfig): EpushConfig {
       `--insecure-dev is refused unless --host is a loopback address (got "${config.host}")`,
     );
   }
+  if (config.headersTimeoutSeconds > config.bodyTimeoutSeconds) {
+    throw new ConfigError(
+      `--headers-timeout-seconds (${config.headersTimeoutSeconds}) must not exceed --body-timeout-seconds (${config.bodyTimeoutSeconds})`,
+    );
+  }
   if (config.backplane.startsWith('nats:') || config.backplane.startsWith('stomp:')) {
     throw new ConfigError(
       `--backplane ${config.backplane.split('//')[0] ?? ''}// is not available in this version yet; use memory or redis://`,

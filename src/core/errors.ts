@@ -3,6 +3,7 @@
  * status; the HTTP layer renders `{"error": {"code", "message"}}` from an EpushError and nothing else.
  */
 export const ERROR_STATUS = {
+  bad_request: 400,
   invalid_json: 400,
   invalid_body: 400,
   invalid_push_id: 400,
@@ -14,9 +15,11 @@ export const ERROR_STATUS = {
   not_found: 404,
   push_id_not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   payload_too_large: 413,
   body_too_large: 413,
   unsupported_media_type: 415,
+  headers_too_large: 431,
   rate_limited: 429,
   backplane_unavailable: 503,
   draining: 503,

@@ -21,9 +21,20 @@ export interface HttpOptions {
   readonly idleTimeoutMs: number;
 }
 
-const BAD_REQUEST = JSON.stringify({
-  error: { code: 'bad_request', message: 'The request is not valid HTTP/1.1.' },
-});
+/** Answers for requests node:http rejects before they reach a route. */
+const CLIENT_ERRORS: Record<string, EpushError> = {
+  HPE_HEADER_OVERFLOW: new EpushError('headers_too_large', 'The request headers are too large.'),
+  ERR_HTTP_REQUEST_TIMEOUT: new EpushError(
+    'request_timeout',
+    'The request did not arrive in full within the time allowed.',
+  ),
+};
+const BAD_HTTP = new EpushError('bad_request', 'The request is not valid HTTP/1.1.');
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};
 
 /**
  * The HTTP surface on plain node:http: one router for the application API, the browser
@@ -78,14 +89,12 @@ export function createHttpServer(service: PushService, options: HttpOptions, log
       socket.destroy();
       return;
     }
-    const status =
-      error.code === 'HPE_HEADER_OVERFLOW'
-        ? '431 Request Header Fields Too Large'
-        : '400 Bad Request';
-    const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const failure = CLIENT_ERRORS[error.code ?? ''] ?? BAD_HTTP;
+    const body = JSON.stringify(failure.toJSON());
     socket.end(
-      `HTTP/1.1 ${timedOut ? '408 Request Timeout' : status}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(BAD_REQUEST)}\r\nConnection: close\r\n\r\n${BAD_REQUEST}`,
+      `HTTP/1.1 ${failure.status} ${STATUS_TEXT[failure.status] ?? 'Bad Request'}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
     );
   });
 

@@ -63,6 +63,8 @@ export class Dispatcher implements ClusterEventSink {
   private ticker: NodeJS.Timeout | null = null;
   /** Listens between arrival and registration (or answer), for the connection count. */
   private pending = 0;
+  /** Push IDs whose listener was answered since the last `takeReleased`: their TTL starts now. */
+  private released = new Set<PushId>();
 
   constructor(
     private readonly backplane: Backplane,
@@ -108,6 +110,13 @@ export class Dispatcher implements ClusterEventSink {
   /** Push IDs currently held here; the node keeps them alive in the backplane. */
   heldPushIds(): PushId[] {
     return [...this.registry.pushIds()];
+  }
+
+  /** Push IDs released since the last call; touching them makes their TTL count from release. */
+  takeReleased(): PushId[] {
+    const released = [...this.released];
+    this.released = new Set();
+    return released;
   }
 
   // --- ClusterEventSink ----------------------------------------------------------------------
@@ -342,6 +351,7 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   private unregister(listener: WaitingListener): void {
+    for (const pushId of listener.pushIds) this.released.add(pushId);
     this.registry.remove(listener);
     if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);
     listener.wheelSlot = 0;

@@ -97,8 +97,15 @@ export class EpushNode implements PushService {
       });
     });
     this.every(this.config.heartbeatSeconds * 1000, () => this.heartbeat());
-    const touchEvery = Math.max(1000, Math.floor((this.config.pushIdTtl * 1000) / 3));
-    this.every(touchEvery, () => this.keepHeldPushIdsAlive());
+    // Held push IDs are refreshed three times per TTL; released ones within a second, so a
+    // push ID expires one TTL after its last listener let go of it, not earlier.
+    const ttlMs = this.config.pushIdTtl * 1000;
+    this.every(Math.max(100, Math.floor(ttlMs / 3)), () =>
+      this.touchAll(this.dispatcher.heldPushIds()),
+    );
+    this.every(Math.max(100, Math.min(1000, Math.floor(ttlMs / 3))), () =>
+      this.touchAll(this.dispatcher.takeReleased()),
+    );
     await this.heartbeat();
     const g = this.backplane.guarantees;
     this.log.info(
@@ -203,7 +210,11 @@ export class EpushNode implements PushService {
 
   async clusterNodes(): Promise<ClusterNodeView[]> {
     this.requireBackplane();
-    return this.backplane.nodes();
+    const nodes = await this.backplane.nodes();
+    // This node's own figure is live; the others' are as of their last heartbeat.
+    return nodes.map((node) =>
+      node.id === this.config.nodeId ? { ...node, connections: this.connections.total } : node,
+    );
   }
 
   listen(
@@ -260,11 +271,10 @@ export class EpushNode implements PushService {
     });
   }
 
-  /** A held push ID must not expire: refresh everything this node holds, in batches. */
-  private async keepHeldPushIdsAlive(): Promise<void> {
-    const held = this.dispatcher.heldPushIds();
-    for (let i = 0; i < held.length; i += TOUCH_BATCH) {
-      await this.backplane.touch(held.slice(i, i + TOUCH_BATCH));
+  /** Extends the life of push IDs in batches (a held push ID must never expire). */
+  private async touchAll(pushIds: readonly PushId[]): Promise<void> {
+    for (let i = 0; i < pushIds.length; i += TOUCH_BATCH) {
+      await this.backplane.touch(pushIds.slice(i, i + TOUCH_BATCH));
     }
   }
 }

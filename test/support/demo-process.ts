@@ -42,7 +42,7 @@ export async function startDemo(extraArgs: string[] = []): Promise<DemoProcess> 
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const { pushUrl, appsUrl } = await new Promise<{ pushUrl: string; appsUrl: string }>(
     (resolve, reject) => {
       let push = '';

@@ -47,7 +47,13 @@ async function payloadOf(context: RouteContext): Promise<string> {
         `Unknown field "${key}"; a notify body has only "payload".`,
       );
   }
-  const payloadJson = body.payload === undefined ? 'null' : JSON.stringify(body.payload);
+  let payloadJson: string;
+  try {
+    payloadJson = body.payload === undefined ? 'null' : JSON.stringify(body.payload);
+  } catch {
+    // JSON.parse accepts nesting that JSON.stringify overflows on.
+    throw new EpushError('invalid_body', 'The payload nests too deeply to be sent on.');
+  }
   if (Buffer.byteLength(payloadJson) > MAX_PAYLOAD_BYTES) {
     throw new EpushError(
       'payload_too_large',

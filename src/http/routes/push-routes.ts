@@ -31,9 +31,11 @@ export function parseListenRequest(value: unknown): ListenRequest {
     );
   }
   const unique = new Set<PushId>();
-  for (const pushId of pushIds) {
+  for (const [index, pushId] of pushIds.entries()) {
     if (!isPushId(pushId)) {
-      throw new EpushError('invalid_push_id', `${JSON.stringify(pushId)} is not a push ID.`);
+      // Never echo the value itself: it may be huge or nested thousands deep.
+      const shown = typeof pushId === 'string' ? `"${pushId.slice(0, 80)}"` : `a ${typeof pushId}`;
+      throw new EpushError('invalid_push_id', `pushIds[${index}] (${shown}) is not a push ID.`);
     }
     unique.add(pushId);
   }
