@@ -325,3 +325,31 @@ describe('Redis outage and return', () => {
     assert.equal(new Set(received).size, received.length, 'nothing delivered twice on one cursor');
   });
 });
+
+describe('Redis URLs', () => {
+  test('a password in the URL is used, and a wrong one keeps the node from starting', async () => {
+    const redis = await PrivateRedis.start({ password: 's3cret/pass' });
+    try {
+      const node = await startNode(redis, 'with-password');
+      try {
+        const client = api(node.url, KEY);
+        const pushId = await client.mintPushId();
+        await client.addMember('auth', pushId);
+        assert.deepEqual(await client.members('auth'), [pushId]);
+        assert.equal(
+          redis.cli('-a', 's3cret/pass', '--no-auth-warning', 'EXISTS', '{epush}:live'),
+          '1',
+        );
+      } finally {
+        await node.stop();
+      }
+      const wrong = redis.url.replace('s3cret%2Fpass', 'wrong');
+      await assert.rejects(
+        startEpush(['--backplane', wrong, '--api-key', KEY], { timeoutMs: 8000 }),
+        /cannot start|WRONGPASS|NOAUTH/,
+      );
+    } finally {
+      await redis.stop();
+    }
+  });
+});

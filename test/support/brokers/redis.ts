@@ -10,6 +10,8 @@ const REDIS_SERVER = '/usr/bin/redis-server';
 export interface RedisOptions {
   /** Keep the data on disk across restarts (appendonly, fsync always). */
   readonly persistent?: boolean;
+  /** Require this password (AUTH). */
+  readonly password?: string;
 }
 
 /**
@@ -38,13 +40,17 @@ export class PrivateRedis {
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const auth =
+      this.options.password === undefined ? '' : `:${encodeURIComponent(this.options.password)}@`;
+    return `redis://${auth}127.0.0.1:${this.port}`;
   }
 
   private async startProcess(): Promise<void> {
     const persistence = this.options.persistent
       ? ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
       : ['--appendonly', 'no', '--save', ''];
+    const auth =
+      this.options.password === undefined ? [] : ['--requirepass', this.options.password];
     this.child = spawn(
       REDIS_SERVER,
       [
@@ -57,6 +63,7 @@ export class PrivateRedis {
         '--protected-mode',
         'no',
         ...persistence,
+        ...auth,
       ],
       { stdio: 'ignore' },
     );
@@ -73,7 +80,8 @@ export class PrivateRedis {
       socket.once('connect', () => socket.write('PING\r\n'));
       socket.once('data', (data) => {
         socket.destroy();
-        resolve(data.toString().startsWith('+PONG'));
+        // A password-protected server answers NOAUTH: it is up all the same.
+        resolve(/^(\+PONG|-NOAUTH)/.test(data.toString()));
       });
       socket.once('error', () => {
         resolve(false);
