@@ -1,6 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Headers } from './respond.js';
 
+/** Lets the browser client read the back-off hint of a 503/429 across origins. */
+const EXPOSED = { 'access-control-expose-headers': 'Retry-After' } as const;
+
 /** CORS for the browser endpoints (`/push/*`); the application API is server to server. */
 export class CorsPolicy {
   private readonly any: boolean;
@@ -14,9 +17,9 @@ export class CorsPolicy {
   /** Headers for an answer to `req`; empty when the origin is not allowed (the browser blocks). */
   headersFor(req: IncomingMessage): Headers {
     const origin = req.headers.origin;
-    if (this.any) return { 'access-control-allow-origin': '*' };
+    if (this.any) return { 'access-control-allow-origin': '*', ...EXPOSED };
     if (origin !== undefined && this.allowed.has(origin)) {
-      return { 'access-control-allow-origin': origin, vary: 'Origin' };
+      return { 'access-control-allow-origin': origin, vary: 'Origin', ...EXPOSED };
     }
     return { vary: 'Origin' };
   }

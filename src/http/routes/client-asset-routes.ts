@@ -14,7 +14,7 @@ interface Asset {
 const ASSETS: Record<string, { file: string; contentType: string }> = {
   '/epush.js': { file: 'epush.js', contentType: 'text/javascript; charset=utf-8' },
   '/epush.mjs': { file: 'epush.mjs', contentType: 'text/javascript; charset=utf-8' },
-  '/epush.d.ts': { file: 'index.d.ts', contentType: 'text/plain; charset=utf-8' },
+  '/epush.d.ts': { file: 'epush.d.ts', contentType: 'text/plain; charset=utf-8' },
 };
 
 /** The package root, found from this file whether it runs from src/ (tsx) or dist/src/. */

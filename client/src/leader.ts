@@ -1,0 +1,260 @@
+import { Connection } from './connection.js';
+import { compareCursors } from './cursor.js';
+import type { RecentDeliveries } from './dedupe.js';
+import type { Environment } from './environment.js';
+import type { TabRegistry } from './registry.js';
+import { SAVED_RECENT_LIMIT, type SavedState, type StateStore } from './state-store.js';
+import type { TabChannel } from './tab-channel.js';
+import { LongPollTransport } from './transports/long-poll.js';
+import type { Transport } from './transports/transport.js';
+import type { ConnectionStatus, ListenAnswer, PushNotification, ResetEvent } from './types.js';
+
+/** The leader's heartbeat period; followers register at the same pace. */
+export const HEARTBEAT_MS = 1000;
+/** A registration not refreshed for this long (and not since the last heartbeat) is dropped. */
+export const REGISTRATION_STALE_MS = 3000;
+/** A long-poll held this long without failing counts as connected. */
+export const LONG_POLL_OPENED_AFTER_MS = 1000;
+/** Registry owner of the push IDs inherited from the previous leader until their tabs re-register. */
+export const INHERITED_OWNER = '(inherited)';
+
+/** What the leader needs from its tab. */
+export interface LeaderHost {
+  readonly tabId: string;
+  readonly env: Environment;
+  readonly registry: TabRegistry;
+  readonly recent: RecentDeliveries;
+  readonly store: StateStore;
+  readonly channel: TabChannel;
+  /** Push IDs that expired: never listened on again. */
+  readonly expired: ReadonlySet<string>;
+  deliverLocally(notifications: readonly PushNotification[]): void;
+  statusChanged(status: ConnectionStatus): void;
+  resetLocally(reason: ResetEvent['reason']): void;
+  /** Forgets expired push IDs in this tab (views, registry) and emits `expired` for its own. */
+  expireLocally(pushIds: readonly string[]): void;
+}
+
+/** What a tab last heard from a leader (`leader` and `deliver` messages). */
+export interface HeardState {
+  readonly cursor: string | null;
+  readonly at: number;
+  readonly pushIds: readonly string[];
+}
+
+/** Handed-over state older than this is not trusted to describe the current union. */
+export const HANDOVER_FRESH_MS = 5000;
+
+/**
+ * Where a new leader resumes: the newer of the cursor heard from the last leader and the one it
+ * persisted (by sequence when comparable, else by time), and the union either recently named.
+ */
+export function chooseHandover(
+  heard: HeardState,
+  saved: SavedState | null,
+  now: number,
+  wasConnected: boolean,
+): Handover {
+  let cursor = heard.cursor;
+  if (saved && saved.cursor !== null) {
+    const order = cursor === null ? 1 : compareCursors(saved.cursor, cursor);
+    if (order === null ? saved.savedAt >= heard.at : order > 0) cursor = saved.cursor;
+  }
+  const pushIds = new Set<string>();
+  if (now - heard.at <= HANDOVER_FRESH_MS) for (const id of heard.pushIds) pushIds.add(id);
+  if (saved && now - saved.savedAt <= HANDOVER_FRESH_MS)
+    for (const id of saved.pushIds) pushIds.add(id);
+  return { cursor, pushIds: [...pushIds], wasConnected };
+}
+
+/** Where a new leader starts: the freshest shared cursor and union it could learn. */
+export interface Handover {
+  readonly cursor: string | null;
+  readonly pushIds: readonly string[];
+  readonly wasConnected: boolean;
+}
+
+/**
+ * The leader tab's job: listen on the union of every tab's push IDs over one connection,
+ * share each answer with all tabs (notifications deduped, the cursor after them), persist the
+ * state so the next leader or a reload resumes exactly, and drop registrations of tabs gone
+ * silent. Created when the tab wins leadership, closed when it loses or leaves.
+ *
+ * Per answer the order is: remember the deliveries, broadcast them with the new cursor, deliver
+ * in this tab, persist. A leader dying anywhere in between leaves a cursor no newer than what
+ * the tabs saw, so its successor re-reads (and dedupes) rather than skips.
+ */
+export class LeaderRole {
+  private readonly connection: Connection;
+  private union: readonly string[] = [];
+  private unionScheduled = false;
+  /** The oldest `since` of registrations that added push IDs, for the next re-listen. */
+  private rewindTo: string | null = null;
+  private lastTickAt: number;
+  private closed = false;
+
+  constructor(
+    private readonly host: LeaderHost,
+    handover: Handover,
+    transport?: Transport,
+  ) {
+    const { env } = host;
+    const now = env.clock.now();
+    this.lastTickAt = now;
+    host.registry.set(INHERITED_OWNER, handover.pushIds, now);
+    this.connection = new Connection({
+      transport:
+        transport ??
+        new LongPollTransport({
+          listenUrl: `${env.baseUrl}/push/listen`,
+          fetch: env.fetch,
+          clock: env.clock,
+          logger: env.logger,
+          abandonAfterMs: env.abandonAfterMs,
+          openedAfterMs: LONG_POLL_OPENED_AFTER_MS,
+        }),
+      clock: env.clock,
+      random: env.random,
+      logger: env.logger,
+      cursor: handover.cursor,
+      wasConnected: handover.wasConnected,
+      online: env.onLine(),
+      events: {
+        answer: (answer) => {
+          this.onAnswer(answer);
+        },
+        status: (status) => {
+          if (this.closed) return;
+          this.host.statusChanged(status);
+          this.announce();
+        },
+        cursorInvalid: () => {
+          this.onReset('cursor-invalid');
+          this.save();
+        },
+      },
+    });
+    host.statusChanged(this.connection.status);
+    this.applyUnion(true);
+  }
+
+  get status(): ConnectionStatus {
+    return this.connection.status;
+  }
+
+  get cursor(): string | null {
+    return this.connection.cursor;
+  }
+
+  /** The push IDs listened on now. */
+  get pushIds(): readonly string[] {
+    return this.union;
+  }
+
+  /**
+   * Registrations changed: re-listen once the current burst of changes is over (microtask).
+   * `since` is the cursor a tab knew when it added push IDs; if the connection has moved past
+   * it meanwhile, the re-listen starts from `since` instead (the dedupe memory drops repeats).
+   */
+  scheduleUnion(since?: string): void {
+    if (this.closed) return;
+    if (since !== undefined) {
+      const order = compareCursors(since, this.rewindTo ?? since);
+      if (order !== null && order <= 0) this.rewindTo = since;
+    }
+    if (this.unionScheduled) return;
+    this.unionScheduled = true;
+    queueMicrotask(() => {
+      this.unionScheduled = false;
+      this.applyUnion(false);
+    });
+  }
+
+  /**
+   * The heartbeat: drop registrations not refreshed for `REGISTRATION_STALE_MS` and not since
+   * the previous heartbeat (a hidden tab whose timers the browser throttles still answers
+   * heartbeats, since message events are not throttled), then announce.
+   */
+  tick(): void {
+    if (this.closed) return;
+    const now = this.host.env.clock.now();
+    const cutoff = Math.min(now - REGISTRATION_STALE_MS, this.lastTickAt);
+    this.lastTickAt = now;
+    this.host.registry.sweep(cutoff, this.host.tabId);
+    this.applyUnion(false);
+    this.announce();
+  }
+
+  setOnline(online: boolean): void {
+    this.connection.setOnline(online);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.connection.close();
+    this.save();
+    this.closed = true;
+  }
+
+  private applyUnion(force: boolean): void {
+    if (this.closed) return;
+    const expired = this.host.expired;
+    const union = this.host.registry.union().filter((id) => !expired.has(id));
+    const rewindTo = this.rewindTo;
+    this.rewindTo = null;
+    if (!force && union.join(',') === this.union.join(',')) return;
+    const before = new Set(this.union);
+    const grew = union.some((id) => !before.has(id));
+    this.union = union;
+    this.connection.listenOn(union, grew ? rewindTo : null);
+    this.save();
+    this.announce();
+  }
+
+  private onAnswer(answer: ListenAnswer): void {
+    if (this.closed) return;
+    const { channel, tabId } = this.host;
+    const fresh = this.host.recent.admit(answer.notifications);
+    channel.post({
+      t: 'deliver',
+      from: tabId,
+      notifications: fresh,
+      cursor: this.connection.cursor,
+    });
+    this.host.deliverLocally(fresh);
+    if (answer.reset) this.onReset('cursor-too-old');
+    if (answer.expired.length > 0) {
+      channel.post({ t: 'expired', from: tabId, pushIds: answer.expired });
+      this.host.expireLocally(answer.expired);
+      this.applyUnion(false); // at once: the session must not ask again for expired push IDs
+    }
+    this.save();
+  }
+
+  private onReset(reason: ResetEvent['reason']): void {
+    this.host.channel.post({ t: 'reset', from: this.host.tabId, reason });
+    this.host.resetLocally(reason);
+  }
+
+  /** Tells every tab the status, the shared cursor and the union. */
+  announce(): void {
+    if (this.closed) return;
+    this.host.channel.post({
+      t: 'leader',
+      from: this.host.tabId,
+      status: this.connection.status,
+      cursor: this.connection.cursor,
+      pushIds: this.union,
+    });
+  }
+
+  private save(): void {
+    if (this.closed) return;
+    this.host.store.save({
+      cursor: this.connection.cursor,
+      recent: this.host.recent.newest(SAVED_RECENT_LIMIT),
+      pushIds: this.union,
+      savedAt: this.host.env.clock.now(),
+    });
+  }
+}

@@ -1,0 +1,59 @@
+interface Registration {
+  pushIds: readonly string[];
+  seenAt: number;
+}
+
+/**
+ * Which tab listens on which push IDs. Every tab keeps one, fed by the registrations all tabs
+ * broadcast, so a tab that becomes leader already knows the union it must listen on. Only the
+ * leader's view matters for the connection; a follower's is a warm standby.
+ */
+export class TabRegistry {
+  private readonly entries = new Map<string, Registration>();
+
+  /** Replaces `owner`'s push IDs (an empty list removes the owner) and marks it alive. */
+  set(owner: string, pushIds: readonly string[], now: number): void {
+    if (pushIds.length === 0) {
+      this.entries.delete(owner);
+      return;
+    }
+    this.entries.set(owner, { pushIds: [...pushIds], seenAt: now });
+  }
+
+  delete(owner: string): void {
+    this.entries.delete(owner);
+  }
+
+  has(owner: string): boolean {
+    return this.entries.has(owner);
+  }
+
+  /** Forgets push IDs everywhere (the server reported them expired). */
+  dropPushIds(pushIds: readonly string[]): void {
+    const dropped = new Set(pushIds);
+    for (const [owner, entry] of this.entries) {
+      const kept = entry.pushIds.filter((id) => !dropped.has(id));
+      if (kept.length === 0) this.entries.delete(owner);
+      else if (kept.length !== entry.pushIds.length) entry.pushIds = kept;
+    }
+  }
+
+  /** Drops every owner except `keep` not heard from since `cutoff`; returns the dropped owners. */
+  sweep(cutoff: number, keep: string): string[] {
+    const dropped: string[] = [];
+    for (const [owner, entry] of this.entries) {
+      if (owner !== keep && entry.seenAt < cutoff) {
+        this.entries.delete(owner);
+        dropped.push(owner);
+      }
+    }
+    return dropped;
+  }
+
+  /** Every registered push ID once, sorted (a stable order keeps chunks and comparisons stable). */
+  union(): string[] {
+    const all = new Set<string>();
+    for (const entry of this.entries.values()) for (const id of entry.pushIds) all.add(id);
+    return [...all].sort();
+  }
+}

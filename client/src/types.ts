@@ -1,0 +1,175 @@
+/**
+ * Public and injectable types of the browser client. The injectable ones are structural and
+ * minimal on purpose: the browser's own objects satisfy them, and tests can fake them in Node.
+ */
+
+/** One notification to one of a view's push IDs, exactly as the server sent it (SPEC §4). */
+export interface PushNotification {
+  /** Cluster-unique; together with `pushId` it names one delivery, the key the client dedupes by. */
+  readonly id: string;
+  readonly pushId: string;
+  /** The group the notification was sent to, or null when it was sent to the push ID directly. */
+  readonly group: string | null;
+  /** The JSON payload sent with it, or null when none was sent (notify-then-pull). */
+  readonly payload: unknown;
+}
+
+/**
+ * The state of the site's one shared connection, the same in every tab:
+ * `connecting` until the first listen is established, `connected` while listens succeed,
+ * `reconnecting` after a failure until a listen succeeds again, `offline` while the browser
+ * reports no network (nothing is attempted then).
+ */
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+/** Transports the client can use. Only long-poll exists in this version; WebSocket and SSE slot
+ * in behind the same `Transport` interface later. */
+export type TransportName = 'long-poll';
+
+/** Why the client asks applications to reload their state. */
+export interface ResetEvent {
+  /**
+   * `cursor-too-old`: the server no longer keeps the notifications since the shared cursor
+   * (retention passed, or the log was lost); `cursor-invalid`: the server did not recognise the
+   * cursor at all. Either way some notifications may have been missed: reload state.
+   */
+  readonly reason: 'cursor-too-old' | 'cursor-invalid';
+}
+
+/** Events `on()` accepts, with the value each one passes to its callbacks. */
+export interface EPushEvents {
+  status: ConnectionStatus;
+  reset: ResetEvent;
+  /** Push IDs of this page that the server reports expired; they are no longer listened to. */
+  expired: readonly string[];
+}
+
+export type EPushEventName = keyof EPushEvents;
+
+/** The body of a `/push/listen` request. */
+export interface ListenRequest {
+  readonly pushIds: readonly string[];
+  /** Null means "from now": only notifications published after the listen arrives. */
+  readonly cursor: string | null;
+}
+
+/** A server answer to one listen (SPEC §4), validated. */
+export interface ListenAnswer {
+  readonly notifications: readonly PushNotification[];
+  readonly cursor: string;
+  readonly expired: readonly string[];
+  /** The node is draining: listen again at once, the load balancer picks another node. */
+  readonly reconnect: boolean;
+  /** The cursor was older than the server's retention: applications must reload state. */
+  readonly reset: boolean;
+  /** A newer listen for some of these push IDs took this one over. */
+  readonly replaced: boolean;
+}
+
+// --- injectables ---------------------------------------------------------------------------
+
+/** Opaque handle returned by `setTimeout`: a number in browsers, an object in Node. */
+export type TimerHandle = number | object;
+
+/** Time and timers; injected so tests can drive time by hand. */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+export interface FetchInit {
+  method: string;
+  headers: Record<string, string>;
+  body: string;
+  signal: AbortSignal;
+  cache: RequestCache;
+}
+
+export interface ResponseLike {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}
+
+/** The part of `fetch` the client uses. */
+export type FetchLike = (url: string, init: FetchInit) => Promise<ResponseLike>;
+
+/** The part of a `BroadcastChannel` instance the client uses. */
+export interface BroadcastChannelLike {
+  postMessage(message: unknown): void;
+  addEventListener(type: 'message', listener: (event: { readonly data: unknown }) => void): void;
+  close(): void;
+}
+
+export type BroadcastChannelConstructor = new (name: string) => BroadcastChannelLike;
+
+/** The part of `navigator.locks` (Web Locks API) the client uses. */
+export interface LockManagerLike {
+  request(
+    name: string,
+    options: { signal?: AbortSignal },
+    callback: (lock: unknown) => Promise<void>,
+  ): Promise<unknown>;
+}
+
+/** The part of `localStorage` the client uses. */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** The window events the client reads (`storage`, `online`, `offline`, `pagehide`, `pageshow`). */
+export interface WindowEventLike {
+  readonly type: string;
+  /** `storage` events. */
+  readonly key?: string | null;
+  readonly newValue?: string | null;
+  /** `pageshow`/`pagehide`: the page goes into (or comes back from) the back/forward cache. */
+  readonly persisted?: boolean;
+}
+
+export interface WindowLike {
+  addEventListener(type: string, listener: (event: WindowEventLike) => void): void;
+  removeEventListener(type: string, listener: (event: WindowEventLike) => void): void;
+}
+
+export interface Logger {
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+/** Options of `EPush.connect()`. */
+export interface ConnectOptions {
+  /** Base URL of the push server (absolute, or relative to the page), e.g. `https://push.example.com`. */
+  url: string;
+  /** Forces a transport. Only `long-poll` exists in this version, and it is the default. */
+  transport?: TransportName;
+  /**
+   * Name shared by every tab and application that should share one connection: the Web Lock,
+   * BroadcastChannel and localStorage keys derive from it. Default: derived from the resolved
+   * `url`, so two push servers never mix.
+   */
+  channelName?: string;
+  /** The server's `--hold-seconds` (default 25); a listen unanswered after hold + margin is abandoned. */
+  holdSeconds?: number;
+  /** Margin added to `holdSeconds` before a listen is abandoned (default 10). */
+  abandonMarginSeconds?: number;
+
+  // Injectables: the browser's own by default; tests pass fakes. `null` disables one.
+  fetch?: FetchLike;
+  BroadcastChannel?: BroadcastChannelConstructor | null;
+  locks?: LockManagerLike | null;
+  localStorage?: StorageLike | null;
+  window?: WindowLike | null;
+  /** Whether the browser believes it is online (`navigator.onLine`). */
+  onLine?: () => boolean;
+  now?: () => number;
+  setTimeout?: (callback: () => void, ms: number) => TimerHandle;
+  clearTimeout?: (handle: TimerHandle) => void;
+  /** Source of jitter, uniform in [0, 1). */
+  random?: () => number;
+  logger?: Logger;
+}
