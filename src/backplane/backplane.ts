@@ -61,6 +61,13 @@ export interface EventFanout {
   stop(): Promise<void>;
   /** True while the backplane is reachable. */
   isUp(): boolean;
+  /**
+   * Sends a probe along the same path as events and resolves when it has come back to this
+   * node. Being connected is not enough (a subscription can die silently while commands still
+   * work); the node's delivery canary calls this every second and turns readiness red when it
+   * stops coming back.
+   */
+  probe(): Promise<void>;
 }
 
 /** What a listener needs to start waiting: its backlog, and membership as of the same point. */

@@ -4,6 +4,7 @@ import type { Backplane, BackplaneGuarantees, ClusterEventSink } from './backpla
 
 /** The Backplane methods a worker may call on the primary's backplane. */
 export const RELAYED_METHODS = [
+  'probe',
   'publish',
   'head',
   'readForListener',
@@ -127,6 +128,8 @@ export class IpcBackplane implements Backplane {
     return this.up;
   }
 
+  // The round trip through the primary is the path events take to this worker.
+  probe: Backplane['probe'] = () => this.call('probe');
   publish: Backplane['publish'] = (draft) => this.call('publish', draft);
   head: Backplane['head'] = () => this.call('head');
   readForListener: Backplane['readForListener'] = (from, pushIds, limit) =>

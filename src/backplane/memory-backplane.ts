@@ -84,6 +84,10 @@ export class MemoryBackplane implements Backplane {
     return true;
   }
 
+  probe(): Promise<void> {
+    return Promise.resolve();
+  }
+
   // --- EventLogStore ------------------------------------------------------------------------
 
   publish(draft: NotificationDraft): Promise<NotificationEvent> {

@@ -23,6 +23,9 @@ import type {
 import * as scripts from './redis-scripts.js';
 
 const EXPIRE_BATCH = 500;
+const COMMAND_TIMEOUT_MS = 5000;
+/** Canary messages share the events channel (so they take the events' path) but not its format. */
+const PROBE_PREFIX = 'probe|';
 const READ_PAGE = 1000;
 
 type ScriptName =
@@ -78,6 +81,8 @@ export class RedisBackplane implements Backplane {
   /** Messages that arrived while a catch-up read was in flight, applied after it. */
   private pending: { epoch: string; event: ClusterEvent }[] | null = null;
   private sweeper: NodeJS.Timeout | null = null;
+  private readonly probes = new Map<string, () => void>();
+  private probeCounter = 0;
 
   constructor(
     url: string,
@@ -90,6 +95,8 @@ export class RedisBackplane implements Backplane {
       // Fail fast instead of queueing while Redis is away: the API answers 503, never a late 202.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
+      // A connection that stays open but stops answering must not hold requests forever.
+      commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: (times) => Math.min(100 * times, 1000),
       lazyConnect: true,
     };
@@ -189,7 +196,23 @@ export class RedisBackplane implements Backplane {
     this.sink?.onAvailability(up);
   }
 
+  async probe(): Promise<void> {
+    const token = `${this.epochCandidate}.${++this.probeCounter}`;
+    const returned = new Promise<void>((resolve) => this.probes.set(token, resolve));
+    try {
+      await this.run(() => this.commands.publish(this.key('events'), `${PROBE_PREFIX}${token}`));
+      await returned;
+    } finally {
+      this.probes.delete(token);
+    }
+  }
+
   private onMessage(message: string): void {
+    if (message.startsWith(PROBE_PREFIX)) {
+      // Every node sees every probe; only the sender waits for its own.
+      this.probes.get(message.slice(PROBE_PREFIX.length))?.();
+      return;
+    }
     const bar = message.indexOf('|');
     const epoch = message.slice(0, bar);
     const event = decodeEvent(message.slice(bar + 1));

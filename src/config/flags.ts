@@ -219,6 +219,14 @@ export const FLAGS = {
     defaultValue: () => 5,
     parse: integer(1, 600),
   }),
+  canarySeconds: flag({
+    name: 'canary-seconds',
+    arg: 'S',
+    help: 'how often the delivery canary probes the backplane; 3 missed periods turn readiness red',
+    defaultText: '1',
+    defaultValue: () => 1,
+    parse: integer(1, 60),
+  }),
   logLevel: flag({
     name: 'log-level',
     arg: 'LEVEL',

@@ -59,7 +59,10 @@ export class Dispatcher implements ClusterEventSink {
   private readonly tail: EventLog;
   private readonly now: () => number;
   private draining = false;
+  /** Serving needs the backplane reachable AND the delivery canary coming back. */
   private up = false;
+  private reachable = false;
+  private delivering = true;
   private ticker: NodeJS.Timeout | null = null;
   /** Listens between arrival and registration (or answer), for the connection count. */
   private pending = 0;
@@ -87,6 +90,10 @@ export class Dispatcher implements ClusterEventSink {
 
   get isUp(): boolean {
     return this.up;
+  }
+
+  get isDelivering(): boolean {
+    return this.delivering;
   }
 
   get isDraining(): boolean {
@@ -150,6 +157,19 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   onAvailability(up: boolean): void {
+    this.reachable = up;
+    this.updateUp();
+  }
+
+  /** The node's delivery canary: false when probes stop coming back through the backplane. */
+  setDelivering(delivering: boolean): void {
+    this.delivering = delivering;
+    this.updateUp();
+  }
+
+  private updateUp(): void {
+    const up = this.reachable && this.delivering;
+    if (up === this.up) return;
     this.up = up;
     if (!up) {
       for (const listener of this.allWaiting()) {

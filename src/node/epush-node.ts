@@ -40,6 +40,9 @@ export class EpushNode implements PushService {
   private readonly startedAt = new Date().toISOString();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  /** Last delivery-canary round trip (seconds); NaN until the first one. */
+  private canaryRtt = Number.NaN;
+  private canaryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly config: EpushConfig,
@@ -57,6 +60,7 @@ export class EpushNode implements PushService {
       connections: () => this.connections.byTransport,
       listeners: () => this.dispatcher.listenerCount,
       backplaneUp: () => this.dispatcher.isUp && this.backplane.isUp(),
+      backplaneRoundTrip: () => this.canaryRtt,
       delivered: () => this.dispatcher.stats.delivered,
     });
     this.server = createHttpServer(
@@ -107,6 +111,7 @@ export class EpushNode implements PushService {
       this.touchAll(this.dispatcher.takeReleased()),
     );
     await this.heartbeat();
+    this.scheduleCanary(0);
     const g = this.backplane.guarantees;
     this.log.info(
       { backplane: this.backplane.kind, guarantees: g },
@@ -143,6 +148,7 @@ export class EpushNode implements PushService {
     if (this.stopped) return;
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    if (this.canaryTimer) clearTimeout(this.canaryTimer);
     this.dispatcher.stop();
     this.server.closeAllConnections();
     this.server.close();
@@ -227,7 +233,11 @@ export class EpushNode implements PushService {
 
   notReadyReason(): string | null {
     if (this.dispatcher.isDraining) return 'This node is draining.';
-    if (!this.dispatcher.isUp || !this.backplane.isUp()) return 'The backplane is unreachable.';
+    if (!this.backplane.isUp()) return 'The backplane is unreachable.';
+    if (!this.dispatcher.isDelivering) {
+      return 'The backplane is reachable but the delivery canary does not come back.';
+    }
+    if (!this.dispatcher.isUp) return 'The backplane is unreachable.';
     return null;
   }
 
@@ -261,6 +271,50 @@ export class EpushNode implements PushService {
     }, ms);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /**
+   * The delivery canary: a probe must travel through the backplane and come back within three
+   * periods, else the node is "connected but not delivering" — readiness turns red, held
+   * listeners are sent elsewhere, new ones get 503 — until a probe comes back again.
+   */
+  private scheduleCanary(delayMs: number): void {
+    this.canaryTimer = setTimeout(() => {
+      void this.runCanary();
+    }, delayMs);
+    this.canaryTimer.unref();
+  }
+
+  private async runCanary(): Promise<void> {
+    const periodMs = this.config.canarySeconds * 1000;
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        resolve('timeout');
+      }, periodMs * 3);
+    });
+    const outcome = await Promise.race([
+      this.backplane.probe().then(() => 'back' as const),
+      timedOut,
+    ]).catch(() => 'failed' as const);
+    clearTimeout(timer);
+    if (this.stopped) return;
+    const delivering = outcome === 'back';
+    if (delivering) this.canaryRtt = (performance.now() - started) / 1000;
+    if (delivering !== this.dispatcher.isDelivering) {
+      this.log[delivering ? 'info' : 'error'](
+        { outcome },
+        delivering ? 'delivery canary is back' : 'delivery canary lost: not ready',
+      );
+    }
+    this.dispatcher.setDelivering(delivering);
+    this.scheduleCanary(Math.max(0, periodMs - (performance.now() - started)));
+  }
+
+  /** Seconds of the last canary round trip through the backplane (NaN before the first). */
+  get backplaneRoundTrip(): number {
+    return this.canaryRtt;
   }
 
   private heartbeat(): Promise<void> {

@@ -6,6 +6,8 @@ export interface MetricsSource {
   connections(): ReadonlyMap<TransportName, number>;
   listeners(): number;
   backplaneUp(): boolean;
+  /** Seconds of the last delivery-canary round trip; NaN before the first. */
+  backplaneRoundTrip(): number;
   delivered(): number;
 }
 
@@ -47,6 +49,15 @@ export class EpushMetrics {
       registers,
       collect() {
         this.set(source.backplaneUp() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'epush_backplane_rtt_seconds',
+      help: 'Round trip of the last delivery-canary probe through the backplane',
+      registers,
+      collect() {
+        const rtt = source.backplaneRoundTrip();
+        if (!Number.isNaN(rtt)) this.set(rtt);
       },
     });
     new Counter({

@@ -121,6 +121,10 @@ export function runBackplaneConformance(name: string, factory: BackplaneFactory)
       assert.equal(sinkA.up, true, 'start reports availability');
     });
 
+    test('a probe comes back through the fan-out path on every node', async () => {
+      await Promise.all([pair.a.probe(), pair.b.probe(), pair.a.probe()]);
+    });
+
     test('a published notification reaches every node in seq order', async () => {
       const [id] = await freshIds(pair.a, 1);
       const first = await pair.a.publish(draft(null, id!, { n: 1 }));

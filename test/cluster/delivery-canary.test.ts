@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { PrivateRedis } from '../support/brokers/redis.js';
+import {
+  api,
+  listenRaw,
+  request,
+  startEpush,
+  type EpushProcess,
+} from '../support/epush-process.js';
+import { TcpFaultProxy } from '../support/tcp-fault-proxy.js';
+
+const KEY = 'canary-test-key-0123456789';
+
+async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return Date.now() - started;
+}
+
+async function metric(url: string, name: string): Promise<number | null> {
+  const text = (await request('GET', `${url}/metrics`)).text;
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? null : Number(line.slice(name.length + 1));
+}
+
+describe('delivery canary', () => {
+  let redis: PrivateRedis;
+  let proxy: TcpFaultProxy;
+  let node: EpushProcess;
+
+  before(async () => {
+    redis = await PrivateRedis.start();
+    proxy = await TcpFaultProxy.start('127.0.0.1', redis.port);
+    node = await startEpush([
+      '--backplane',
+      `redis://${proxy.url}`,
+      '--api-key',
+      KEY,
+      '--canary-seconds',
+      '1',
+    ]);
+  });
+
+  after(async () => {
+    await node.stop();
+    await proxy.stop();
+    await redis.stop();
+  });
+
+  test('a link that stays connected but stops delivering turns readiness red, then green when it delivers again', async () => {
+    const ready = async (): Promise<boolean> =>
+      (await request('GET', `${node.url}/readyz`)).status === 200;
+    await until('ready at start', ready);
+    assert.equal(await metric(node.url, 'epush_backplane_up'), 1);
+    const rtt = await metric(node.url, 'epush_backplane_rtt_seconds');
+    assert.ok(rtt !== null && rtt >= 0 && rtt < 1, `canary round trip ${rtt}`);
+
+    const pushId = await api(node.url, KEY).mintPushId();
+    const held = listenRaw<{ reconnect?: boolean }>(node.url, { pushIds: [pushId], cursor: null });
+    await until(
+      'the listen is held',
+      async () => (await metric(node.url, 'epush_listeners')) === 1,
+    );
+
+    proxy.setMode('blackhole'); // TCP stays up: only the canary can notice
+    const redAfter = await until('readiness is red', async () => !(await ready()));
+    assert.ok(redAfter < 8000, `red after ${redAfter} ms`);
+    assert.equal(await metric(node.url, 'epush_backplane_up'), 0);
+    const answer = await held;
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.reconnect, true, 'held listeners are sent to another node');
+    const refused = await listenRaw(node.url, { pushIds: [pushId], cursor: null });
+    assert.equal(refused.status, 503);
+
+    proxy.setMode('pass');
+    const greenAfter = await until('readiness is green again', ready);
+    assert.ok(greenAfter < 8000, `green after ${greenAfter} ms`);
+    assert.equal(await metric(node.url, 'epush_backplane_up'), 1);
+  });
+});
