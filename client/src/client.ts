@@ -3,6 +3,7 @@ import { Emitter } from './emitter.js';
 import { randomId, resolveEnvironment, type Environment } from './environment.js';
 import {
   chooseHandover,
+  HANDOVER_FRESH_MS,
   HEARTBEAT_MS,
   LeaderRole,
   type Handover,
@@ -225,9 +226,18 @@ export class EPushClient {
   }
 
   private handover(): Handover {
+    const now = this.env.clock.now();
     const saved = this.store.load();
-    if (saved) for (const key of saved.recent) this.recent.add(key);
-    return chooseHandover(this.heard, saved, this.env.clock.now(), this.everConnected);
+    // A tab that heard a leader lately resumes from what the tabs were shown (the cursor of the
+    // last broadcast it heard) and dedupes with what it heard. The saved state can be AHEAD of
+    // that: a leader whose renderer dies right after an answer may get its localStorage write
+    // through while the `deliver` broadcast it posted just before is lost (Chromium, CDP
+    // Page.crash), and trusting that state (its cursor or its `recent` keys) would skip the
+    // answer for every tab. The saved state is for a tab that heard no leader (a reload).
+    const heardLeader = this.heard.cursor !== null && now - this.heard.at <= HANDOVER_FRESH_MS;
+    if (saved && !heardLeader) for (const key of saved.recent) this.recent.add(key);
+    const trusted = saved && heardLeader ? { ...saved, cursor: null } : saved;
+    return chooseHandover(this.heard, trusted, now, this.everConnected);
   }
 
   private leaderHost(channel: TabChannel): ConstructorParameters<typeof LeaderRole>[0] {

@@ -81,8 +81,11 @@ export interface Handover {
  * silent. Created when the tab wins leadership, closed when it loses or leaves.
  *
  * Per answer the order is: remember the deliveries, broadcast them with the new cursor, deliver
- * in this tab, persist. A leader dying anywhere in between leaves a cursor no newer than what
- * the tabs saw, so its successor re-reads (and dedupes) rather than skips.
+ * in this tab, persist. A leader can die with its persisted state AHEAD of what the other tabs
+ * heard (Chromium may let the localStorage write through while dropping the broadcast posted
+ * just before it), so a successor that heard a leader lately resumes from the cursor it HEARD and
+ * dedupes only with what it heard: it re-reads rather than skips. The persisted state serves a
+ * tab that heard no leader (a reload of the last tab).
  */
 export class LeaderRole {
   private readonly connection: Connection;

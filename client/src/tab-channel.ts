@@ -12,8 +12,8 @@ import type {
  * The message bus between the tabs (and applications) of one site that share a connection.
  * Like BroadcastChannel, a tab does not hear its own messages: in-tab delivery is direct.
  * Delivery is best effort and in order per sender; every protocol message is either repeated
- * (heartbeats) or covered by the shared cursor and dedupe memory, so a lost one costs latency,
- * never a notification.
+ * (heartbeats) or covered by the cursor the tabs heard, which a new leader resumes from, so a lost
+ * one costs a re-read (deduped per tab), never a notification.
  */
 export interface TabChannel {
   /** `broadcast-channel`, `storage` (fallback) or `none` (this tab is on its own). */

@@ -211,6 +211,30 @@ describe('leader handover', () => {
     });
   }
 
+  test('a leader that dies after saving its state but before its broadcast arrives loses nothing', async () => {
+    const site = new Site();
+    const tabs = await tabsWithIds(site, 2);
+    const leader = site.leader();
+    const [survivor, id] = tabs.find(([tab]) => tab !== leader)!;
+    const heard = site.server.notify(id, 'heard');
+    await site.advance(10);
+    // The leader receives the next answer and saves its state (cursor past `lost`, `lost` in its
+    // dedupe memory), but the broadcast it posted never reaches the other tab.
+    site.network.paused = true;
+    const lost = site.server.notify(id, 'lost');
+    await site.advance(10);
+    leader.kill();
+    site.network.dropQueued();
+    let waited = 0;
+    while (site.leaders().length === 0 && waited < 5000) {
+      await site.advance(50);
+      waited += 50;
+    }
+    await site.advance(100);
+    assert.equal(site.leader(), survivor);
+    assert.deepEqual(survivor.idsFor(id), [heard, lost]);
+  });
+
   test('a tab that leaves hands over at once: the next leader listens without waiting for a lease', async () => {
     const site = new Site();
     const tabs = await tabsWithIds(site, 2, { locks: false, broadcastChannel: false });

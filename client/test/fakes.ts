@@ -279,6 +279,12 @@ export class FakeBroadcastNetwork {
     for (const deliver of this.queued.splice(0)) deliver();
   }
 
+  /** Drops what waits (messages a crashing tab posted that never arrive), and unpauses. */
+  dropQueued(): void {
+    this.paused = false;
+    this.queued.length = 0;
+  }
+
   /** The `BroadcastChannel` constructor of one tab; `kill()` closes all it opened. */
   forTab(): { ctor: BroadcastChannelConstructor; kill: () => void } {
     const mine: FakeChannel[] = [];

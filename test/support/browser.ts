@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -31,4 +31,142 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-backgrounding-occluded-windows',
     ],
   });
+}
+
+/** A notification as the browser client hands it to a view. */
+export interface PushNotification {
+  readonly id: string;
+  readonly pushId: string;
+  readonly group: string | null;
+  readonly payload: unknown;
+}
+
+/** One notification a demo page logged (`epush-received …`), with when the test saw it. */
+export interface Delivered {
+  readonly notification: PushNotification;
+  /** `Date.now()` in the test process when the console event arrived. */
+  readonly at: number;
+}
+
+export type DemoApp = 'chat' | 'ticker';
+
+/** One tab of a demo application (demo/chat.html or demo/ticker.html). */
+export interface DemoTab {
+  readonly page: Page;
+  readonly app: DemoApp;
+  readonly pushId: string;
+  /**
+   * Every notification the page logged, as console events, across reloads (the listener
+   * survives them). Chromium drops the console events of a page that is being navigated away
+   * from, so around a reload use `pageLog()`, which the page itself keeps.
+   */
+  readonly delivered: Delivered[];
+}
+
+/** What the demo pages and the client expose on `window`, as seen from `page.evaluate`. */
+interface DemoWindow {
+  demo?: { pushId: string | null; statuses: string[] };
+  EPush: {
+    connect(options: { url: string }): {
+      readonly isLeader: boolean;
+      readonly status: string;
+      readonly sharing: { leadership: string; channel: string };
+      close(): void;
+    };
+  };
+}
+
+const RECEIVED_PREFIX = 'epush-received ';
+const PAGE_LOG_KEY = 'epush-e2e.received';
+
+/**
+ * Runs in the page before its scripts, on every load: copies each `epush-received` console line
+ * into sessionStorage, which survives reloads of the tab and loses nothing while unloading.
+ */
+function keepReceivedLog({ prefix, key }: { prefix: string; key: string }): void {
+  const page = globalThis as unknown as {
+    console: { log: (...args: unknown[]) => void };
+    sessionStorage: { getItem(key: string): string | null; setItem(key: string, v: string): void };
+  };
+  const log = page.console.log.bind(page.console);
+  page.console.log = (...args: unknown[]) => {
+    const [first] = args;
+    if (typeof first === 'string' && first.startsWith(prefix)) {
+      const line = first.slice(prefix.length);
+      page.sessionStorage.setItem(key, (page.sessionStorage.getItem(key) ?? '') + line + '\n');
+    }
+    log(...args);
+  };
+}
+
+/** Every notification the tab's views received, across reloads, in order (see `keepReceivedLog`). */
+export async function pageLog(page: Page): Promise<PushNotification[]> {
+  const text = await page.evaluate(
+    (key) =>
+      (
+        globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }
+      ).sessionStorage.getItem(key) ?? '',
+    PAGE_LOG_KEY,
+  );
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as PushNotification);
+}
+
+/**
+ * Opens the demo application `app` in a new tab of `context` and waits until the page has its
+ * push ID. Every `epush-received` console line is collected in `delivered` from the start.
+ */
+export async function openDemoTab(
+  context: BrowserContext,
+  appsUrl: string,
+  app: DemoApp,
+): Promise<DemoTab> {
+  const page = await context.newPage();
+  const delivered: Delivered[] = [];
+  await page.addInitScript(keepReceivedLog, { prefix: RECEIVED_PREFIX, key: PAGE_LOG_KEY });
+  page.on('console', (message) => {
+    const text = message.text();
+    if (!text.startsWith(RECEIVED_PREFIX)) return;
+    const notification = JSON.parse(text.slice(RECEIVED_PREFIX.length)) as PushNotification;
+    delivered.push({ notification, at: Date.now() });
+  });
+  await page.goto(`${appsUrl}/${app}/`);
+  const pushId = await demoPushId(page);
+  return { page, app, pushId, delivered };
+}
+
+/** The push ID the demo page joined with (waits for it). */
+export async function demoPushId(page: Page): Promise<string> {
+  const handle = await page.waitForFunction(
+    () => (globalThis as unknown as DemoWindow).demo?.pushId ?? false,
+    undefined,
+    { timeout: 10_000 },
+  );
+  return (await handle.jsonValue()) as string;
+}
+
+/** Waits until the page's client reports the shared connection `connected`. */
+export async function waitConnected(page: Page, timeoutMs = 10_000): Promise<void> {
+  await page.waitForFunction(
+    () => (globalThis as unknown as DemoWindow).demo?.statuses.includes('connected') === true,
+    undefined,
+    { timeout: timeoutMs },
+  );
+}
+
+/** What the page's client for `pushUrl` says about itself (the same instance the page uses). */
+export async function clientInfo(
+  page: Page,
+  pushUrl: string,
+): Promise<{ isLeader: boolean; status: string; leadership: string; channel: string }> {
+  return page.evaluate((url) => {
+    const client = (globalThis as unknown as DemoWindow).EPush.connect({ url });
+    try {
+      return { isLeader: client.isLeader, status: client.status, ...client.sharing };
+    } finally {
+      client.close(); // releases only the reference connect() just took
+    }
+  }, pushUrl);
 }

@@ -93,3 +93,73 @@ export async function startDemo(extraArgs: string[] = []): Promise<DemoProcess> 
 
   return { pushUrl, appsUrl, apiKey: API_KEY, child, api, metric, stop };
 }
+
+/** The metric of held long-poll listener connections. */
+export const LONG_POLL_CONNECTIONS = 'epush_connections{transport="long-poll"}';
+
+/** `samples` readings of the held long-poll connections, `everyMs` apart. */
+export async function sampleConnections(
+  demo: DemoProcess,
+  samples = 6,
+  everyMs = 200,
+): Promise<number[]> {
+  const values: number[] = [];
+  for (let i = 0; i < samples; i += 1) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, everyMs));
+    values.push(await demo.metric(LONG_POLL_CONNECTIONS));
+  }
+  return values;
+}
+
+/** A direct notification the test published. */
+export interface Published {
+  /** The notification id the API answered. */
+  readonly id: string;
+  readonly pushId: string;
+  /** Its sequence number in this publisher (in the payload). */
+  readonly n: number;
+  /** `Date.now()` when the notify call was sent. */
+  readonly at: number;
+}
+
+export interface Publisher {
+  /** Stops publishing, waits for the round in flight and returns everything published. */
+  stop(): Promise<Published[]>;
+}
+
+/**
+ * Publishes one direct notification to each of `pushIds` every `everyMs` until stopped, with
+ * the payload `{tag, n}`. A failed notify call fails the publisher (reported by `stop()`).
+ */
+export function startPublishing(
+  demo: DemoProcess,
+  pushIds: readonly string[],
+  tag: string,
+  everyMs = 50,
+): Publisher {
+  const published: Published[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    for (let n = 0; !stopped; n += 1) {
+      const at = Date.now();
+      const ids = await Promise.all(
+        pushIds.map(
+          async (pushId) =>
+            (await demo.api('POST', `/api/push-ids/${pushId}/notify`, {
+              payload: { tag, n },
+            })) as { id: string },
+        ),
+      );
+      ids.forEach(({ id }, i) => published.push({ id, pushId: pushIds[i]!, n, at }));
+      const wait = everyMs - (Date.now() - at);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return published;
+    },
+  };
+}
