@@ -1,0 +1,42 @@
+/**
+ * Bench entry point: `npm run bench -- [scenario] [flags]` (see --help). Each scenario starts its
+ * own server and load generator, bounds every phase in time and stops by itself.
+ */
+import { ArgError } from './lib/args.js';
+import { renderLongpollFanout, runLongpollFanout, USAGE } from './longpoll-fanout/scenario.js';
+import { REDIS_USAGE, runRedisCrossnode } from './redis-crossnode/scenario.js';
+
+const SCENARIOS: Record<string, (argv: readonly string[]) => Promise<number>> = {
+  'longpoll-fanout': runLongpollFanout,
+  render: renderLongpollFanout,
+  'redis-crossnode': runRedisCrossnode,
+};
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first.startsWith('--')) return runLongpollFanout(argv);
+  const scenario = SCENARIOS[first];
+  if (!scenario) {
+    process.stderr.write(
+      `bench: unknown scenario "${first}" (known: ${Object.keys(SCENARIOS).join(', ')})\n\n${USAGE}\n${REDIS_USAGE}`,
+    );
+    return 2;
+  }
+  return scenario(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exit(code);
+  },
+  (error: unknown) => {
+    if (error instanceof ArgError) {
+      process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n${REDIS_USAGE}`);
+      process.exit(2);
+    }
+    process.stderr.write(
+      `bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
