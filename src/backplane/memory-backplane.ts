@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { encodeCursor, type CursorPosition } from '../core/cursor.js';
+import { deliveriesOf, type MembershipAt } from '../core/delivery-matching.js';
 import { EpushError } from '../core/errors.js';
 import { EventLog } from '../core/event-log.js';
 import type {
@@ -117,19 +118,12 @@ export class MemoryBackplane implements Backplane {
     const wanted = new Set(pushIds);
     const deliveries: Delivery[] = [];
     let cursorSeq = startSeq;
+    const wasMemberAt: MembershipAt = (group, pushId, seq) =>
+      this.membership.wasMemberAt(group, pushId, seq);
     for (const event of read.events) {
       if (deliveries.length >= limit) break;
       cursorSeq = event.seq;
-      if (event.type !== 'notification') continue;
-      if (event.pushId !== null) {
-        if (wanted.has(event.pushId)) deliveries.push({ event, pushId: event.pushId });
-      } else if (event.group !== null) {
-        for (const pushId of wanted) {
-          if (this.membership.wasMemberAt(event.group, pushId, event.seq)) {
-            deliveries.push({ event, pushId });
-          }
-        }
-      }
+      deliveries.push(...deliveriesOf(event, pushIds, wanted, wasMemberAt));
     }
     const groups = new Map<PushId, GroupName[]>();
     for (const pushId of wanted) groups.set(pushId, this.membership.groupsAt(pushId, cursorSeq));

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { encodeCursor, type Cursor, type CursorPosition } from '../core/cursor.js';
+import { deliveriesOf, type MembershipAt } from '../core/delivery-matching.js';
 import { EpushError } from '../core/errors.js';
 import {
   assertNever,
@@ -339,22 +340,18 @@ export class RedisBackplane implements Backplane {
     const deliveries: Delivery[] = [];
     let cursorSeq = from === null ? head : from.seq;
     const wanted = new Set(pushIds);
+    const wasMemberAt: MembershipAt = (group, pushId, seq) =>
+      stays
+        .get(pushId)
+        ?.get(group)
+        ?.some((stay) => stay.joined < seq && seq < stay.left) ?? false;
     scan: while (cursorSeq < head) {
       const events = await this.readLog(cursorSeq, head, READ_PAGE);
       if (events.length === 0 || events[0]?.seq !== cursorSeq + 1) return reset();
       for (const event of events) {
         if (deliveries.length >= limit) break scan;
         cursorSeq = event.seq;
-        if (event.type !== 'notification') continue;
-        if (event.pushId !== null) {
-          if (wanted.has(event.pushId)) deliveries.push({ event, pushId: event.pushId });
-        } else if (event.group !== null) {
-          for (const pushId of pushIds) {
-            const groupStays = stays.get(pushId)?.get(event.group);
-            if (groupStays?.some((s) => s.joined < event.seq && event.seq < s.left))
-              deliveries.push({ event, pushId });
-          }
-        }
+        deliveries.push(...deliveriesOf(event, pushIds, wanted, wasMemberAt));
       }
     }
     const groups = new Map<PushId, GroupName[]>();

@@ -7,23 +7,11 @@ import {
   request,
   startEpush,
   type EpushProcess,
+  until,
 } from '../support/epush-process.js';
 import { TcpFaultProxy } from '../support/tcp-fault-proxy.js';
 
 const KEY = 'canary-test-key-0123456789';
-
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return Date.now() - started;
-}
 
 async function metric(url: string, name: string): Promise<number | null> {
   const text = (await request('GET', `${url}/metrics`)).text;

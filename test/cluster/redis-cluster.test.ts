@@ -10,25 +10,11 @@ import {
   type Api,
   type EpushProcess,
   type HttpAnswer,
+  sleep,
+  until,
 } from '../support/epush-process.js';
 
 const KEY = 'cluster-test-key-0123456789';
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(50);
-  }
-}
 
 function startNode(redis: PrivateRedis, id: string, extra: string[] = []): Promise<EpushProcess> {
   return startEpush([

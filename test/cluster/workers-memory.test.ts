@@ -7,13 +7,10 @@ import {
   startEpush,
   type EpushProcess,
   type HttpAnswer,
+  sleep,
 } from '../support/epush-process.js';
 
 const KEY = 'workers-test-key-0123456789';
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 function childPids(pid: number): number[] {
   try {

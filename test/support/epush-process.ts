@@ -570,3 +570,18 @@ export async function eventually<T>(
     await sleep(everyMs);
   }
 }
+
+/** Polls `check` until it holds; resolves with the milliseconds it took, or throws naming `what`. */
+export async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting until ${what}`);
+    await sleep(everyMs);
+  }
+  return Date.now() - started;
+}
