@@ -339,3 +339,39 @@ describe('Redis URLs', () => {
     }
   });
 });
+
+describe('Redis over TLS', () => {
+  test('a rediss:// URL connects over TLS with a CA the process trusts', async () => {
+    const redis = await PrivateRedis.start({ tls: true });
+    try {
+      assert.match(redis.url, /^rediss:\/\//);
+      const node = await startEpush(
+        ['--backplane', redis.url, '--api-key', KEY, '--node-id', 'tls'],
+        {
+          env: { NODE_EXTRA_CA_CERTS: redis.caFile },
+        },
+      );
+      try {
+        assert.equal(node.backplane, 'redis');
+        const client = api(node.url, KEY);
+        const pushId = await client.mintPushId();
+        const held = listen(node.url, [pushId]);
+        await sleep(200);
+        const id = await client.notifyPushId(pushId, 'over tls');
+        assert.deepEqual(
+          (await held).notifications.map((n) => n.id),
+          [id],
+        );
+      } finally {
+        await node.stop();
+      }
+      // Without the CA the certificate is refused: the node does not start.
+      await assert.rejects(
+        startEpush(['--backplane', redis.url, '--api-key', KEY], { timeoutMs: 8000 }),
+        /cannot start/,
+      );
+    } finally {
+      await redis.stop();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../free-port.js';
@@ -12,6 +13,8 @@ export interface RedisOptions {
   readonly persistent?: boolean;
   /** Require this password (AUTH). */
   readonly password?: string;
+  /** Serve TLS only (`rediss://`), with a throwaway CA made by openssl; see `caFile`. */
+  readonly tls?: boolean;
 }
 
 /**
@@ -30,11 +33,12 @@ export class PrivateRedis {
     if (!existsSync(REDIS_SERVER)) {
       throw new Error(`${REDIS_SERVER} is missing: install the Debian package "redis-server"`);
     }
-    const redis = new PrivateRedis(
+    const redis: PrivateRedis = new PrivateRedis(
       await freePort(),
       mkdtempSync(join(tmpdir(), 'epush-redis-')),
       options,
     );
+    if (options.tls) redis.makeCertificates();
     await redis.startProcess();
     return redis;
   }
@@ -42,10 +46,26 @@ export class PrivateRedis {
   get url(): string {
     const auth =
       this.options.password === undefined ? '' : `:${encodeURIComponent(this.options.password)}@`;
-    return `redis://${auth}127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${this.port}`;
   }
 
   private async startProcess(): Promise<void> {
+    const tls = this.options.tls
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(this.port),
+          '--tls-cert-file',
+          join(this.dir, 'server.pem'),
+          '--tls-key-file',
+          join(this.dir, 'server.key'),
+          '--tls-ca-cert-file',
+          this.caFile,
+          '--tls-auth-clients',
+          'no',
+        ]
+      : ['--port', String(this.port)];
     const persistence = this.options.persistent
       ? ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
       : ['--appendonly', 'no', '--save', ''];
@@ -54,8 +74,7 @@ export class PrivateRedis {
     this.child = spawn(
       REDIS_SERVER,
       [
-        '--port',
-        String(this.port),
+        ...tls,
         '--bind',
         '127.0.0.1',
         '--dir',
@@ -74,10 +93,73 @@ export class PrivateRedis {
     }
   }
 
+  /** The CA that signed a TLS server's certificate (give it to clients: NODE_EXTRA_CA_CERTS). */
+  get caFile(): string {
+    return join(this.dir, 'ca.pem');
+  }
+
+  private makeCertificates(): void {
+    const openssl = (...args: string[]): void => {
+      const result = spawnSync('openssl', args, { cwd: this.dir, encoding: 'utf8' });
+      if (result.status !== 0) {
+        throw new Error(
+          `openssl ${args[0] ?? ''} failed (install the Debian package "openssl"): ${result.stderr}`,
+        );
+      }
+    };
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=epush-test-ca',
+    );
+    openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+      '-subj',
+      '/CN=127.0.0.1',
+    );
+    writeFileSync(join(this.dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.pem',
+      '-days',
+      '1',
+      '-extfile',
+      'ext.cnf',
+    );
+  }
+
   private ping(): Promise<boolean> {
     return new Promise((resolve) => {
-      const socket = connect(this.port, '127.0.0.1');
-      socket.once('connect', () => socket.write('PING\r\n'));
+      const socket: Socket = this.options.tls
+        ? tlsConnect({ port: this.port, host: '127.0.0.1', ca: readFileSync(this.caFile) })
+        : connect(this.port, '127.0.0.1');
+      socket.once(this.options.tls ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
       socket.once('data', (data) => {
         socket.destroy();
         // A password-protected server answers NOAUTH: it is up all the same.
