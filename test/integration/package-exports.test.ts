@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+test('the package entry points resolve and a node runs in-process from the public API', async () => {
+  // Built by `npm run build` (npm install/ci runs it through "prepare").
+  const epush = await import('epush');
+  const backplane = await import('epush/backplane');
+  assert.equal(typeof backplane.MemoryBackplane, 'function');
+  assert.equal(typeof backplane.RedisBackplane, 'function');
+  const config = epush.loadConfig({
+    argv: ['--port', '0', '--insecure-dev', '--log-level', 'silent'],
+    env: {},
+    readFile: () => '',
+  });
+  const node = new epush.EpushNode(config, { log: epush.createLogger('silent', 'embedded') });
+  await node.start();
+  try {
+    const response = await fetch(`${node.url}/api/push-ids`, { method: 'POST' });
+    assert.equal(response.status, 201);
+    const body = (await response.json()) as { pushIds: string[] };
+    assert.equal(body.pushIds.length, 1);
+  } finally {
+    await node.stop();
+  }
+});
