@@ -30,6 +30,9 @@ export interface EpushNodeDeps {
  * One epush node: composes the backplane, the dispatcher and the HTTP surface, and owns start,
  * drain and stop, heartbeats and keeping held push IDs alive.
  */
+/** Canary period while the canary is lost. */
+const RECOVERY_PROBE_MS = 200;
+
 export class EpushNode implements PushService {
   readonly backplane: Backplane;
   readonly dispatcher: Dispatcher;
@@ -309,7 +312,10 @@ export class EpushNode implements PushService {
       );
     }
     this.dispatcher.setDelivering(delivering);
-    this.scheduleCanary(Math.max(0, periodMs - (performance.now() - started)));
+    // While not delivering, probe faster: readiness (and every listener refused meanwhile)
+    // should come back within a fraction of a second of the backplane, not a whole period.
+    const nextMs = delivering ? periodMs : Math.min(periodMs, RECOVERY_PROBE_MS);
+    this.scheduleCanary(Math.max(0, nextMs - (performance.now() - started)));
   }
 
   /** Seconds of the last canary round trip through the backplane (NaN before the first). */
