@@ -1,0 +1,3 @@
+import { describeFailoverBehind } from './balancer-failover.js';
+
+describeFailoverBehind('apache');
