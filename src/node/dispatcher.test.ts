@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ListenerSnapshot } from '../backplane/backplane.js';
+import type { ClusterEventSink, ListenerSnapshot } from '../backplane/backplane.js';
 import { MemoryBackplane } from '../backplane/memory-backplane.js';
 import { decodeCursor, type CursorPosition } from '../core/cursor.js';
-import type { NotificationId } from '../core/events.js';
+import type { ClusterEvent, NotificationId } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import { mintPushIds, type PushId } from '../core/push-id.js';
 import type { ListenerConnection } from '../transports/listener-connection.js';
@@ -83,6 +83,51 @@ describe('Dispatcher', () => {
     );
     assert.equal(outsider.answers.length, 0);
     assert.equal(dispatcher.listenerCount, 1);
+    dispatcher.stop();
+  });
+
+  test('a listener whose cursor is ahead of this node is not sent what it already has', async () => {
+    // Another node answered this listener up to its cursor, and this node's fan-out lags (a
+    // broker reconnect, load): the event arriving late here must not be delivered again.
+    class LaggingBackplane extends MemoryBackplane {
+      private held: ClusterEvent[] = [];
+      private sink: ClusterEventSink | null = null;
+      lagging = true;
+      override start(sink: ClusterEventSink): Promise<void> {
+        this.sink = sink;
+        return super.start({
+          onEvent: (event) => {
+            if (this.lagging) this.held.push(event);
+            else sink.onEvent(event);
+          },
+          onGap: (seq) => sink.onGap(seq),
+          onAvailability: (up) => sink.onAvailability(up),
+        });
+      }
+      catchUp(): void {
+        this.lagging = false;
+        for (const event of this.held.splice(0)) this.sink?.onEvent(event);
+      }
+    }
+    const backplane = new LaggingBackplane({
+      retentionMs: 60_000,
+      pushIdTtlMs: 60_000,
+      maxLogBytes: 1 << 24,
+      nodeTimeoutMs: 15_000,
+    });
+    const { dispatcher, ids } = await setup(backplane);
+    await backplane.publish(note(null, ids[0]!, 'seen elsewhere'));
+    const heardUpTo = decodeCursor((await backplane.head()).cursor);
+    const connection = new FakeConnection();
+    await dispatcher.listen([ids[0]!], heardUpTo, connection);
+    assert.equal(dispatcher.listenerCount, 1);
+    backplane.catchUp();
+    assert.equal(connection.answers.length, 0, 'delivered twice');
+    await backplane.publish(note(null, ids[0]!, 'new'));
+    assert.deepEqual(
+      connection.answers[0]?.notifications.map((x) => x.payload),
+      ['new'],
+    );
     dispatcher.stop();
   });
 

@@ -139,6 +139,9 @@ export class Dispatcher implements ClusterEventSink {
     let fanout: FanoutAnswer | null = null;
     let fanoutEpoch = '';
     for (const [listener, pushIds] of wakeups) {
+      // Its cursor may be ahead of this node's fan-out (another node answered it, and this one
+      // lags behind the log): it already has this event.
+      if (listener.cursorSeq >= event.seq) continue;
       if (fanout === null || listener.epoch !== fanoutEpoch) {
         fanoutEpoch = listener.epoch;
         fanout = new FanoutAnswer(event, encodeCursor(fanoutEpoch, event.seq));
