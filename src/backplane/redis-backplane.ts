@@ -98,7 +98,8 @@ export class RedisBackplane implements Backplane {
       maxRetriesPerRequest: 1,
       // A connection that stays open but stops answering must not hold requests forever.
       commandTimeout: COMMAND_TIMEOUT_MS,
-      retryStrategy: (times) => Math.min(100 * times, 1000),
+      // Reconnect soon: every listener and publisher of this node waits for it.
+      retryStrategy: (times) => Math.min(50 * times, 500),
       lazyConnect: true,
     };
     this.commands = new Redis(parsed.toString(), redisOptions) as ScriptedRedis;

@@ -46,6 +46,8 @@ interface Accepted {
 }
 
 const failureKinds = new Map<string, number>();
+/** Every duplicate with the client's last answers, to tell how it happened. */
+const duplicateReports: string[] = [];
 /** The scenario's current phase, to tell which event a failure belongs to. */
 let phase = 'start';
 function countFailure(why: string): void {
@@ -114,6 +116,8 @@ class Client {
   expired = 0;
   private cursor: string | null = null;
   private failuresInRow = 0;
+  /** The last answers (phase, cursor sent -> cursor received, ids), for failure reports. */
+  private readonly history: string[] = [];
   private reconnectsInRow = 0;
   /** Answers flagged `reconnect` (a draining node, or one cut from its backplane). */
   reconnects = 0;
@@ -157,9 +161,18 @@ class Client {
         }
       } else this.reconnectsInRow = 0;
       const now = Date.now();
-      for (const n of answer.body.notifications) {
-        if (this.arrivals.has(n.id)) this.duplicates += 1;
-        else this.arrivals.set(n.id, now);
+      const ids = answer.body.notifications.map((n) => n.id);
+      this.history.push(
+        `${phase} ${this.cursor ?? 'null'} -> ${answer.body.cursor} [${ids.join(',')}]`,
+      );
+      if (this.history.length > 8) this.history.shift();
+      for (const id of ids) {
+        if (this.arrivals.has(id)) {
+          this.duplicates += 1;
+          duplicateReports.push(
+            `client ${this.index}: ${id} again; last answers:\n  ${this.history.join('\n  ')}`,
+          );
+        } else this.arrivals.set(id, now);
       }
       if (answer.body.reset) this.resets += 1;
       if (answer.body.expired?.length) this.expired += 1;
@@ -323,7 +336,24 @@ export function describeFailoverBehind(kind: BalancerKind): void {
       const redisDown = Date.now();
       await redis.restart();
       events.redisRestart = Date.now();
-      await sleep(SETTLE_MS + 2000);
+      // Asked of each node directly: how long the nodes themselves take to serve again.
+      const nodesReadyMs = await until(
+        'every node is ready again after the Redis restart',
+        async () => {
+          const ready = await Promise.all(
+            [nodes[0]!, nodes[2]!].map((node) =>
+              fetch(`${node.url}/readyz`).then(
+                (r) => r.ok,
+                () => false,
+              ),
+            ),
+          );
+          return ready.every(Boolean);
+        },
+        15_000,
+        20,
+      );
+      await sleep(SETTLE_MS + 2000 - nodesReadyMs);
 
       await publisher.stop();
       const accepted = publisher.accepted;
@@ -363,11 +393,13 @@ export function describeFailoverBehind(kind: BalancerKind): void {
         recoveryMs: recovery,
         drainMs: drained.ms,
         redisDownMs: events.redisRestart - redisDown,
+        nodesReadyMs,
         settledMs: settled,
         failureKinds: Object.fromEntries(failureKinds),
       };
       console.log(`failover ${JSON.stringify(report)}`);
 
+      if (duplicateReports.length > 0) console.log(duplicateReports.slice(0, 3).join('\n'));
       if (report.lost > 0) console.log(`${kind} log:\n${balancer.log().slice(-5000)}`);
       assert.ok(accepted.length > 250, `only ${accepted.length} notifications accepted`);
       assert.equal(report.lost, 0, `${report.lost} of ${deliveries} deliveries lost`);
