@@ -100,8 +100,12 @@ describe('Dispatcher', () => {
             if (this.lagging) this.held.push(event);
             else sink.onEvent(event);
           },
-          onGap: (seq) => sink.onGap(seq),
-          onAvailability: (up) => sink.onAvailability(up),
+          onGap: (seq) => {
+            sink.onGap(seq);
+          },
+          onAvailability: (up) => {
+            sink.onAvailability(up);
+          },
         });
       }
       catchUp(): void {
