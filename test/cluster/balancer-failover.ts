@@ -401,7 +401,11 @@ export function describeFailoverBehind(kind: BalancerKind): void {
 
       if (duplicateReports.length > 0) console.log(duplicateReports.slice(0, 3).join('\n'));
       if (report.lost > 0) console.log(`${kind} log:\n${balancer.log().slice(-5000)}`);
-      assert.ok(accepted.length > 250, `only ${accepted.length} notifications accepted`);
+      // Publishing went on through every event (how much depends on the machine's speed).
+      for (const [name, at] of Object.entries(events)) {
+        const after = accepted.filter((a) => a.to === 'all' && a.sentAt >= at).length;
+        assert.ok(after >= 3, `only ${after} group notifications accepted after ${name}`);
+      }
       assert.equal(report.lost, 0, `${report.lost} of ${deliveries} deliveries lost`);
       assert.equal(report.duplicates, 0, 'notifications delivered twice');
       assert.equal(report.resets, 0, 'a client was told to reset (its cursor was lost)');
