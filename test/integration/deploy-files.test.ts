@@ -286,17 +286,22 @@ describe('deployment files', () => {
       assert.ok(seen >= 3, `only ${seen} flags found on epush start lines`);
     });
 
-    test('docs/deploy.md names every deployment file and keeps the load-balancer slot', () => {
+    test('docs/deploy.md names every deployment file and load-balancer template', () => {
       const doc = read('docs/deploy.md');
       assert.match(doc, /^# Deploying epush\n/);
-      assert.match(doc, /^<!-- load balancers: nginx, HAProxy, Apache sections go here -->$/m);
+      for (const section of ['## Load balancers', '### nginx', '### HAProxy', '### Apache httpd']) {
+        assert.ok(doc.includes(`\n${section}\n`), `docs/deploy.md has no "${section}" section`);
+      }
       const ours = [
+        ...filesUnder('deploy/nginx'),
+        ...filesUnder('deploy/haproxy'),
+        ...filesUnder('deploy/apache'),
         ...filesUnder('deploy/systemd'),
         ...filesUnder('deploy/docker'),
         ...filesUnder('deploy/kubernetes'),
       ];
       for (const file of ours) {
-        const name = file.split('/').at(-1)!;
+        const name = file.endsWith('.template') ? file : file.split('/').at(-1)!;
         assert.ok(doc.includes(name), `docs/deploy.md does not mention ${file}`);
       }
     });
