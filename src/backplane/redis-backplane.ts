@@ -100,6 +100,10 @@ export class RedisBackplane implements Backplane {
       commandTimeout: COMMAND_TIMEOUT_MS,
       // Reconnect soon: every listener and publisher of this node waits for it.
       retryStrategy: (times) => Math.min(50 * times, 500),
+      // A Redis still loading its AOF answers ioredis's ready check with an ETA rounded up to
+      // a whole second; ask again every 100 ms instead (this alone made a node's recovery after
+      // a Redis restart vary from 18 ms to 1 s).
+      maxLoadingRetryTime: 100,
       lazyConnect: true,
     };
     this.commands = new Redis(parsed.toString(), redisOptions) as ScriptedRedis;
