@@ -16,6 +16,7 @@ export type {
 } from './backplane.js';
 export { MemoryBackplane, MEMORY_GUARANTEES } from './memory-backplane.js';
 export { RedisBackplane } from './redis-backplane.js';
+export { NatsBackplane } from './nats-backplane.js';
 export type {
   ClusterEvent,
   NotificationEvent,

@@ -135,9 +135,9 @@ function validate(config: EpushConfig): EpushConfig {
       `--headers-timeout-seconds (${config.headersTimeoutSeconds}) must not exceed --body-timeout-seconds (${config.bodyTimeoutSeconds})`,
     );
   }
-  if (config.backplane.startsWith('nats:') || config.backplane.startsWith('stomp:')) {
+  if (config.backplane.startsWith('stomp:')) {
     throw new ConfigError(
-      `--backplane ${config.backplane.split('//')[0] ?? ''}// is not available in this version yet; use memory or redis://`,
+      `--backplane ${config.backplane.split('//')[0] ?? ''}// is not available in this version yet; use memory, redis:// or nats://`,
     );
   }
   return config;

@@ -1,5 +1,6 @@
 import type { Backplane, BackplaneOptions } from '../backplane/backplane.js';
 import { MemoryBackplane } from '../backplane/memory-backplane.js';
+import { NatsBackplane } from '../backplane/nats-backplane.js';
 import { RedisBackplane } from '../backplane/redis-backplane.js';
 import type { EpushConfig } from '../config/flags.js';
 
@@ -19,5 +20,6 @@ export function createBackplane(config: EpushConfig): Backplane {
   if (config.backplane.startsWith('redis://') || config.backplane.startsWith('rediss://')) {
     return new RedisBackplane(config.backplane, options);
   }
+  if (config.backplane.startsWith('nats://')) return new NatsBackplane(config.backplane, options);
   throw new Error(`backplane ${config.backplane} is not available in this version`);
 }
