@@ -1,0 +1,106 @@
+import javax.jms.Connection;
+import javax.jms.DeliveryMode;
+import javax.jms.Destination;
+import javax.jms.JMSException;
+import javax.jms.MessageProducer;
+import javax.jms.Session;
+import javax.jms.TextMessage;
+import org.apache.activemq.ActiveMQConnectionFactory;
+
+/**
+ * A stand-in for "some Java application" in the JMS interoperability tests: it talks plain JMS
+ * (javax.jms) over OpenWire, the way an existing JMS client of ActiveMQ would, and knows nothing
+ * about STOMP or epush.
+ *
+ * <pre>
+ * java EpushJmsProducer BROKER_URL USER PASSWORD DESTINATION BODY [KEY=VALUE ...]
+ * </pre>
+ *
+ * DESTINATION is queue://NAME or topic://NAME. Each KEY=VALUE becomes a string property. The
+ * message is persistent. Prints the JMS message ID and exits 0 once the broker has taken the
+ * message; exits 2 on a JMS failure, 64 on bad arguments.
+ *
+ * Run it under a UTF-8 locale (LC_ALL=C.UTF-8): the JVM decodes its arguments with the locale's
+ * charset, and under LANG=C every non-ASCII character arrives as U+FFFD.
+ */
+public final class EpushJmsProducer {
+    private EpushJmsProducer() {}
+
+    public static void main(String[] args) {
+        if (args.length < 5) {
+            fail(64, "usage: EpushJmsProducer BROKER_URL USER PASSWORD queue://NAME|topic://NAME"
+                    + " BODY [KEY=VALUE ...]");
+        }
+        for (String arg : args) {
+            if (arg.indexOf('\uFFFD') >= 0) {
+                String charset = System.getProperty("sun.jnu.encoding");
+                fail(64, "an argument arrived mangled (charset " + charset
+                        + "): run the JVM under a UTF-8 locale, e.g. LC_ALL=C.UTF-8");
+            }
+        }
+        String url = args[0];
+        String user = args[1];
+        String password = args[2];
+        String destinationArg = args[3];
+        String body = args[4];
+        if (!destinationArg.startsWith("queue://") && !destinationArg.startsWith("topic://")) {
+            fail(64, "the destination must be queue://NAME or topic://NAME: " + destinationArg);
+        }
+        for (int i = 5; i < args.length; i++) {
+            if (args[i].indexOf('=') <= 0) {
+                fail(64, "a property must look like KEY=VALUE, got: " + args[i]);
+            }
+        }
+
+        ActiveMQConnectionFactory factory = new ActiveMQConnectionFactory(user, password, url);
+        Connection connection = null;
+        try {
+            connection = factory.createConnection();
+            // start() sends the credentials: a refused login fails here, not at send time.
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Destination destination = destination(session, destinationArg);
+            MessageProducer producer = session.createProducer(destination);
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            TextMessage message = session.createTextMessage(body);
+            for (int i = 5; i < args.length; i++) {
+                int eq = args[i].indexOf('=');
+                message.setStringProperty(args[i].substring(0, eq), args[i].substring(eq + 1));
+            }
+            // A persistent send outside a transaction is synchronous: when it returns, the
+            // broker has stored the message.
+            producer.send(message);
+            System.out.println(message.getJMSMessageID());
+        } catch (JMSException e) {
+            fail(2, "sending to " + destinationArg + " at " + url + " failed: " + describe(e));
+        } finally {
+            if (connection != null) {
+                try {
+                    connection.close();
+                } catch (JMSException e) {
+                    // The message is already with the broker; a failed goodbye changes nothing.
+                }
+            }
+        }
+        System.exit(0);
+    }
+
+    private static Destination destination(Session session, String arg) throws JMSException {
+        String name = arg.substring("queue://".length()); // both prefixes are 8 characters
+        return arg.startsWith("queue://") ? session.createQueue(name) : session.createTopic(name);
+    }
+
+    private static String describe(Throwable e) {
+        StringBuilder out = new StringBuilder(e.getClass().getName() + ": " + e.getMessage());
+        for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
+            out.append(" <- ").append(cause.getClass().getName()).append(": ")
+                    .append(cause.getMessage());
+        }
+        return out.toString();
+    }
+
+    private static void fail(int status, String message) {
+        System.err.println("EpushJmsProducer: " + message);
+        System.exit(status);
+    }
+}
