@@ -402,10 +402,10 @@ export class NatsBackplane implements Backplane {
   async nodes(): Promise<NodeInfo[]> {
     const nodesKv = this.kv('nodes');
     return this.run(async () => {
-      const ids: string[] = [];
-      for await (const id of await nodesKv.keys()) ids.push(id);
+      const ids = new Set<string>(); // a key rewritten during the listing can come twice
+      for await (const id of await nodesKv.keys()) ids.add(id);
       const nodes: NodeInfo[] = [];
-      for (const entry of await Promise.all(ids.map((id) => nodesKv.get(id)))) {
+      for (const entry of await Promise.all([...ids].map((id) => nodesKv.get(id)))) {
         // The bucket's max_age drops a silent node; the age check covers the server's timer lag.
         if (entry?.operation !== 'PUT') continue;
         if (Date.now() - entry.created.getTime() > this.options.nodeTimeoutMs) continue;
@@ -488,10 +488,12 @@ export class NatsBackplane implements Backplane {
     const members = this.kv('members');
     const out: { key: string; pushId: PushId; open: boolean; created: Date; revision: number }[] =
       [];
-    const keys: string[] = [];
-    for await (const key of await members.keys(filter)) keys.push(key);
+    // A key written while the listing runs (every node applies membership events) can be
+    // listed twice.
+    const keys = new Set<string>();
+    for await (const key of await members.keys(filter)) keys.add(key);
     await Promise.all(
-      keys.map(async (key) => {
+      [...keys].map(async (key) => {
         const entry = await members.get(key);
         if (entry?.operation !== 'PUT') return;
         out.push({

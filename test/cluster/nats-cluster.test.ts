@@ -148,7 +148,12 @@ describe('three nodes over one NATS JetStream', () => {
       await sleep(5);
       const started = performance.now();
       await apis[0]!.notifyPushId(pushId, n);
-      const answer = await held;
+      let answer = await held;
+      // An empty answer (a `reconnect` while the box is loaded, say) is followed by a listen
+      // from its cursor, as a browser would; the notification must come on that one.
+      while (answer.notifications.length === 0) {
+        answer = await listen(nodes[1]!.url, [pushId], answer.cursor);
+      }
       samples.push(performance.now() - started);
       assert.equal(answer.notifications.length, 1);
       cursor = answer.cursor;
@@ -260,7 +265,8 @@ describe('NATS restart mid-stream (user:pass@ in the URL)', () => {
         await sleep(20);
       }
     })();
-    await sleep(500);
+    await until('some notifications were accepted', () => Promise.resolve(accepted.length >= 3));
+    const acceptedBefore = accepted.length;
     await nats.restart(); // SIGKILL, then the same port and store
     let sawRed = false;
     await until('the publisher is accepting again', async () => {
@@ -280,7 +286,7 @@ describe('NATS restart mid-stream (user:pass@ in the URL)', () => {
       [],
       `${missing.length} of ${accepted.length} accepted notifications were lost`,
     );
-    assert.ok(accepted.length > 20, `only ${accepted.length} accepted`);
+    assert.ok(accepted.length > acceptedBefore, 'notifications were accepted after the restart');
     assert.equal(new Set(received).size, received.length, 'nothing delivered twice on one cursor');
   });
 });
