@@ -1,16 +1,19 @@
 /**
- * `npm run bench -- redis-crossnode`: what a Redis cluster adds to delivery.
+ * `npm run bench -- redis-crossnode`: what a Redis or NATS JetStream cluster adds to delivery,
+ * side by side in one run.
  *
- * Three nodes share one private redis-server (A and B) or run alone (M, memory backplane). A
- * listener holds `POST /push/listen` on B; a direct notification is published on B (same node),
- * on A (cross-node), or on M with the listener on M (no backplane hop at all). Latency is
+ * Two nodes share one private redis-server (A and B), two share one private nats-server with
+ * JetStream (C and D), and one runs alone (M, memory backplane). A listener holds
+ * `POST /push/listen` on B (or D); a direct notification is published on B (D) (same node), on
+ * A (C) (cross-node), or on M with the listener on M (no backplane hop at all). Latency is
  * publish-request sent → listen answer parsed, measured in this process on one clock, one
  * notification at a time. Throughput: C keep-alive API connections publish as fast as they can
- * for T seconds through A (Redis) and through M (memory). Every phase is bounded in time.
+ * for T seconds through A (Redis), C (NATS) and M (memory). Every phase is bounded in time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PrivateNats } from '../../test/support/brokers/nats.js';
 import { PrivateRedis } from '../../test/support/brokers/redis.js';
 import { Args } from '../lib/args.js';
 import { upsertSection } from '../lib/docs.js';
@@ -145,22 +148,29 @@ export async function runRedisCrossnode(argv: readonly string[]): Promise<number
   const concurrency = args.integer('concurrency', 16, 1, 256);
   const deadline = Date.now() + 240_000;
   const redis = await PrivateRedis.start();
+  const nats = await PrivateNats.start();
   const nodes: Node[] = [];
   try {
-    const [a, b, m] = await Promise.all([
+    const [a, b, c, d, m] = await Promise.all([
       startNode(['--backplane', redis.url, '--node-id', 'bench-a']),
       startNode(['--backplane', redis.url, '--node-id', 'bench-b']),
+      startNode(['--backplane', nats.url, '--node-id', 'bench-c']),
+      startNode(['--backplane', nats.url, '--node-id', 'bench-d']),
       startNode(['--node-id', 'bench-m']),
     ]);
-    nodes.push(a, b, m);
+    nodes.push(a, b, c, d, m);
     // Warm-up: JIT and connections.
     await latency(a.port, b.port, 100, deadline);
+    await latency(c.port, d.port, 100, deadline);
     await latency(m.port, m.port, 100, deadline);
     const memory = distribution(await latency(m.port, m.port, rounds, deadline));
     const sameNode = distribution(await latency(b.port, b.port, rounds, deadline));
     const crossNode = distribution(await latency(a.port, b.port, rounds, deadline));
+    const natsSameNode = distribution(await latency(d.port, d.port, rounds, deadline));
+    const natsCrossNode = distribution(await latency(c.port, d.port, rounds, deadline));
     const memoryRate = await throughput(m.port, concurrency, seconds);
     const redisRate = await throughput(a.port, concurrency, seconds);
+    const natsRate = await throughput(c.port, concurrency, seconds);
 
     const machine = machineInfo();
     const source = sourceInfo(ROOT);
@@ -170,7 +180,7 @@ export async function runRedisCrossnode(argv: readonly string[]): Promise<number
 
 Command: \`${command}\` (commit ${source.commit}${source.uncommitted.length > 0 ? ', with uncommitted changes' : ''}).
 Machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.memGiB} GiB, ${machine.kernel}, Node ${machine.node},
-redis-server 7 (private, no persistence). Nodes, Redis and the generator share the machine's cores (not pinned).
+redis-server 7 (private, no persistence), nats-server 2.9 (private, JetStream, file storage). Nodes, brokers and the generator share the machine's cores (not pinned).
 
 Delivery latency, one notification at a time (ms, publish request sent → listen answer parsed):
 
@@ -179,12 +189,15 @@ Delivery latency, one notification at a time (ms, publish request sent → liste
 ${row('memory backplane, same node', memory)}
 ${row('Redis, publish and listen on the same node', sameNode)}
 ${row('Redis, publish on A, listen on B (cross-node)', crossNode)}
+${row('NATS JetStream, publish and listen on the same node', natsSameNode)}
+${row('NATS JetStream, publish on C, listen on D (cross-node)', natsCrossNode)}
 
 Added by crossing nodes through Redis: p50 **${round(crossNode.p50 - sameNode.p50, 2)} ms**, p99 ${round(crossNode.p99 - sameNode.p99, 2)} ms
 (against the same-node Redis path); against the memory backplane: p50 ${round(crossNode.p50 - memory.p50, 2)} ms, p99 ${round(crossNode.p99 - memory.p99, 2)} ms.
+Through NATS JetStream, against the memory backplane: p50 **${round(natsCrossNode.p50 - memory.p50, 2)} ms**, p99 ${round(natsCrossNode.p99 - memory.p99, 2)} ms.
 
 Publish throughput (${concurrency} keep-alive API connections, ${seconds} s, direct notifications, 202s per second):
-memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**.
+memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**, NATS JetStream **${Math.round(natsRate)}/s**.
 `;
     process.stdout.write(report);
     if (args.boolean('docs', true)) {
@@ -198,6 +211,6 @@ memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**.
     return 0;
   } finally {
     for (const node of nodes) node.child.kill('SIGKILL');
-    await redis.stop();
+    await Promise.all([redis.stop(), nats.stop()]);
   }
 }
