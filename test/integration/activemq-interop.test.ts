@@ -114,7 +114,11 @@ function connectStomp(broker: PrivateActiveMq, password = broker.password): Prom
 }
 
 /** Subscribes and resolves once the broker confirmed it (a RECEIPT), so no send races it. */
-async function subscribe(client: Client, destination: string): Promise<() => Promise<IMessage>> {
+async function subscribe(
+  client: Client,
+  destination: string,
+  headers: Record<string, string> = {},
+): Promise<() => Promise<IMessage>> {
   const queue: IMessage[] = [];
   let waiter: ((message: IMessage) => void) | null = null;
   const receipt = `sub-${randomUUID()}`;
@@ -129,7 +133,7 @@ async function subscribe(client: Client, destination: string): Promise<() => Pro
       if (waiter) waiter(message);
       else queue.push(message);
     },
-    stompHeaders({ receipt }),
+    stompHeaders({ ...headers, receipt }),
   );
   await confirmed;
   return () => {
@@ -204,6 +208,40 @@ describe('ActiveMQ: a Java JMS producer and STOMP subscribers', () => {
     assert.match(stomp.message, /STOMP ERROR: User name \[epush\] or password is invalid/);
     assert.equal(jms.status, 2);
     assert.match(jms.stderr, /JMSSecurityException: User name \[epush\] or password is invalid/);
+  });
+
+  test('browsing a queue over STOMP reads it in order, ends with browser:end, and keeps it', async () => {
+    // The STOMP backplane's plan reads its log queue this way (docs/backplanes.md).
+    const client = await connectStomp(broker);
+    clients.push(client);
+    const queue = `/queue/epush.browse.${randomUUID()}`;
+    const bodies = ['event 1', 'event 2', 'event 3'];
+    for (const body of bodies) {
+      const receipt = `send-${randomUUID()}`;
+      const stored = new Promise<void>((resolve) => {
+        client.watchForReceipt(receipt, () => {
+          resolve();
+        });
+      });
+      client.publish({
+        destination: queue,
+        body,
+        headers: stompHeaders({ persistent: 'true', receipt }),
+        skipContentLengthHeader: true,
+      });
+      await stored;
+    }
+    const browse = async (): Promise<string[]> => {
+      const next = await subscribe(client, queue, { browser: 'true' });
+      const seen: string[] = [];
+      for (;;) {
+        const message = await next();
+        if (message.headers.browser === 'end') return seen;
+        seen.push(message.body);
+      }
+    };
+    assert.deepEqual(await browse(), bodies);
+    assert.deepEqual(await browse(), bodies, 'a second browse still sees every message');
   });
 
   test('a persistent queue message sent before a SIGKILL restart is delivered after', async () => {
