@@ -95,7 +95,11 @@ export class RedisBackplane implements Backplane {
     const redisOptions: RedisOptions = {
       // Fail fast instead of queueing while Redis is away: the API answers 503, never a late 202.
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
+      // A command cut off by a lost connection fails (503) and is never sent again by ioredis:
+      // an append that Redis had already executed, sent twice, was stored twice and delivered
+      // twice (seen in the failover test during a Redis restart).
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
       // A connection that stays open but stops answering must not hold requests forever.
       commandTimeout: COMMAND_TIMEOUT_MS,
       // Reconnect soon: every listener and publisher of this node waits for it.
