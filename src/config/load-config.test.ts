@@ -113,10 +113,15 @@ describe('loadConfig', () => {
     );
   });
 
-  test('refuses what this version cannot run yet, with the reason', () => {
+  test('accepts every backplane URL scheme and refuses a malformed one, with the reason', () => {
     assert.throws(
-      () => load(['--insecure-dev', '--backplane', 'stomp://127.0.0.1:61613']),
-      /--backplane stomp:/,
+      () => load(['--insecure-dev', '--backplane', 'stomp://127.0.0.1:61613?prefix=a..b']),
+      /--backplane: prefix must be dot-separated words/,
+    );
+    assert.equal(
+      load(['--insecure-dev', '--backplane', 'stomp://u:p@127.0.0.1:61613?prefix=shop.push'])
+        .backplane,
+      'stomp://u:p@127.0.0.1:61613?prefix=shop.push',
     );
     assert.equal(
       load(['--insecure-dev', '--backplane', 'redis://127.0.0.1:6379']).backplane,

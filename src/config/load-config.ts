@@ -1,3 +1,4 @@
+import { parseStompUrl } from '../backplane/stomp/stomp-url.js';
 import {
   FLAGS,
   FlagValueError,
@@ -136,9 +137,11 @@ function validate(config: EpushConfig): EpushConfig {
     );
   }
   if (config.backplane.startsWith('stomp:')) {
-    throw new ConfigError(
-      `--backplane ${config.backplane.split('//')[0] ?? ''}// is not available in this version yet; use memory, redis:// or nats://`,
-    );
+    try {
+      parseStompUrl(config.backplane);
+    } catch (error) {
+      throw new ConfigError(`--backplane: ${(error as Error).message}`);
+    }
   }
   return config;
 }

@@ -101,4 +101,34 @@ export class MembershipIndex {
       else if (kept.length !== stays.length) this.stays.set(pushId, kept);
     }
   }
+
+  /** Every stay, for a replica's checkpoint: [pushId, group, joined, left or null if current]. */
+  exportStays(): [PushId, GroupName, number, number | null][] {
+    const out: [PushId, GroupName, number, number | null][] = [];
+    for (const [pushId, stays] of this.stays) {
+      for (const stay of stays) {
+        out.push([pushId, stay.group, stay.joined, stay.left === Infinity ? null : stay.left]);
+      }
+    }
+    return out;
+  }
+
+  /** Restores one exported stay (into an empty index, in export order). */
+  importStay(pushId: PushId, group: GroupName, joined: number, left: number | null): void {
+    if (left === null) {
+      this.add(group, pushId, joined);
+      return;
+    }
+    const stay: Stay = { group, joined, left };
+    const stays = this.stays.get(pushId);
+    if (stays) stays.push(stay);
+    else this.stays.set(pushId, [stay]);
+  }
+
+  /** Push IDs that are a member of at least one group now. */
+  *currentMembers(): IterableIterator<PushId> {
+    for (const [pushId, stays] of this.stays) {
+      if (stays.some((stay) => stay.left === Infinity)) yield pushId;
+    }
+  }
 }

@@ -34,4 +34,18 @@ export class PushIdLiveness {
     }
     return expired;
   }
+
+  /** When the push ID expires (ms since the epoch), if it is known. */
+  expiresAtOf(pushId: PushId): number | undefined {
+    return this.expiresAt.get(pushId);
+  }
+
+  /** Sets an expiry decided elsewhere (a replica following its cluster's sequencer). */
+  setExpiresAt(pushId: PushId, at: number): void {
+    this.expiresAt.set(pushId, at);
+  }
+
+  entries(): IterableIterator<[PushId, number]> {
+    return this.expiresAt.entries();
+  }
 }

@@ -2,6 +2,7 @@ import type { Backplane, BackplaneOptions } from '../backplane/backplane.js';
 import { MemoryBackplane } from '../backplane/memory-backplane.js';
 import { NatsBackplane } from '../backplane/nats-backplane.js';
 import { RedisBackplane } from '../backplane/redis-backplane.js';
+import { StompBackplane } from '../backplane/stomp/stomp-backplane.js';
 import type { EpushConfig } from '../config/flags.js';
 
 export function backplaneOptions(config: EpushConfig): BackplaneOptions {
@@ -21,5 +22,6 @@ export function createBackplane(config: EpushConfig): Backplane {
     return new RedisBackplane(config.backplane, options);
   }
   if (config.backplane.startsWith('nats://')) return new NatsBackplane(config.backplane, options);
+  if (config.backplane.startsWith('stomp://')) return new StompBackplane(config.backplane, options);
   throw new Error(`backplane ${config.backplane} is not available in this version`);
 }

@@ -114,6 +114,11 @@ export class PrivateActiveMq {
     return `stomp://${auth}127.0.0.1:${this.stompPort}`;
   }
 
+  /** The `--backplane` URL (ClusterBroker). */
+  get url(): string {
+    return this.stompUrl;
+  }
+
   /** For OpenWire (JMS) clients, which take the user and password separately. */
   get openwireUrl(): string {
     return `tcp://127.0.0.1:${this.openwirePort}`;

@@ -1,0 +1,136 @@
+/**
+ * @stomp/stompjs over plain TCP. stompjs speaks STOMP over anything shaped like a WebSocket;
+ * JMS brokers listen for STOMP on a raw TCP port, so this adapter gives it one. stompjs's parser
+ * is a byte-at-a-time state machine, so TCP chunks that split or join frames are fine.
+ */
+import { connect, type Socket } from 'node:net';
+import {
+  Client,
+  StompHeaders,
+  StompSocketState,
+  type IFrame,
+  type IMessage,
+  type IStompSocket,
+} from '@stomp/stompjs';
+import type { StompTarget } from './stomp-url.js';
+
+export class TcpStompSocket implements IStompSocket {
+  readonly url: string;
+  onclose: ((ev?: unknown) => unknown) | null = null;
+  onerror: ((ev: unknown) => unknown) | null = null;
+  onmessage: ((ev: { data: ArrayBuffer }) => unknown) | null = null;
+  onopen: ((ev?: unknown) => unknown) | null = null;
+  binaryType = 'arraybuffer';
+  readyState: StompSocketState = StompSocketState.CONNECTING;
+  private readonly socket: Socket;
+
+  constructor(host: string, port: number) {
+    this.url = `tcp://${host}:${port}`;
+    this.socket = connect({ host, port });
+    this.socket.setNoDelay(true);
+    this.socket.setKeepAlive(true, 10_000);
+    this.socket.on('connect', () => {
+      this.readyState = StompSocketState.OPEN;
+      this.onopen?.();
+    });
+    this.socket.on('data', (chunk: Buffer) => {
+      // A copy: a Buffer's ArrayBuffer may be a shared pool holding other data.
+      const data = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength);
+      this.onmessage?.({ data: data as ArrayBuffer });
+    });
+    this.socket.on('error', (error) => {
+      this.onerror?.(error);
+    });
+    this.socket.on('close', (hadError) => {
+      this.readyState = StompSocketState.CLOSED;
+      this.onclose?.({ code: hadError ? 1006 : 1000, reason: '', wasClean: !hadError });
+    });
+  }
+
+  send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
+    if (typeof data === 'string') this.socket.write(data, 'utf8');
+    else if (ArrayBuffer.isView(data)) {
+      this.socket.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    } else if (data instanceof ArrayBuffer) this.socket.write(Buffer.from(data));
+    else throw new TypeError('TcpStompSocket cannot send a Blob');
+  }
+
+  close(): void {
+    if (this.readyState === StompSocketState.CLOSED) return;
+    this.readyState = StompSocketState.CLOSING;
+    this.socket.end();
+  }
+
+  /** stompjs calls this to drop a connection that stopped answering heart-beats. */
+  terminate(): void {
+    this.socket.destroy();
+  }
+}
+
+/** stompjs declares its header bags as a class; its instances are plain records. */
+export function stompHeaders(values: Record<string, string>): StompHeaders {
+  return Object.assign(new StompHeaders(), values);
+}
+
+/** A stompjs client for `target`, configured but not activated. */
+export function stompClient(
+  target: StompTarget,
+  options: { reconnectDelayMs: number; heartbeatMs: number },
+): Client {
+  const client = new Client();
+  client.webSocketFactory = () => new TcpStompSocket(target.host, target.port);
+  client.connectHeaders = stompHeaders({
+    login: target.login,
+    passcode: target.passcode,
+    host: target.host,
+  });
+  client.reconnectDelay = options.reconnectDelayMs;
+  client.heartbeatIncoming = options.heartbeatMs;
+  client.heartbeatOutgoing = options.heartbeatMs;
+  // stompjs would log every frame through console; errors reach us through the callbacks.
+  client.debug = () => undefined;
+  return client;
+}
+
+/** Sends and resolves once the broker has stored it (a RECEIPT). */
+export function sendWithReceipt(
+  client: Client,
+  destination: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  return new Promise((resolve) => {
+    const receipt = `r-${receiptCounter++}`;
+    client.watchForReceipt(receipt, () => {
+      resolve();
+    });
+    client.publish({
+      destination,
+      body,
+      headers: stompHeaders({ ...headers, receipt }),
+      // Without content-length ActiveMQ hands the message to JMS clients as a TextMessage.
+      skipContentLengthHeader: true,
+    });
+  });
+}
+let receiptCounter = 0;
+
+/** Subscribes and resolves once the broker confirmed the subscription (a RECEIPT). */
+export function subscribeConfirmed(
+  client: Client,
+  destination: string,
+  onMessage: (message: IMessage) => void,
+  headers: Record<string, string> = {},
+): Promise<{ unsubscribe: () => void }> {
+  return new Promise((resolve) => {
+    const receipt = `s-${receiptCounter++}`;
+    let subscription: { unsubscribe: () => void } | null = null;
+    client.watchForReceipt(receipt, () => {
+      resolve(subscription as { unsubscribe: () => void });
+    });
+    subscription = client.subscribe(destination, onMessage, stompHeaders({ ...headers, receipt }));
+  });
+}
+
+export type { Client, IFrame, IMessage };
+export { parseStompUrl, type StompTarget } from './stomp-url.js';

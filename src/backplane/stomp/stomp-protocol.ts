@@ -1,0 +1,110 @@
+/**
+ * What the STOMP backplane's nodes say to each other through the broker (docs/backplanes.md,
+ * "STOMP"). Every body is JSON. Pure types and names; no I/O.
+ *
+ * Nodes send COMMANDS to one queue read by one exclusive consumer, the sequencer. It turns them
+ * into numbered BATCHES, stores each batch in the log queue (the commit point), then fans it out
+ * on the events topic; every node applies the batches in order to its replica of the state.
+ */
+import type { ErrorCode } from '../../core/errors.js';
+import type { ClusterEvent, NotificationDraft } from '../../core/events.js';
+import type { GroupName } from '../../core/group-name.js';
+import type { PushId } from '../../core/push-id.js';
+
+export interface StompDestinations {
+  /** Commands to the sequencer (persistent queue, one exclusive consumer). */
+  readonly append: string;
+  /** Committed batches and checkpoints (persistent queue with a time-to-live, read by browsing). */
+  readonly log: string;
+  /**
+   * Committed batches, sync marks and node heartbeats, pushed to every node. One destination, so
+   * that a single broker keeps them in one order: a heartbeat sent before a sync is seen before
+   * its mark.
+   */
+  readonly events: string;
+  /** Notifications from JMS applications (docs/jms.md). */
+  readonly notify: string;
+}
+
+export function stompDestinations(prefix: string): StompDestinations {
+  return {
+    append: `/queue/${prefix}.append`,
+    log: `/queue/${prefix}.log`,
+    events: `/topic/${prefix}.events`,
+    notify: `/queue/${prefix}.notify`,
+  };
+}
+
+/** A request to the sequencer. `c` names it; the entry answering it carries the same `c`. */
+export type Command =
+  /** `c` is the notification id, so a redelivered command is recognised and not numbered twice. */
+  | { readonly k: 'notify'; readonly c: string; readonly draft: NotificationDraft }
+  | { readonly k: 'register'; readonly c: string; readonly ids: readonly PushId[] }
+  | { readonly k: 'touch'; readonly c: string; readonly ids: readonly PushId[] }
+  | { readonly k: 'add'; readonly c: string; readonly group: GroupName; readonly pushId: PushId }
+  | { readonly k: 'remove'; readonly c: string; readonly group: GroupName; readonly pushId: PushId }
+  | { readonly k: 'probe'; readonly c: string }
+  /** Answered by a mark on the events topic, not stored: a read barrier. */
+  | { readonly k: 'sync'; readonly c: string };
+
+/** One line of a batch. */
+export type Entry =
+  | { readonly k: 'event'; readonly c?: string | undefined; readonly event: ClusterEvent }
+  /** These push IDs live until the batch's `at` + TTL; `expired` lists those that could not. */
+  | {
+      readonly k: 'live';
+      readonly c?: string | undefined;
+      readonly ids: readonly PushId[];
+      readonly expired?: readonly PushId[];
+    }
+  /** Done with no change (an idempotent repeat, a probe, a notification numbered before). */
+  | { readonly k: 'ok'; readonly c: string; readonly seq?: number | undefined }
+  | {
+      readonly k: 'rejected';
+      readonly c: string;
+      readonly code: ErrorCode;
+      readonly message: string;
+    };
+
+export interface Batch {
+  readonly t: 'batch';
+  readonly epoch: string;
+  /** Batch index: gap-free from 1 within an epoch. */
+  readonly bi: number;
+  /** The sequencer's clock when it built the batch: liveness and log retention count from it. */
+  readonly at: number;
+  readonly entries: readonly Entry[];
+}
+
+/** The whole state as of batch `bi`, stored in the log queue now and then for nodes that start. */
+export interface Checkpoint {
+  readonly t: 'checkpoint';
+  readonly epoch: string;
+  readonly bi: number;
+  /** The log's head seq as of `bi`. */
+  readonly seq: number;
+  readonly at: number;
+  /** Membership stays: [pushId, group, joined seq, left seq or null while a member]. */
+  readonly stays: readonly (readonly [PushId, GroupName, number, number | null])[];
+  /** Push-ID liveness: [pushId, expires at]. */
+  readonly live: readonly (readonly [PushId, number])[];
+}
+
+/** Sent on the events topic after the batches it covers: "everything up to `bi` is out". */
+export interface SyncMark {
+  readonly t: 'mark';
+  readonly epoch: string;
+  readonly bi: number;
+  readonly c: readonly string[];
+}
+
+/** A node's heartbeat (`connections` set) or orderly leave (`connections` null). */
+export interface NodeBeat {
+  readonly t: 'node';
+  readonly id: string;
+  readonly connections: number | null;
+  readonly startedAt: string;
+}
+
+export type LogMessage = Batch | Checkpoint;
+export type EventsMessage = Batch | SyncMark | NodeBeat;

@@ -1,0 +1,373 @@
+/**
+ * Every node of a STOMP cluster holds a replica of the whole cluster state (the log window,
+ * membership with its history, push-ID liveness) and applies the sequencer's batches to it in
+ * order. The sequencer builds batches from commands against its own replica. Pure: no I/O, the
+ * caller passes the clock.
+ */
+import { encodeCursor, type Cursor, type CursorPosition } from '../../core/cursor.js';
+import { deliveriesOf, type MembershipAt } from '../../core/delivery-matching.js';
+import { EventLog } from '../../core/event-log.js';
+import type { ClusterEvent } from '../../core/events.js';
+import type { GroupName } from '../../core/group-name.js';
+import type { Delivery } from '../../core/listen-answer.js';
+import { MembershipIndex } from '../../core/membership-index.js';
+import { PushIdLiveness } from '../../core/push-id-liveness.js';
+import type { PushId } from '../../core/push-id.js';
+import type { ListenerSnapshot } from '../backplane.js';
+import type { Batch, Checkpoint, Command, Entry, LogMessage } from './stomp-protocol.js';
+
+export interface ReplicaOptions {
+  readonly retentionMs: number;
+  readonly maxLogBytes: number;
+  readonly pushIdTtlMs: number;
+}
+
+/** How long a command id is remembered, to recognise a command the broker redelivers. */
+const RECENT_COMMANDS_MS = 10 * 60_000;
+const RECENT_COMMANDS_MAX = 200_000;
+
+export type CatchUp =
+  | { readonly kind: 'applied'; readonly events: readonly ClusterEvent[] }
+  /** The replica was replaced by a checkpoint: listeners must re-read (another epoch, or a hole). */
+  | { readonly kind: 'reloaded' }
+  /** The log queue holds nothing this replica can start from. */
+  | { readonly kind: 'empty' };
+
+export class StompReplica {
+  epoch: string | null = null;
+  /** Index of the last batch applied. */
+  bi = 0;
+  private log: EventLog;
+  private membership = new MembershipIndex();
+  private liveness: PushIdLiveness;
+  /** Command ids applied recently → the seq their notification got, in order of application. */
+  private readonly recent = new Map<string, { seq: number | undefined; at: number }>();
+
+  constructor(private readonly options: ReplicaOptions) {
+    this.log = this.newLog(0);
+    this.liveness = new PushIdLiveness(options.pushIdTtlMs);
+  }
+
+  get loaded(): boolean {
+    return this.epoch !== null;
+  }
+
+  get headSeq(): number {
+    return this.log.headSeq;
+  }
+
+  /** Begins a new epoch with an empty state (the first sequencer of a cluster). */
+  startEpoch(epoch: string): void {
+    this.reset(epoch, 0, 0);
+  }
+
+  /** Applies the next batch and returns its events in order. */
+  apply(batch: Batch): ClusterEvent[] {
+    if (batch.epoch !== this.epoch || batch.bi !== this.bi + 1) {
+      throw new Error(`batch ${batch.epoch}/${batch.bi} does not follow ${this.epoch}/${this.bi}`);
+    }
+    const events: ClusterEvent[] = [];
+    for (const entry of batch.entries) {
+      switch (entry.k) {
+        case 'event':
+          this.applyEvent(entry.event, batch.at);
+          events.push(entry.event);
+          if (entry.c !== undefined) this.remember(entry.c, entry.event.seq, batch.at);
+          break;
+        case 'live':
+          for (const id of entry.ids) {
+            this.liveness.setExpiresAt(id, batch.at + this.options.pushIdTtlMs);
+          }
+          if (entry.c !== undefined) this.remember(entry.c, undefined, batch.at);
+          break;
+        case 'ok':
+        case 'rejected':
+          this.remember(entry.c, entry.k === 'ok' ? entry.seq : undefined, batch.at);
+          break;
+      }
+    }
+    this.bi = batch.bi;
+    this.log.trim(batch.at);
+    this.forgetOldCommands(batch.at);
+    return events;
+  }
+
+  /**
+   * Brings the replica up to date from a browse of the log queue (oldest first): applies the
+   * batches after `bi` when they follow on, else loads the latest checkpoint and what follows it.
+   */
+  catchUp(messages: readonly LogMessage[]): CatchUp {
+    if (this.loaded) {
+      const mine = messages.filter(
+        (m): m is Batch => m.t === 'batch' && m.epoch === this.epoch && m.bi > this.bi,
+      );
+      const newerEpoch = messages.some((m) => m.t === 'checkpoint' && m.epoch !== this.epoch);
+      if (!newerEpoch && (mine.length === 0 || mine[0]?.bi === this.bi + 1)) {
+        const events: ClusterEvent[] = [];
+        for (const batch of mine) {
+          if (batch.bi !== this.bi + 1) break;
+          events.push(...this.apply(batch));
+        }
+        return { kind: 'applied', events };
+      }
+    }
+    return this.loadLatestCheckpoint(messages) ? { kind: 'reloaded' } : { kind: 'empty' };
+  }
+
+  /** The whole state as of the last applied batch. */
+  checkpoint(at: number): Checkpoint {
+    if (this.epoch === null) throw new Error('an empty replica has no checkpoint');
+    return {
+      t: 'checkpoint',
+      epoch: this.epoch,
+      bi: this.bi,
+      seq: this.log.headSeq,
+      at,
+      stays: this.membership.exportStays(),
+      live: [...this.liveness.entries()],
+    };
+  }
+
+  // --- reads -------------------------------------------------------------------------------
+
+  head(): { cursor: Cursor; seq: number } {
+    const seq = this.log.headSeq;
+    return { cursor: encodeCursor(this.epoch ?? '0', seq), seq };
+  }
+
+  readForListener(
+    from: CursorPosition | null,
+    pushIds: readonly PushId[],
+    limit: number,
+  ): ListenerSnapshot {
+    const epoch = this.epoch ?? '0';
+    const head = this.log.headSeq;
+    const startSeq = from === null ? head : from.seq;
+    const read = from !== null && from.epoch !== epoch ? null : this.log.readSince(startSeq);
+    if (read === null || read.kind === 'gone') {
+      return { kind: 'reset', cursor: encodeCursor(epoch, head), cursorSeq: head };
+    }
+    const wanted = new Set(pushIds);
+    const deliveries: Delivery[] = [];
+    let cursorSeq = startSeq;
+    const wasMemberAt: MembershipAt = (group, pushId, seq) =>
+      this.membership.wasMemberAt(group, pushId, seq);
+    for (const event of read.events) {
+      if (deliveries.length >= limit) break;
+      cursorSeq = event.seq;
+      deliveries.push(...deliveriesOf(event, pushIds, wanted, wasMemberAt));
+    }
+    const groups = new Map<PushId, GroupName[]>();
+    for (const pushId of wanted) groups.set(pushId, this.membership.groupsAt(pushId, cursorSeq));
+    return { kind: 'read', deliveries, cursor: encodeCursor(epoch, cursorSeq), cursorSeq, groups };
+  }
+
+  members(group: GroupName): PushId[] {
+    return this.membership.members(group);
+  }
+
+  isLive(pushId: PushId, now: number): boolean {
+    return this.liveness.isLive(pushId, now);
+  }
+
+  /** Drops what nobody can read any more; every node runs it now and then. */
+  sweep(now: number): void {
+    this.liveness.sweep(now);
+    this.log.trim(now);
+    this.membership.forgetBefore(this.log.oldestResumableSeq);
+  }
+
+  // --- the sequencer's side ------------------------------------------------------------------
+
+  /**
+   * Turns commands into the next batch, judged against this replica plus the batch itself (a
+   * push ID registered earlier in the same batch may join a group later in it). Returns null when
+   * nothing needs storing. Sync commands are left to the caller.
+   */
+  buildBatch(commands: readonly Command[], now: number, expire: boolean): Batch | null {
+    if (this.epoch === null) throw new Error('the sequencer has no state');
+    const entries: Entry[] = [];
+    const seen = new Set<string>();
+    const registered = new Set<PushId>();
+    const memberNow = new Map<string, boolean>();
+    let seq = this.log.headSeq;
+    const live = (id: PushId): boolean => registered.has(id) || this.liveness.isLive(id, now);
+    const isMember = (group: GroupName, id: PushId): boolean =>
+      memberNow.get(`${group}\n${id}`) ?? this.membership.isMember(group, id);
+    const event = (c: string | undefined, draft: Record<string, unknown>): void => {
+      seq += 1;
+      entries.push({ k: 'event', c, event: { ...draft, seq } as unknown as ClusterEvent });
+    };
+    for (const command of commands) {
+      if (command.k === 'sync') continue;
+      if (seen.has(command.c)) continue;
+      seen.add(command.c);
+      const before = this.recent.get(command.c);
+      if (before) {
+        // Numbered already by a sequencer that died before acknowledging it: answer, do not repeat.
+        entries.push({ k: 'ok', c: command.c, seq: before.seq });
+        continue;
+      }
+      switch (command.k) {
+        case 'notify':
+          event(command.c, { ...command.draft, type: 'notification' });
+          break;
+        case 'register':
+          for (const id of command.ids) registered.add(id);
+          entries.push({ k: 'live', c: command.c, ids: command.ids });
+          break;
+        case 'touch': {
+          const alive = command.ids.filter(live);
+          const expired = command.ids.filter((id) => !live(id));
+          for (const id of alive) registered.add(id);
+          entries.push({ k: 'live', c: command.c, ids: alive, expired });
+          break;
+        }
+        case 'add':
+          if (!live(command.pushId)) {
+            entries.push({
+              k: 'rejected',
+              c: command.c,
+              code: 'push_id_not_found',
+              message: `Push ID ${command.pushId} is unknown or expired; mint a new one with POST /api/push-ids.`,
+            });
+          } else if (isMember(command.group, command.pushId)) {
+            entries.push({ k: 'ok', c: command.c });
+          } else {
+            memberNow.set(`${command.group}\n${command.pushId}`, true);
+            event(command.c, {
+              type: 'member-added',
+              group: command.group,
+              pushId: command.pushId,
+            });
+          }
+          break;
+        case 'remove':
+          if (isMember(command.group, command.pushId)) {
+            memberNow.set(`${command.group}\n${command.pushId}`, false);
+            event(command.c, {
+              type: 'member-removed',
+              group: command.group,
+              pushId: command.pushId,
+            });
+          } else {
+            entries.push({ k: 'ok', c: command.c });
+          }
+          break;
+        case 'probe':
+          entries.push({ k: 'ok', c: command.c });
+          break;
+      }
+    }
+    // Expiry is the sequencer's call: members whose time ran out leave every group.
+    if (expire) {
+      for (const id of this.membership.currentMembers()) {
+        if (!live(id)) event(undefined, { type: 'push-id-expired', pushId: id });
+      }
+    }
+    if (entries.length === 0) return null;
+    return { t: 'batch', epoch: this.epoch, bi: this.bi + 1, at: now, entries };
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  private applyEvent(event: ClusterEvent, at: number): void {
+    switch (event.type) {
+      case 'member-added':
+        this.membership.add(event.group, event.pushId, event.seq);
+        break;
+      case 'member-removed':
+        this.membership.remove(event.group, event.pushId, event.seq);
+        break;
+      case 'push-id-expired':
+        this.membership.removeEverywhere(event.pushId, event.seq);
+        break;
+      case 'notification':
+        break;
+    }
+    this.log.append(event, at);
+  }
+
+  private remember(c: string, seq: number | undefined, at: number): void {
+    this.recent.set(c, { seq, at });
+  }
+
+  private forgetOldCommands(now: number): void {
+    for (const [c, { at }] of this.recent) {
+      if (this.recent.size <= RECENT_COMMANDS_MAX && at > now - RECENT_COMMANDS_MS) break;
+      this.recent.delete(c);
+    }
+  }
+
+  private newLog(initialSeq: number): EventLog {
+    return new EventLog(
+      {
+        retentionMs: this.options.retentionMs,
+        maxBytes: this.options.maxLogBytes,
+        maxEvents: Number.MAX_SAFE_INTEGER,
+      },
+      initialSeq,
+    );
+  }
+
+  private reset(epoch: string, bi: number, seq: number): void {
+    this.epoch = epoch;
+    this.bi = bi;
+    this.log = this.newLog(seq);
+    this.membership = new MembershipIndex();
+    this.liveness = new PushIdLiveness(this.options.pushIdTtlMs);
+    this.recent.clear();
+  }
+
+  /**
+   * Loads the newest checkpoint of a browse: the batches before it (same epoch, ending at its
+   * `bi`) refill the log window, the checkpoint gives membership and liveness, and the batches
+   * after it are applied.
+   */
+  private loadLatestCheckpoint(messages: readonly LogMessage[]): boolean {
+    let at = -1;
+    for (let i = messages.length - 1; i >= 0; i--) {
+      if (messages[i]?.t === 'checkpoint') {
+        at = i;
+        break;
+      }
+    }
+    const checkpoint = messages[at] as Checkpoint | undefined;
+    if (!checkpoint) return false;
+    const history: Batch[] = [];
+    let expected = checkpoint.bi;
+    for (let i = at - 1; i >= 0; i--) {
+      const m = messages[i];
+      if (m?.t !== 'batch' || m.epoch !== checkpoint.epoch) continue;
+      if (m.bi !== expected) break;
+      history.unshift(m);
+      expected -= 1;
+    }
+    const events = history.flatMap((batch) =>
+      batch.entries.flatMap((e) => (e.k === 'event' ? [{ event: e.event, at: batch.at }] : [])),
+    );
+    const first = events[0]?.event.seq ?? checkpoint.seq + 1;
+    const contiguous =
+      events.length === checkpoint.seq - first + 1 &&
+      events.every((e, i) => e.event.seq === first + i);
+    this.reset(checkpoint.epoch, checkpoint.bi, contiguous ? first - 1 : checkpoint.seq);
+    if (contiguous) for (const { event, at: when } of events) this.log.append(event, when);
+    for (const batch of history) {
+      for (const entry of batch.entries) {
+        if (entry.k !== 'live' && entry.c !== undefined) {
+          this.remember(entry.c, entry.k === 'event' ? entry.event.seq : undefined, batch.at);
+        }
+      }
+    }
+    for (const [pushId, group, joined, left] of checkpoint.stays) {
+      this.membership.importStay(pushId, group, joined, left);
+    }
+    for (const [pushId, expiresAt] of checkpoint.live) {
+      this.liveness.setExpiresAt(pushId, expiresAt);
+    }
+    for (const m of messages.slice(at + 1)) {
+      if (m.t === 'batch' && m.epoch === this.epoch && m.bi === this.bi + 1) this.apply(m);
+    }
+    return true;
+  }
+}
