@@ -144,4 +144,6 @@ export interface Backplane extends EventFanout, EventLogStore, MembershipStore, 
   /** `memory`, `redis`, `nats`, `stomp`. */
   readonly kind: string;
   readonly guarantees: BackplaneGuarantees;
+  /** True on the node that holds a cluster-wide role (the STOMP sequencer); absent elsewhere. */
+  isLeader?(): boolean;
 }

@@ -65,6 +65,7 @@ export class EpushNode implements PushService {
       backplaneUp: () => this.dispatcher.isUp && this.backplane.isUp(),
       backplaneRoundTrip: () => this.canaryRtt,
       delivered: () => this.dispatcher.stats.delivered,
+      backplaneLeader: () => this.backplane.isLeader?.() ?? false,
     });
     this.server = createHttpServer(
       this,

@@ -9,6 +9,8 @@ export interface MetricsSource {
   /** Seconds of the last delivery-canary round trip; NaN before the first. */
   backplaneRoundTrip(): number;
   delivered(): number;
+  /** 1 while this node holds a cluster-wide role (the STOMP sequencer), else 0. */
+  backplaneLeader(): boolean;
 }
 
 /**
@@ -49,6 +51,14 @@ export class EpushMetrics {
       registers,
       collect() {
         this.set(source.backplaneUp() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'epush_backplane_leader',
+      help: '1 on the node that sequences the cluster (STOMP backplane), else 0',
+      registers,
+      collect() {
+        this.set(source.backplaneLeader() ? 1 : 0);
       },
     });
     new Gauge({

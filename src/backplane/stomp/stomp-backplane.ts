@@ -524,8 +524,10 @@ export class StompBackplane implements Backplane {
         client.publish({
           destination: this.dest.append,
           body: JSON.stringify(command),
+          // Not persistent: nothing is promised before the batch is committed, and a command the
+          // broker loses in a restart ends in a 503 for its caller, never in a false 202.
           headers: stompHeaders({
-            persistent: 'true',
+            persistent: 'false',
             expires: String(Date.now() + COMMAND_EXPIRES_MS),
           }),
           skipContentLengthHeader: true,
@@ -636,6 +638,10 @@ export class StompBackplane implements Backplane {
   }
 
   // --- the sequencer ------------------------------------------------------------------------
+
+  isLeader(): boolean {
+    return this.isSequencer() && this.caughtUp;
+  }
 
   private isSequencer(): boolean {
     return this.sequencerOf === this.connection && this.connected;

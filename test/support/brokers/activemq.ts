@@ -173,7 +173,7 @@ export class PrivateActiveMq {
     </plugins>
     <transportConnectors>
       <transportConnector name="openwire" uri="tcp://127.0.0.1:${this.openwirePort}"/>
-      <transportConnector name="stomp" uri="stomp://127.0.0.1:${this.stompPort}"/>
+      <transportConnector name="stomp" uri="stomp://127.0.0.1:${this.stompPort}?transport.tcpNoDelay=true"/>
     </transportConnectors>
   </broker>
 </beans>
