@@ -1,9 +1,10 @@
 /**
- * `npm run bench -- redis-crossnode`: what a Redis or NATS JetStream cluster adds to delivery,
- * side by side in one run.
+ * `npm run bench -- redis-crossnode`: what a Redis, NATS JetStream or ActiveMQ (STOMP) cluster
+ * adds to delivery, side by side in one run.
  *
  * Two nodes share one private redis-server (A and B), two share one private nats-server with
- * JetStream (C and D), and one runs alone (M, memory backplane). A listener holds
+ * JetStream (C and D), two share one private ActiveMQ over STOMP (E and F), and one runs alone
+ * (M, memory backplane). A listener holds
  * `POST /push/listen` on B (or D); a direct notification is published on B (D) (same node), on
  * A (C) (cross-node), or on M with the listener on M (no backplane hop at all). Latency is
  * publish-request sent → listen answer parsed, measured in this process on one clock, one
@@ -13,6 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PrivateActiveMq } from '../../test/support/brokers/activemq.js';
 import { PrivateNats } from '../../test/support/brokers/nats.js';
 import { PrivateRedis } from '../../test/support/brokers/redis.js';
 import { Args } from '../lib/args.js';
@@ -149,28 +151,37 @@ export async function runRedisCrossnode(argv: readonly string[]): Promise<number
   const deadline = Date.now() + 240_000;
   const redis = await PrivateRedis.start();
   const nats = await PrivateNats.start();
+  const activemq = await PrivateActiveMq.start();
   const nodes: Node[] = [];
   try {
-    const [a, b, c, d, m] = await Promise.all([
+    // E starts first so that it is the STOMP sequencer (the first exclusive consumer).
+    const e = await startNode(['--backplane', activemq.url, '--node-id', 'bench-e']);
+    nodes.push(e);
+    const [a, b, c, d, f, m] = await Promise.all([
       startNode(['--backplane', redis.url, '--node-id', 'bench-a']),
       startNode(['--backplane', redis.url, '--node-id', 'bench-b']),
       startNode(['--backplane', nats.url, '--node-id', 'bench-c']),
       startNode(['--backplane', nats.url, '--node-id', 'bench-d']),
+      startNode(['--backplane', activemq.url, '--node-id', 'bench-f']),
       startNode(['--node-id', 'bench-m']),
     ]);
-    nodes.push(a, b, c, d, m);
+    nodes.push(a, b, c, d, f, m);
     // Warm-up: JIT and connections.
     await latency(a.port, b.port, 100, deadline);
     await latency(c.port, d.port, 100, deadline);
+    await latency(e.port, f.port, 100, deadline);
     await latency(m.port, m.port, 100, deadline);
     const memory = distribution(await latency(m.port, m.port, rounds, deadline));
     const sameNode = distribution(await latency(b.port, b.port, rounds, deadline));
     const crossNode = distribution(await latency(a.port, b.port, rounds, deadline));
     const natsSameNode = distribution(await latency(d.port, d.port, rounds, deadline));
     const natsCrossNode = distribution(await latency(c.port, d.port, rounds, deadline));
+    const stompSameNode = distribution(await latency(f.port, f.port, rounds, deadline));
+    const stompCrossNode = distribution(await latency(e.port, f.port, rounds, deadline));
     const memoryRate = await throughput(m.port, concurrency, seconds);
     const redisRate = await throughput(a.port, concurrency, seconds);
     const natsRate = await throughput(c.port, concurrency, seconds);
+    const stompRate = await throughput(f.port, concurrency, seconds);
 
     const machine = machineInfo();
     const source = sourceInfo(ROOT);
@@ -180,7 +191,7 @@ export async function runRedisCrossnode(argv: readonly string[]): Promise<number
 
 Command: \`${command}\` (commit ${source.commit}${source.uncommitted.length > 0 ? ', with uncommitted changes' : ''}).
 Machine: ${machine.nproc} × ${machine.cpuModel}, ${machine.memGiB} GiB, ${machine.kernel}, Node ${machine.node},
-redis-server 7 (private, no persistence), nats-server 2.9 (private, JetStream, file storage). Nodes, brokers and the generator share the machine's cores (not pinned).
+redis-server 7 (private, no persistence), nats-server 2.9 (private, JetStream, file storage), ActiveMQ 5.17 (private, STOMP with tcpNoDelay, KahaDB). Nodes, brokers and the generator share the machine's cores (not pinned).
 
 Delivery latency, one notification at a time (ms, publish request sent → listen answer parsed):
 
@@ -191,13 +202,16 @@ ${row('Redis, publish and listen on the same node', sameNode)}
 ${row('Redis, publish on A, listen on B (cross-node)', crossNode)}
 ${row('NATS JetStream, publish and listen on the same node', natsSameNode)}
 ${row('NATS JetStream, publish on C, listen on D (cross-node)', natsCrossNode)}
+${row('ActiveMQ over STOMP, publish and listen on F (not the sequencer)', stompSameNode)}
+${row('ActiveMQ over STOMP, publish on E (the sequencer), listen on F (cross-node)', stompCrossNode)}
 
 Added by crossing nodes through Redis: p50 **${round(crossNode.p50 - sameNode.p50, 2)} ms**, p99 ${round(crossNode.p99 - sameNode.p99, 2)} ms
 (against the same-node Redis path); against the memory backplane: p50 ${round(crossNode.p50 - memory.p50, 2)} ms, p99 ${round(crossNode.p99 - memory.p99, 2)} ms.
 Through NATS JetStream, against the memory backplane: p50 **${round(natsCrossNode.p50 - memory.p50, 2)} ms**, p99 ${round(natsCrossNode.p99 - memory.p99, 2)} ms.
+Through ActiveMQ over STOMP, against the memory backplane: p50 **${round(stompCrossNode.p50 - memory.p50, 2)} ms**, p99 ${round(stompCrossNode.p99 - memory.p99, 2)} ms.
 
 Publish throughput (${concurrency} keep-alive API connections, ${seconds} s, direct notifications, 202s per second):
-memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**, NATS JetStream **${Math.round(natsRate)}/s**.
+memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**, NATS JetStream **${Math.round(natsRate)}/s**, ActiveMQ over STOMP (through F) **${Math.round(stompRate)}/s**.
 `;
     process.stdout.write(report);
     if (args.boolean('docs', true)) {
@@ -211,6 +225,6 @@ memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**, NA
     return 0;
   } finally {
     for (const node of nodes) node.child.kill('SIGKILL');
-    await Promise.all([redis.stop(), nats.stop()]);
+    await Promise.all([redis.stop(), nats.stop(), activemq.stop()]);
   }
 }
