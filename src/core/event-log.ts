@@ -86,6 +86,35 @@ export class EventLog {
     return { kind: 'events', events: this.events.slice(from, to) };
   }
 
+  /** Retained events with seq ≤ `seq`, oldest first, with the time each was appended. */
+  entriesThrough(seq: number): { event: ClusterEvent; at: number }[] {
+    const out: { event: ClusterEvent; at: number }[] = [];
+    for (let i = this.start; i < this.events.length; i++) {
+      const event = this.events[i];
+      if (!event || event.seq > seq) break;
+      out.push({ event, at: this.appendedAt[i] ?? 0 });
+    }
+    return out;
+  }
+
+  /**
+   * Puts older events back in front of the window (a node that started from a checkpoint
+   * receiving the history before it). They must end exactly where the window starts; returns
+   * false, changing nothing, when they do not.
+   */
+  prepend(older: readonly { event: ClusterEvent; at: number }[]): boolean {
+    const first = older[0];
+    if (!first) return true;
+    const contiguous = older.every((entry, i) => entry.event.seq === first.event.seq + i);
+    if (!contiguous || first.event.seq + older.length - 1 !== this.droppedThrough) return false;
+    this.events = [...older.map((entry) => entry.event), ...this.events.slice(this.start)];
+    this.appendedAt = [...older.map((entry) => entry.at), ...this.appendedAt.slice(this.start)];
+    this.start = 0;
+    for (const entry of older) this.bytes += eventBytes(entry.event);
+    this.droppedThrough = first.event.seq - 1;
+    return true;
+  }
+
   /** Drops what retention no longer covers. Called on append and by the owner's sweep. */
   trim(now: number): void {
     const cutoff = now - this.limits.retentionMs;

@@ -10,9 +10,13 @@
  *   fans it out on the topic `<prefix>.events`, and only then acknowledges the commands;
  * - every node applies the batches to its replica of the whole state (StompReplica); a node
  *   that starts, or missed batches, browses the log queue: the newest checkpoint, then the
- *   batches after it. The sequencer writes a checkpoint every `checkpointMs`.
+ *   batches after it, and asks the sequencer for the log window before that checkpoint;
+ * - the sequencer writes a checkpoint every `checkpointMs` or every CHECKPOINT_EVERY_BATCHES
+ *   batches, and consumes the log queue up to its newest checkpoint, so the queue stays short
+ *   enough to browse (ActiveMQ browses only what it has paged in: about ten thousand messages).
  */
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { Cursor, CursorPosition } from '../../core/cursor.js';
 import { EpushError } from '../../core/errors.js';
 import type { ClusterEvent, NotificationDraft, NotificationEvent } from '../../core/events.js';
@@ -40,10 +44,13 @@ import {
   type Command,
   type Entry,
   type EventsMessage,
+  type HistoryPart,
   type LogMessage,
+  replyDestination,
   type StompDestinations,
   type SyncMark,
 } from './stomp-protocol.js';
+import { JmsNotifyIngress, type NotifyTarget } from './jms-notify-ingress.js';
 import { StompReplica } from './stomp-replica.js';
 import { parseStompUrl, type StompTarget } from './stomp-url.js';
 
@@ -64,6 +71,10 @@ const START_TIMEOUT_MS = 20_000;
 /** A command nobody sequenced within this time is dropped by the broker (the caller got a 503). */
 const COMMAND_EXPIRES_MS = 60_000;
 const MAX_BATCH_COMMANDS = 500;
+const CHECKPOINT_EVERY_BATCHES = 200;
+/** Bytes of events per history part (one STOMP frame). */
+const HISTORY_PART_BYTES = 256 * 1024;
+const HISTORY_TIMEOUT_MS = 10_000;
 const RECONNECT_DELAY_MS = 200;
 const HEARTBEAT_MS = 5000;
 
@@ -101,9 +112,20 @@ export class StompBackplane implements Backplane {
   private readonly replica: StompReplica;
   private readonly now: () => number;
   private readonly checkpointMs: number;
-  /** How long log-queue messages live: retention plus two checkpoints, so one always remains. */
-  private readonly logTtlMs: number;
-  private readonly tag = randomBytes(6).toString('base64url');
+  private readonly tag = randomBytes(6).toString('hex');
+  /** Where answers meant for this node alone arrive (history parts). */
+  private readonly reply: string;
+  private readonly histories = new Map<
+    string,
+    { parts: (readonly [ClusterEvent, number])[]; done: (error?: Error) => void }
+  >();
+  /** Set when the replica was loaded from a checkpoint: the log window before it is missing. */
+  private needHistory = false;
+  /** The log queue's messages this sequencer holds unacknowledged, oldest first. */
+  private logHeld: IMessage[] = [];
+  private batchesSinceCheckpoint = 0;
+  private ingressTarget: { target: NotifyTarget; log: Logger } | null = null;
+  private ingress: JmsNotifyIngress | null = null;
   private counter = 0;
 
   private client: Client | null = null;
@@ -143,7 +165,7 @@ export class StompBackplane implements Backplane {
     this.replica = new StompReplica(options);
     this.checkpointMs =
       tuning.checkpointMs ?? Math.max(1000, Math.min(60_000, options.retentionMs / 2));
-    this.logTtlMs = options.retentionMs + 2 * this.checkpointMs + 60_000;
+    this.reply = replyDestination(this.target.prefix, this.tag);
   }
 
   // --- EventFanout -------------------------------------------------------------------------
@@ -318,6 +340,9 @@ export class StompBackplane implements Backplane {
     await subscribeConfirmed(client, this.dest.events, (message) => {
       if (connection === this.connection) this.onEventsMessage(message);
     });
+    await subscribeConfirmed(client, this.reply, (message) => {
+      if (connection === this.connection) this.onReplyMessage(message);
+    });
     await subscribeConfirmed(
       client,
       this.dest.append,
@@ -333,9 +358,21 @@ export class StompBackplane implements Backplane {
     // A mark coming back proves a sequencer exists and has stored a checkpoint to start from.
     await this.sync(true);
     await this.recover();
+    // Listeners that fail over here bring cursors from before this node's checkpoint.
+    await this.fillHistory().catch(() => undefined);
     if (connection !== this.connection) return;
     this.setUp(true);
     this.onFirstUp();
+    if (this.ingressTarget) {
+      this.ingress?.stop();
+      this.ingress = new JmsNotifyIngress({
+        client,
+        prefix: this.target.prefix,
+        target: this.ingressTarget.target,
+        log: this.ingressTarget.log,
+      });
+      await this.ingress.start();
+    }
   }
 
   private onDisconnected(): void {
@@ -345,6 +382,9 @@ export class StompBackplane implements Backplane {
     this.sequencerOf = -1;
     this.inbox = [];
     this.buffered = [];
+    this.logHeld = [];
+    this.ingress?.stop();
+    this.ingress = null;
     this.setUp(false);
     const lost = unavailable('the connection to the broker was lost');
     for (const [c, pending] of this.pending) {
@@ -356,6 +396,10 @@ export class StompBackplane implements Backplane {
       clearTimeout(wait.timer);
       wait.reject(lost);
       this.syncs.delete(c);
+    }
+    for (const [c, history] of this.histories) {
+      history.done(lost);
+      this.histories.delete(c);
     }
   }
 
@@ -383,7 +427,10 @@ export class StompBackplane implements Backplane {
       if (connection !== this.connection) throw unavailable('the connection was lost');
       const result = this.replica.catchUp(messages);
       if (result.kind === 'applied') this.emit(result.events);
-      else if (result.kind === 'reloaded') this.sink?.onGap(this.replica.headSeq);
+      else if (result.kind === 'reloaded') {
+        this.needHistory = true;
+        this.sink?.onGap(this.replica.headSeq);
+      }
       const waiting = this.buffered;
       this.buffered = [];
       let hole = false;
@@ -479,9 +526,57 @@ export class StompBackplane implements Backplane {
     }
     // A hole (this node missed batches) or another epoch: the log queue has what is missing.
     this.buffered.push(batch);
-    void this.recover().catch(() => {
-      this.client?.forceDisconnect();
+    void this.recover()
+      .then(() => this.fillHistory())
+      .catch(() => {
+        this.client?.forceDisconnect();
+      });
+  }
+
+  /** Asks the sequencer for the log window this replica lacks, if any; best effort. */
+  private async fillHistory(): Promise<void> {
+    if (!this.needHistory || this.isSequencer()) return;
+    this.needHistory = false;
+    const through = this.replica.oldestResumableSeq;
+    if (through <= 0) return;
+    const client = this.requireClient();
+    const c = this.nextId();
+    const parts = await new Promise<(readonly [ClusterEvent, number])[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.histories.delete(c);
+        reject(unavailable('the log history did not arrive in time'));
+      }, HISTORY_TIMEOUT_MS);
+      const collected: (readonly [ClusterEvent, number])[] = [];
+      this.histories.set(c, {
+        parts: collected,
+        done: (error) => {
+          clearTimeout(timer);
+          this.histories.delete(c);
+          if (error) reject(error);
+          else resolve(collected);
+        },
+      });
+      client.publish({
+        destination: this.dest.append,
+        body: JSON.stringify({ k: 'history', c, through, reply: this.reply } satisfies Command),
+        headers: stompHeaders({
+          persistent: 'false',
+          expires: String(Date.now() + HISTORY_TIMEOUT_MS),
+        }),
+        skipContentLengthHeader: true,
+      });
     });
+    this.replica.prependHistory(parts.map(([event, at]) => ({ event, at })));
+  }
+
+  private onReplyMessage(message: IMessage): void {
+    const part = parseTagged(message.body, 't') as HistoryPart | null;
+    if (part?.t !== 'history') return;
+    const history = this.histories.get(part.c);
+    const events: unknown = part.events;
+    if (!history || !Array.isArray(events)) return;
+    history.parts.push(...(events as HistoryPart['events']));
+    if (part.last) history.done();
   }
 
   private applyBatch(batch: Batch): void {
@@ -639,6 +734,10 @@ export class StompBackplane implements Backplane {
 
   // --- the sequencer ------------------------------------------------------------------------
 
+  attachNotifyIngress(target: NotifyTarget, log: Logger): void {
+    this.ingressTarget = { target, log };
+  }
+
   isLeader(): boolean {
     return this.isSequencer() && this.caughtUp;
   }
@@ -688,6 +787,14 @@ export class StompBackplane implements Backplane {
     this.settleSyncs();
     // A checkpoint at once: a node that starts now finds the state without waiting for a timer.
     await this.storeCheckpoint(client, connection);
+    await subscribeConfirmed(
+      client,
+      this.dest.log,
+      (message) => {
+        this.onLogMessage(message, connection);
+      },
+      { ack: 'client-individual', 'activemq.prefetchSize': '20000' },
+    );
   }
 
   private async sequenceOnce(connection: number): Promise<void> {
@@ -700,10 +807,7 @@ export class StompBackplane implements Backplane {
     if (batch) {
       const body = JSON.stringify(batch);
       await withTimeout(
-        sendWithReceipt(client, this.dest.log, body, {
-          persistent: 'true',
-          expires: String(batch.at + this.logTtlMs),
-        }),
+        sendWithReceipt(client, this.dest.log, body, { persistent: 'true' }),
         COMMAND_TIMEOUT_MS,
       );
       if (connection !== this.connection) throw unavailable('the connection was lost');
@@ -714,6 +818,12 @@ export class StompBackplane implements Backplane {
         skipContentLengthHeader: true,
       });
       this.applyBatch(batch);
+      this.batchesSinceCheckpoint += 1;
+      if (this.batchesSinceCheckpoint >= CHECKPOINT_EVERY_BATCHES) this.checkpointDue = true;
+    }
+    for (const command of commands) {
+      if (command.k === 'history')
+        this.sendHistory(client, command.c, command.through, command.reply);
     }
     const syncs = commands.filter((command) => command.k === 'sync').map((command) => command.c);
     if (syncs.length > 0 && this.replica.epoch !== null) {
@@ -739,13 +849,53 @@ export class StompBackplane implements Backplane {
     await withTimeout(
       sendWithReceipt(client, this.dest.log, JSON.stringify(this.replica.checkpoint(at)), {
         persistent: 'true',
-        expires: String(at + this.logTtlMs),
       }),
       COMMAND_TIMEOUT_MS,
     );
     if (connection !== this.connection) throw unavailable('the connection was lost');
     this.checkpointDue = false;
     this.lastCheckpointAt = at;
+    this.batchesSinceCheckpoint = 0;
+  }
+
+  /** Sends the log window through `through` to a node that started from a checkpoint. */
+  private sendHistory(client: Client, c: string, through: number, reply: string): void {
+    // Only a reply topic of this cluster: the command comes from anyone who can write the queue.
+    if (!reply.startsWith(replyDestination(this.target.prefix, ''))) return;
+    const entries = this.replica.historyThrough(through);
+    let part: (readonly [ClusterEvent, number])[] = [];
+    let bytes = 0;
+    const flush = (last: boolean): void => {
+      client.publish({
+        destination: reply,
+        body: JSON.stringify({ t: 'history', c, events: part, last } satisfies HistoryPart),
+        headers: stompHeaders({ persistent: 'false' }),
+        skipContentLengthHeader: true,
+      });
+      part = [];
+      bytes = 0;
+    };
+    for (const { event, at } of entries) {
+      part.push([event, at]);
+      bytes += event.type === 'notification' ? 200 + event.payloadJson.length : 120;
+      if (bytes >= HISTORY_PART_BYTES) flush(false);
+    }
+    flush(true);
+  }
+
+  /**
+   * The sequencer consumes the log queue: a checkpoint covers everything stored before it, so
+   * those messages are acknowledged (deleted) once it arrives; the newest checkpoint and the
+   * batches after it stay, for nodes that start and for the next sequencer.
+   */
+  private onLogMessage(message: IMessage, connection: number): void {
+    if (connection !== this.connection) return;
+    const parsed = parseTagged(message.body, 't') as LogMessage | null;
+    if (parsed?.t === 'checkpoint') {
+      for (const held of this.logHeld) held.ack();
+      this.logHeld = [];
+    }
+    this.logHeld.push(message);
   }
 
   // --- small helpers --------------------------------------------------------------------------

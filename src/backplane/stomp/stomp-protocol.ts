@@ -45,7 +45,9 @@ export type Command =
   | { readonly k: 'remove'; readonly c: string; readonly group: GroupName; readonly pushId: PushId }
   | { readonly k: 'probe'; readonly c: string }
   /** Answered by a mark on the events topic, not stored: a read barrier. */
-  | { readonly k: 'sync'; readonly c: string };
+  | { readonly k: 'sync'; readonly c: string }
+  /** Asks for the log window before a checkpoint (events with seq ≤ `through`), sent to `reply`. */
+  | { readonly k: 'history'; readonly c: string; readonly through: number; readonly reply: string };
 
 /** One line of a batch. */
 export type Entry =
@@ -104,6 +106,19 @@ export interface NodeBeat {
   readonly id: string;
   readonly connections: number | null;
   readonly startedAt: string;
+}
+
+/** Part of the answer to a history command: [event, time it was appended] pairs, oldest first. */
+export interface HistoryPart {
+  readonly t: 'history';
+  readonly c: string;
+  readonly events: readonly (readonly [ClusterEvent, number])[];
+  readonly last: boolean;
+}
+
+/** The topic on which one node receives answers meant for it alone. */
+export function replyDestination(prefix: string, nodeTag: string): string {
+  return `/topic/${prefix}.node.${nodeTag}`;
 }
 
 export type LogMessage = Batch | Checkpoint;

@@ -72,17 +72,17 @@ export class StompReplica {
         case 'event':
           this.applyEvent(entry.event, batch.at);
           events.push(entry.event);
-          if (entry.c !== undefined) this.remember(entry.c, entry.event.seq, batch.at);
+          this.rememberCommand(entry, batch.at);
           break;
         case 'live':
           for (const id of entry.ids) {
             this.liveness.setExpiresAt(id, batch.at + this.options.pushIdTtlMs);
           }
-          if (entry.c !== undefined) this.remember(entry.c, undefined, batch.at);
           break;
         case 'ok':
+          this.rememberCommand(entry, batch.at);
+          break;
         case 'rejected':
-          this.remember(entry.c, entry.k === 'ok' ? entry.seq : undefined, batch.at);
           break;
       }
     }
@@ -101,8 +101,14 @@ export class StompReplica {
       const mine = messages.filter(
         (m): m is Batch => m.t === 'batch' && m.epoch === this.epoch && m.bi > this.bi,
       );
-      const newerEpoch = messages.some((m) => m.t === 'checkpoint' && m.epoch !== this.epoch);
-      if (!newerEpoch && (mine.length === 0 || mine[0]?.bi === this.bi + 1)) {
+      const newest = messages.findLast((m): m is Checkpoint => m.t === 'checkpoint');
+      // Batches that follow on; or none, and no checkpoint ahead of this replica either (the
+      // batches a newer checkpoint covers are deleted from the queue: that is a hole too).
+      const follows =
+        mine.length === 0
+          ? newest === undefined || newest.bi <= this.bi
+          : mine[0]?.bi === this.bi + 1;
+      if ((newest === undefined || newest.epoch === this.epoch) && follows) {
         const events: ClusterEvent[] = [];
         for (const batch of mine) {
           if (batch.bi !== this.bi + 1) break;
@@ -126,6 +132,21 @@ export class StompReplica {
       stays: this.membership.exportStays(),
       live: [...this.liveness.entries()],
     };
+  }
+
+  /** The oldest seq a cursor may resume after here; a node started from a checkpoint lacks what is older. */
+  get oldestResumableSeq(): number {
+    return this.log.oldestResumableSeq;
+  }
+
+  /** The log window up to `seq` (inclusive), for a node that lacks it. */
+  historyThrough(seq: number): { event: ClusterEvent; at: number }[] {
+    return this.log.entriesThrough(seq);
+  }
+
+  /** Puts history received from another node in front of the log window; false if it does not fit. */
+  prependHistory(older: readonly { event: ClusterEvent; at: number }[]): boolean {
+    return this.log.prepend(older);
   }
 
   // --- reads -------------------------------------------------------------------------------
@@ -199,7 +220,7 @@ export class StompReplica {
       entries.push({ k: 'event', c, event: { ...draft, seq } as unknown as ClusterEvent });
     };
     for (const command of commands) {
-      if (command.k === 'sync') continue;
+      if (command.k === 'sync' || command.k === 'history') continue;
       if (seen.has(command.c)) continue;
       seen.add(command.c);
       const before = this.recent.get(command.c);
@@ -288,8 +309,18 @@ export class StompReplica {
     this.log.append(event, at);
   }
 
-  private remember(c: string, seq: number | undefined, at: number): void {
-    this.recent.set(c, { seq, at });
+  /**
+   * Commands that changed the log (or found it already changed) are remembered, so that one the
+   * broker redelivers to a new sequencer is answered, not applied twice. Rejections and liveness
+   * are not: those are judged again, which is harmless (a push ID that was unknown never comes
+   * back, and liveness only extends), and the caller gets the fresh answer.
+   */
+  private rememberCommand(entry: Entry, at: number): void {
+    if (entry.k === 'event' && entry.c !== undefined) {
+      this.recent.set(entry.c, { seq: entry.event.seq, at });
+    } else if (entry.k === 'ok') {
+      this.recent.set(entry.c, { seq: entry.seq, at });
+    }
   }
 
   private forgetOldCommands(now: number): void {
@@ -353,11 +384,7 @@ export class StompReplica {
     this.reset(checkpoint.epoch, checkpoint.bi, contiguous ? first - 1 : checkpoint.seq);
     if (contiguous) for (const { event, at: when } of events) this.log.append(event, when);
     for (const batch of history) {
-      for (const entry of batch.entries) {
-        if (entry.k !== 'live' && entry.c !== undefined) {
-          this.remember(entry.c, entry.k === 'event' ? entry.event.seq : undefined, batch.at);
-        }
-      }
+      for (const entry of batch.entries) this.rememberCommand(entry, batch.at);
     }
     for (const [pushId, group, joined, left] of checkpoint.stays) {
       this.membership.importStay(pushId, group, joined, left);
