@@ -8,11 +8,13 @@
  * The cluster protocol (who wakes whom, catch-up, drain) lives once in src/node above this
  * contract; a backplane only stores the log and membership and moves events between nodes.
  */
+import type { Logger } from 'pino';
 import type { Cursor, CursorPosition } from '../core/cursor.js';
 import type { ClusterEvent, NotificationDraft, NotificationEvent } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import type { Delivery } from '../core/listen-answer.js';
 import type { PushId } from '../core/push-id.js';
+import type { NotifyTarget } from './stomp/jms-notify-ingress.js';
 
 /** What a backplane promises; the node prints it at start-up and docs/backplanes.md tabulates it. */
 export interface BackplaneGuarantees {
@@ -146,4 +148,9 @@ export interface Backplane extends EventFanout, EventLogStore, MembershipStore, 
   readonly guarantees: BackplaneGuarantees;
   /** True on the node that holds a cluster-wide role (the STOMP sequencer); absent elsewhere. */
   isLeader?(): boolean;
+  /**
+   * Lets applications notify through the broker itself (STOMP: the JMS notify queue, see
+   * docs/jms.md); called once, before `start`. Absent where the backplane has no such path.
+   */
+  attachNotifyIngress?(target: NotifyTarget, log: Logger): void;
 }

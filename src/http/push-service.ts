@@ -22,9 +22,12 @@ export interface PushService {
   addMember(group: GroupName, pushId: PushId): Promise<void>;
   removeMember(group: GroupName, pushId: PushId): Promise<void>;
   members(group: GroupName): Promise<PushId[]>;
-  /** `payloadJson` is the payload already serialized (`null` when none was sent). */
-  notifyGroup(group: GroupName, payloadJson: string): Promise<NotificationId>;
-  notifyPushId(pushId: PushId, payloadJson: string): Promise<NotificationId>;
+  /**
+   * `payloadJson` is the payload already serialized (`null` when none was sent). `id` is given
+   * by callers whose retries must not notify twice (the JMS ingress); else one is minted.
+   */
+  notifyGroup(group: GroupName, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
+  notifyPushId(pushId: PushId, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
   clusterNodes(): Promise<ClusterNodeView[]>;
   listen(
     pushIds: readonly PushId[],

@@ -94,6 +94,7 @@ export class EpushNode implements PushService {
   }
 
   async start(): Promise<void> {
+    this.backplane.attachNotifyIngress?.(this, this.log);
     await this.backplane.start(this.dispatcher);
     const head = await this.backplane.head();
     this.dispatcher.start(head.seq);
@@ -184,11 +185,15 @@ export class EpushNode implements PushService {
     return this.backplane.members(group);
   }
 
-  async notifyGroup(group: GroupName, payloadJson: string): Promise<NotificationId> {
+  async notifyGroup(
+    group: GroupName,
+    payloadJson: string,
+    id: NotificationId = this.ids.next(),
+  ): Promise<NotificationId> {
     this.requireBackplane();
     const event = await this.backplane.publish({
       type: 'notification',
-      id: this.ids.next(),
+      id,
       group,
       pushId: null,
       payloadJson,
@@ -198,7 +203,11 @@ export class EpushNode implements PushService {
     return event.id;
   }
 
-  async notifyPushId(pushId: PushId, payloadJson: string): Promise<NotificationId> {
+  async notifyPushId(
+    pushId: PushId,
+    payloadJson: string,
+    id: NotificationId = this.ids.next(),
+  ): Promise<NotificationId> {
     this.requireBackplane();
     if (!(await this.backplane.isLive(pushId))) {
       throw new EpushError(
@@ -208,7 +217,7 @@ export class EpushNode implements PushService {
     }
     const event = await this.backplane.publish({
       type: 'notification',
-      id: this.ids.next(),
+      id,
       group: null,
       pushId,
       payloadJson,

@@ -1,10 +1,12 @@
+import java.util.Base64;
+import javax.jms.BytesMessage;
 import javax.jms.Connection;
 import javax.jms.DeliveryMode;
 import javax.jms.Destination;
 import javax.jms.JMSException;
+import javax.jms.Message;
 import javax.jms.MessageProducer;
 import javax.jms.Session;
-import javax.jms.TextMessage;
 import org.apache.activemq.ActiveMQConnectionFactory;
 
 /**
@@ -19,6 +21,14 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * DESTINATION is queue://NAME or topic://NAME. Each KEY=VALUE becomes a string property. The
  * message is persistent. Prints the JMS message ID and exits 0 once the broker has taken the
  * message; exits 2 on a JMS failure, 64 on bad arguments.
+ *
+ * Two system properties change what is sent, for tests of how a consumer treats it:
+ * <ul>
+ * <li>{@code -Depush.count=N} sends N messages over the one connection, in order, each with
+ * {@code {i}} in BODY replaced by its number (1 to N), and prints one message ID a line;</li>
+ * <li>{@code -Depush.bytes=true} sends a BytesMessage whose bytes are BODY decoded from base64,
+ * instead of a TextMessage.</li>
+ * </ul>
  *
  * Run it under a UTF-8 locale (LC_ALL=C.UTF-8): the JVM decodes its arguments with the locale's
  * charset, and under LANG=C every non-ASCII character arrives as U+FFFD.
@@ -51,6 +61,26 @@ public final class EpushJmsProducer {
                 fail(64, "a property must look like KEY=VALUE, got: " + args[i]);
             }
         }
+        // Without -Depush.count a BODY holding "{i}" is sent as it is.
+        boolean numbered = System.getProperty("epush.count") != null;
+        int count = 1;
+        try {
+            count = Integer.parseInt(System.getProperty("epush.count", "1"));
+        } catch (NumberFormatException e) {
+            fail(64, "-Depush.count must be a whole number: " + System.getProperty("epush.count"));
+        }
+        if (count < 1) {
+            fail(64, "-Depush.count must be at least 1: " + count);
+        }
+        boolean bytes = Boolean.parseBoolean(System.getProperty("epush.bytes", "false"));
+        byte[] bytesBody = null;
+        if (bytes) {
+            try {
+                bytesBody = Base64.getDecoder().decode(body);
+            } catch (IllegalArgumentException e) {
+                fail(64, "with -Depush.bytes=true, BODY must be base64: " + e.getMessage());
+            }
+        }
 
         ActiveMQConnectionFactory factory = new ActiveMQConnectionFactory(user, password, url);
         Connection connection = null;
@@ -62,15 +92,25 @@ public final class EpushJmsProducer {
             Destination destination = destination(session, destinationArg);
             MessageProducer producer = session.createProducer(destination);
             producer.setDeliveryMode(DeliveryMode.PERSISTENT);
-            TextMessage message = session.createTextMessage(body);
-            for (int i = 5; i < args.length; i++) {
-                int eq = args[i].indexOf('=');
-                message.setStringProperty(args[i].substring(0, eq), args[i].substring(eq + 1));
+            for (int n = 1; n <= count; n++) {
+                Message message;
+                if (bytesBody != null) {
+                    BytesMessage bytesMessage = session.createBytesMessage();
+                    bytesMessage.writeBytes(bytesBody);
+                    message = bytesMessage;
+                } else {
+                    String text = numbered ? body.replace("{i}", Integer.toString(n)) : body;
+                    message = session.createTextMessage(text);
+                }
+                for (int i = 5; i < args.length; i++) {
+                    int eq = args[i].indexOf('=');
+                    message.setStringProperty(args[i].substring(0, eq), args[i].substring(eq + 1));
+                }
+                // A persistent send outside a transaction is synchronous: when it returns, the
+                // broker has stored the message.
+                producer.send(message);
+                System.out.println(message.getJMSMessageID());
             }
-            // A persistent send outside a transaction is synchronous: when it returns, the
-            // broker has stored the message.
-            producer.send(message);
-            System.out.println(message.getJMSMessageID());
         } catch (JMSException e) {
             fail(2, "sending to " + destinationArg + " at " + url + " failed: " + describe(e));
         } finally {

@@ -44,6 +44,13 @@ export interface JmsSend {
   readonly body: string;
   /** String properties of the JMS message. */
   readonly properties?: Readonly<Record<string, string>>;
+  /**
+   * Sends this many messages over one connection, in order (default 1), each with `{i}` in
+   * `body` replaced by its number, 1 to `count`.
+   */
+  readonly count?: number;
+  /** Sends a BytesMessage holding these bytes instead of a TextMessage; `body` is then unused. */
+  readonly bytesBody?: Uint8Array;
 }
 
 export interface JavaProducerResult {
@@ -88,6 +95,8 @@ export async function runJavaProducer(send: JmsSend): Promise<JavaProducerResult
   const properties = Object.entries(send.properties ?? {}).map(([key, value]) => `${key}=${value}`);
   const args = [
     ...JVM_FLAGS,
+    ...(send.count === undefined ? [] : [`-Depush.count=${send.count}`]),
+    ...(send.bytesBody === undefined ? [] : ['-Depush.bytes=true']),
     '-cp',
     classpath,
     'EpushJmsProducer',
@@ -95,7 +104,7 @@ export async function runJavaProducer(send: JmsSend): Promise<JavaProducerResult
     send.user,
     send.password,
     send.destination,
-    send.body,
+    send.bytesBody === undefined ? send.body : Buffer.from(send.bytesBody).toString('base64'),
     ...properties,
   ];
   // The JVM decodes its arguments with the locale's charset: force UTF-8 so non-ASCII bodies
@@ -114,11 +123,20 @@ export async function runJavaProducer(send: JmsSend): Promise<JavaProducerResult
   }
 }
 
-/** Sends one JMS TextMessage; rejects with the producer's own message when it fails. */
-export async function sendWithJavaProducer(send: JmsSend): Promise<{ messageId: string }> {
+/**
+ * Sends one JMS message (`count` of them if set); rejects with the producer's own message when
+ * it fails. `messageId` is the first message's JMS message ID, `messageIds` all of them in order.
+ */
+export async function sendWithJavaProducer(
+  send: JmsSend,
+): Promise<{ messageId: string; messageIds: string[] }> {
   const result = await runJavaProducer(send);
   if (result.status !== 0) {
     throw new Error(`the Java JMS producer exited ${result.status}: ${result.stderr.trim()}`);
   }
-  return { messageId: result.stdout.trim() };
+  const messageIds = result.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  return { messageId: messageIds[0] ?? '', messageIds };
 }

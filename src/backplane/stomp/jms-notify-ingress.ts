@@ -1,0 +1,475 @@
+/**
+ * The JMS notify ingress: a Java application (any JMS client of the broker, e.g. over OpenWire)
+ * notifies epush without HTTP by sending a TextMessage to the queue `<prefix>.notify`. Every node
+ * of the cluster consumes that queue (competing consumers), hands each valid message to the
+ * notify path and acknowledges it only once that resolved; a message that can never be sent on
+ * goes to `<prefix>.notify.DLQ` with the reason. The contract is in docs/jms.md.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { EpushError } from '../../core/errors.js';
+import type { NotificationId } from '../../core/events.js';
+import { isGroupName, type GroupName } from '../../core/group-name.js';
+import { isPushId, type PushId } from '../../core/push-id.js';
+import { MAX_PAYLOAD_BYTES } from '../../http/routes/api-routes.js';
+import {
+  sendWithReceipt,
+  stompHeaders,
+  subscribeConfirmed,
+  type Client,
+  type IMessage,
+} from './stomp-connection.js';
+
+/** The string property naming the target group. */
+export const GROUP_PROPERTY = 'epushGroup';
+/** The string property naming the one target push ID. */
+export const PUSH_ID_PROPERTY = 'epushPushId';
+/** Set on a dead-lettered copy: the reason's stable code. */
+export const ERROR_CODE_HEADER = 'epushErrorCode';
+/** Set on a dead-lettered copy: a sentence saying what to fix. */
+export const ERROR_HEADER = 'epushError';
+/** Set on a dead-lettered copy: the JMS message ID of the message it copies. */
+export const ORIGINAL_MESSAGE_ID_HEADER = 'epushOriginalMessageId';
+
+/** Properties epush itself writes on a dead-lettered copy; ignored when such a copy is sent back. */
+const DEAD_LETTER_HEADERS = new Set([ERROR_CODE_HEADER, ERROR_HEADER, ORIGINAL_MESSAGE_ID_HEADER]);
+
+/** Messages the broker may hand one node ahead of its acknowledgements. */
+export const NOTIFY_PREFETCH = 64;
+/** A body larger than this is refused unread (the payload limit applies after re-serializing). */
+export const MAX_NOTIFY_BODY_BYTES = 1024 * 1024;
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2_000;
+/** How long a dead-letter send waits for the broker's RECEIPT before it is tried again. */
+const RECEIPT_TIMEOUT_MS = 10_000;
+
+/** What the ingress hands valid messages to (the node's notify path). */
+export interface NotifyTarget {
+  notifyGroup(group: GroupName, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
+  notifyPushId(pushId: PushId, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
+}
+
+export function notifyQueue(prefix: string): string {
+  return `${prefix}.notify`;
+}
+
+export function notifyDeadLetterQueue(prefix: string): string {
+  return `${prefix}.notify.DLQ`;
+}
+
+/**
+ * The notification id of a JMS message: `jms-` and the first 22 base64url characters (132 bits)
+ * of the SHA-256 of its message ID. A message the broker redelivers keeps its message ID, so it
+ * gets the same notification id and the backplane can drop it as a duplicate.
+ */
+export function notificationIdForJmsMessage(messageId: string): NotificationId {
+  const digest = createHash('sha256').update(messageId, 'utf8').digest('base64url');
+  return `jms-${digest.slice(0, 22)}` as NotificationId;
+}
+
+/** A notify message read: whom to notify with what, or why it can never be sent on. */
+export type NotifyRequest =
+  | { readonly kind: 'group'; readonly group: GroupName; readonly payloadJson: string }
+  | { readonly kind: 'push-id'; readonly pushId: PushId; readonly payloadJson: string }
+  | { readonly kind: 'rejected'; readonly code: string; readonly reason: string };
+
+function rejected(code: string, reason: string): NotifyRequest {
+  return { kind: 'rejected', code, reason };
+}
+
+/** A header value quoted in a reason, cut short: reasons travel back in a header. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads a notify message from its STOMP headers (JMS string properties arrive as headers of the
+ * same name) and body bytes, with the HTTP API's rules for names and payloads.
+ */
+export function readNotifyMessage(
+  headers: Readonly<Record<string, string | undefined>>,
+  body: Uint8Array,
+): NotifyRequest {
+  for (const key of Object.keys(headers)) {
+    if (!key.toLowerCase().startsWith('epush')) continue;
+    if (key === GROUP_PROPERTY || key === PUSH_ID_PROPERTY || DEAD_LETTER_HEADERS.has(key))
+      continue;
+    return rejected(
+      'unknown_property',
+      `Unknown property ${quoted(key)}: a notify message names its target with exactly one of ` +
+        `the string properties ${GROUP_PROPERTY} or ${PUSH_ID_PROPERTY} (one push ID per message).`,
+    );
+  }
+  const group = headers[GROUP_PROPERTY];
+  const pushId = headers[PUSH_ID_PROPERTY];
+  if (group === undefined && pushId === undefined) {
+    return rejected(
+      'missing_target',
+      `The message has no target: set the string property ${GROUP_PROPERTY} (a group name) ` +
+        `or ${PUSH_ID_PROPERTY} (a push ID).`,
+    );
+  }
+  if (group !== undefined && pushId !== undefined) {
+    return rejected(
+      'ambiguous_target',
+      `The message has both ${GROUP_PROPERTY} and ${PUSH_ID_PROPERTY}: set exactly one of them ` +
+        '(send one message per target).',
+    );
+  }
+  if (group !== undefined && !isGroupName(group)) {
+    return rejected(
+      'invalid_group_name',
+      `${GROUP_PROPERTY} ${quoted(group)} is not a group name: group names are 1-200 characters ` +
+        'of letters, digits and . _ : ~ -',
+    );
+  }
+  if (pushId !== undefined && !isPushId(pushId)) {
+    return rejected(
+      'invalid_push_id',
+      `${PUSH_ID_PROPERTY} ${quoted(pushId)} is not a push ID: push IDs are 16-64 characters of ` +
+        'letters, digits, _ and -.',
+    );
+  }
+
+  // ActiveMQ marks a BytesMessage (and only that) with a content-length header.
+  const bytesMessage = headers['content-length'] !== undefined;
+  const notText =
+    'The body is not JSON text: send a TextMessage whose text is the JSON payload ' +
+    '(or is empty for no payload).';
+  if (body.byteLength > MAX_NOTIFY_BODY_BYTES) {
+    return rejected(
+      'payload_too_large',
+      `The body is ${body.byteLength} bytes; the payload may be at most ${MAX_PAYLOAD_BYTES} ` +
+        'bytes once serialized: send less (e.g. an id the page then fetches).',
+    );
+  }
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return rejected('not_a_text_message', `${notText} (the body is not UTF-8).`);
+  }
+  let payloadJson: string;
+  if (text.trim() === '') {
+    payloadJson = 'null';
+  } else {
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch (error) {
+      const detail = (error as Error).message;
+      return bytesMessage
+        ? rejected('not_a_text_message', `${notText} (a BytesMessage whose bytes: ${detail}).`)
+        : rejected(
+            'invalid_json',
+            `The body is not JSON (${detail}): send the payload as JSON text, e.g. ` +
+              '{"text":"hello"} or "hello" with its quotes, or an empty body for no payload.',
+          );
+    }
+    try {
+      payloadJson = JSON.stringify(payload);
+    } catch {
+      // JSON.parse accepts nesting that JSON.stringify overflows on.
+      return rejected('invalid_json', 'The payload nests too deeply to be sent on: flatten it.');
+    }
+  }
+  const size = Buffer.byteLength(payloadJson);
+  if (size > MAX_PAYLOAD_BYTES) {
+    return rejected(
+      'payload_too_large',
+      `The payload is ${size} bytes once serialized; at most ${MAX_PAYLOAD_BYTES} are allowed: ` +
+        'send less (e.g. an id the page then fetches).',
+    );
+  }
+  return group !== undefined
+    ? { kind: 'group', group, payloadJson }
+    : { kind: 'push-id', pushId: pushId as PushId, payloadJson };
+}
+
+/**
+ * A failure that trying again cannot fix (the target does not exist, the name is bad...): the
+ * message goes to the dead-letter queue. Rate limiting and timeouts pass, so they are retried.
+ */
+function isPermanent(error: unknown): error is EpushError {
+  return (
+    error instanceof EpushError &&
+    error.status >= 400 &&
+    error.status < 500 &&
+    error.code !== 'rate_limited' &&
+    error.code !== 'request_timeout'
+  );
+}
+
+/** One subscription's view of the world: a message may be settled only while it still holds. */
+interface Delivery {
+  readonly message: IMessage;
+  readonly generation: number;
+  /** The connection the message came on: an ACK can only travel on it. */
+  readonly socket: unknown;
+}
+
+let deadLetterReceipts = 0;
+
+export class JmsNotifyIngress {
+  private readonly client: Client;
+  private readonly prefix: string;
+  private readonly target: NotifyTarget;
+  private readonly log: Logger;
+  private started = false;
+  /** Bumped by every start() and stop(): deliveries of an older subscription are abandoned. */
+  private generation = 0;
+  private subscription: { unsubscribe: () => void } | null = null;
+  private subscriptionSocket: unknown = null;
+  /** Messages are handled one at a time, in arrival order (per node). */
+  private chain: Promise<void> = Promise.resolve();
+  /** Wakes every pending backoff sleep at once (on stop or restart). */
+  private readonly sleepers = new Set<() => void>();
+
+  constructor(options: { client: Client; prefix: string; target: NotifyTarget; log: Logger }) {
+    this.client = options.client;
+    this.prefix = options.prefix;
+    this.target = options.target;
+    this.log = options.log;
+  }
+
+  get destination(): string {
+    return `/queue/${notifyQueue(this.prefix)}`;
+  }
+
+  get deadLetterDestination(): string {
+    return `/queue/${notifyDeadLetterQueue(this.prefix)}`;
+  }
+
+  /** Subscribes to `/queue/<prefix>.notify`; the owner calls it again after every (re)connect. */
+  async start(): Promise<void> {
+    this.releaseSubscription();
+    this.generation += 1;
+    const generation = this.generation;
+    this.started = true;
+    this.wakeSleepers();
+    // Whatever an older subscription still had queued is abandoned, not waited for.
+    this.chain = Promise.resolve();
+    const socket = this.client.webSocket;
+    let subscription: { unsubscribe: () => void };
+    try {
+      subscription = await subscribeConfirmed(
+        this.client,
+        this.destination,
+        (message) => {
+          this.enqueue({ message, generation, socket });
+        },
+        {
+          ack: 'client-individual',
+          'activemq.prefetchSize': String(NOTIFY_PREFETCH),
+          // RabbitMQ's STOMP plugin spells it so; other brokers ignore the header.
+          'prefetch-count': String(NOTIFY_PREFETCH),
+        },
+      );
+    } catch (error) {
+      if (generation === this.generation) this.started = false;
+      throw error;
+    }
+    if (generation !== this.generation) {
+      // stop() or another start() came while the broker confirmed this subscription.
+      if (this.onConnection(socket)) subscription.unsubscribe();
+      return;
+    }
+    this.subscription = subscription;
+    this.subscriptionSocket = socket;
+    this.log.info({ destination: this.destination }, 'JMS notify ingress subscribed');
+  }
+
+  /**
+   * Stops taking messages. Those received and not yet acknowledged go back to the broker, which
+   * hands them to another consumer (their notification id makes a second notify harmless).
+   */
+  stop(): void {
+    this.started = false;
+    this.generation += 1;
+    this.wakeSleepers();
+    this.releaseSubscription();
+  }
+
+  private releaseSubscription(): void {
+    const subscription = this.subscription;
+    this.subscription = null;
+    // After a reconnect the broker already forgot it, and its id may name a newer subscription.
+    if (subscription && this.onConnection(this.subscriptionSocket)) {
+      try {
+        subscription.unsubscribe();
+      } catch (error) {
+        this.log.debug({ err: error }, 'JMS notify ingress: unsubscribe failed');
+      }
+    }
+  }
+
+  private onConnection(socket: unknown): boolean {
+    return this.client.connected && this.client.webSocket === socket;
+  }
+
+  /** The delivery may still be settled: same subscription, same live connection. */
+  private current(delivery: Delivery): boolean {
+    return (
+      this.started && delivery.generation === this.generation && this.onConnection(delivery.socket)
+    );
+  }
+
+  private enqueue(delivery: Delivery): void {
+    this.chain = this.chain
+      .then(() => this.handle(delivery))
+      .catch((error: unknown) => {
+        // handle() settles every outcome itself; this is a bug, and the broker redelivers.
+        this.log.error({ err: error }, 'JMS notify ingress: unexpected failure');
+      });
+  }
+
+  private async handle(delivery: Delivery): Promise<void> {
+    if (!this.current(delivery)) return;
+    const { message } = delivery;
+    const headers: Readonly<Record<string, string | undefined>> = message.headers;
+    const messageId = headers['message-id'];
+    const request = readNotifyMessage(headers, message.binaryBody);
+    if (request.kind === 'rejected') {
+      await this.deadLetter(delivery, request.code, request.reason);
+      return;
+    }
+    const id = messageId === undefined ? undefined : notificationIdForJmsMessage(messageId);
+    let delay = RETRY_FIRST_MS;
+    for (let attempt = 1; ; attempt++) {
+      if (!this.current(delivery)) return;
+      try {
+        const notified =
+          request.kind === 'group'
+            ? await this.target.notifyGroup(request.group, request.payloadJson, id)
+            : await this.target.notifyPushId(request.pushId, request.payloadJson, id);
+        this.log.debug(
+          { messageId, id: notified, attempt },
+          'JMS notify message notified; acknowledging it',
+        );
+        break;
+      } catch (error) {
+        if (isPermanent(error)) {
+          await this.deadLetter(delivery, error.code, error.message);
+          return;
+        }
+        if (!this.current(delivery)) return;
+        this.log.warn(
+          { messageId, attempt, retryInMs: delay, err: error },
+          'JMS notify message could not be notified yet; retrying it',
+        );
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    }
+    // Stopped or disconnected meanwhile: no ACK; the broker redelivers and the id deduplicates.
+    this.ack(delivery);
+  }
+
+  /** A copy with the reason to the dead-letter queue, stored (RECEIPT), then the ACK. */
+  private async deadLetter(delivery: Delivery, code: string, reason: string): Promise<void> {
+    const { message } = delivery;
+    const original: Readonly<Record<string, string | undefined>> = message.headers;
+    const messageId = original['message-id'];
+    this.log.warn(
+      { messageId, code, reason, deadLetterQueue: this.deadLetterDestination },
+      'JMS notify message rejected to the dead-letter queue',
+    );
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(message.headers)) {
+      if (key.toLowerCase().startsWith('epush') || key === 'correlation-id') headers[key] = value;
+    }
+    headers.persistent = 'true';
+    headers[ERROR_CODE_HEADER] = code;
+    headers[ERROR_HEADER] = reason;
+    if (messageId !== undefined) headers[ORIGINAL_MESSAGE_ID_HEADER] = messageId;
+    const bytesMessage = original['content-length'] !== undefined;
+    let delay = RETRY_FIRST_MS;
+    for (;;) {
+      if (!this.current(delivery)) return;
+      try {
+        const stored = bytesMessage
+          ? this.sendBytesWithReceipt(message.binaryBody, headers)
+          : sendWithReceipt(this.client, this.deadLetterDestination, message.body, headers);
+        await this.withinReceiptTimeout(stored);
+        break;
+      } catch (error) {
+        if (!this.current(delivery)) return;
+        this.log.warn(
+          { messageId, retryInMs: delay, err: error },
+          'JMS notify message could not be dead-lettered yet; retrying it',
+        );
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    }
+    this.ack(delivery);
+  }
+
+  private ack(delivery: Delivery): void {
+    if (!this.current(delivery)) return;
+    try {
+      delivery.message.ack();
+      this.log.debug(
+        { messageId: delivery.message.headers['message-id'] },
+        'JMS notify message acknowledged',
+      );
+    } catch (error) {
+      // The connection went at this very moment: the broker redelivers.
+      this.log.debug({ err: error }, 'JMS notify ingress: ACK failed');
+    }
+  }
+
+  /** The original bytes with a content-length, so the copy is a BytesMessage like the original. */
+  private sendBytesWithReceipt(body: Uint8Array, headers: Record<string, string>): Promise<void> {
+    return new Promise((resolve) => {
+      const receipt = `dlq-${deadLetterReceipts++}`;
+      this.client.watchForReceipt(receipt, () => {
+        resolve();
+      });
+      this.client.publish({
+        destination: this.deadLetterDestination,
+        binaryBody: body,
+        headers: stompHeaders({ ...headers, receipt }),
+      });
+    });
+  }
+
+  private async withinReceiptTimeout(stored: Promise<void>): Promise<void> {
+    const timeout = this.timer(RECEIPT_TIMEOUT_MS);
+    try {
+      const first = await Promise.race([stored.then(() => 'stored' as const), timeout.done]);
+      if (first !== 'stored') {
+        throw new Error(`no RECEIPT from the broker within ${RECEIPT_TIMEOUT_MS} ms`);
+      }
+    } finally {
+      timeout.cancel();
+    }
+  }
+
+  /** A backoff wait that stop() and start() cut short. */
+  private sleep(ms: number): Promise<void> {
+    return this.timer(ms).done;
+  }
+
+  private timer(ms: number): { done: Promise<void>; cancel: () => void } {
+    let cancel: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        cancel();
+      }, ms);
+      cancel = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(cancel);
+        resolve();
+      };
+      this.sleepers.add(cancel);
+    });
+    return { done, cancel };
+  }
+
+  private wakeSleepers(): void {
+    for (const wake of [...this.sleepers]) wake();
+  }
+}
