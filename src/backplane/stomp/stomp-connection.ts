@@ -115,17 +115,25 @@ export function sendWithReceipt(
 }
 let receiptCounter = 0;
 
-/** Subscribes and resolves once the broker confirmed the subscription (a RECEIPT). */
+/**
+ * Subscribes and resolves once the broker confirmed the subscription (a RECEIPT); rejects when
+ * the confirmation does not come within `timeoutMs` (the connection died meanwhile).
+ */
 export function subscribeConfirmed(
   client: Client,
   destination: string,
   onMessage: (message: IMessage) => void,
   headers: Record<string, string> = {},
+  timeoutMs = 10_000,
 ): Promise<{ unsubscribe: () => void }> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const receipt = `s-${receiptCounter++}`;
+    const timer = setTimeout(() => {
+      reject(new Error(`the broker did not confirm the subscription to ${destination}`));
+    }, timeoutMs);
     let subscription: { unsubscribe: () => void } | null = null;
     client.watchForReceipt(receipt, () => {
+      clearTimeout(timer);
       resolve(subscription as { unsubscribe: () => void });
     });
     subscription = client.subscribe(destination, onMessage, stompHeaders({ ...headers, receipt }));
