@@ -147,7 +147,8 @@ export class StompBackplane implements Backplane {
   /** The connection on which this node is the sequencer, once it took the role. */
   private sequencerOf = -1;
   private inbox: Inbound[] = [];
-  private sequencing = false;
+  /** The connection whose sequencing loop is running (a loop of an older one stops by itself). */
+  private sequencingFor = -1;
   private expiryDue = false;
   private lastCheckpointAt = 0;
 
@@ -198,8 +199,10 @@ export class StompBackplane implements Backplane {
     client.onConnect = () => {
       this.connection += 1;
       this.connected = true;
-      void this.onConnected(this.connection).catch(() => {
-        // The connection died while setting up; the next connect starts over.
+      const connection = this.connection;
+      void this.onConnected(connection).catch(() => {
+        // Could not catch up on this connection (or it died): start over on a new one.
+        if (connection === this.connection) this.client?.forceDisconnect();
       });
     };
     client.onWebSocketClose = () => {
@@ -753,8 +756,8 @@ export class StompBackplane implements Backplane {
   }
 
   private async runSequencer(connection: number): Promise<void> {
-    if (this.sequencing) return;
-    this.sequencing = true;
+    if (this.sequencingFor === connection) return;
+    this.sequencingFor = connection;
     try {
       if (this.sequencerOf !== connection) await this.takeOver(connection);
       while (
@@ -768,7 +771,7 @@ export class StompBackplane implements Backplane {
       // sequencer that starts from the log queue (this one or another); nothing was acknowledged.
       if (connection === this.connection) this.client?.forceDisconnect();
     } finally {
-      this.sequencing = false;
+      if (this.sequencingFor === connection) this.sequencingFor = -1;
     }
   }
 
