@@ -271,7 +271,12 @@ export function describeFailoverBehind(kind: BalancerKind): void {
       balancer = await Balancer.start(
         kind,
         nodes.map((node) => node.port),
-      );
+      ).catch(async (error: unknown) => {
+        // e.g. the balancer's package is missing: stop what started, or this file never exits.
+        await Promise.all(nodes.map((node) => node.stop()));
+        await redis.stop();
+        throw error;
+      });
     });
 
     after(async () => {
