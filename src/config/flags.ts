@@ -211,6 +211,14 @@ export const FLAGS = {
     defaultValue: () => 60,
     parse: integer(1, 3600),
   }),
+  streamBudgetKb: flag({
+    name: 'stream-budget-kb',
+    arg: 'KB',
+    help: 'an SSE or WebSocket peer with more unsent output than this is too slow: it is disconnected and resumes from its cursor',
+    defaultText: '256',
+    defaultValue: () => 256,
+    parse: integer(16, 65536),
+  }),
   heartbeatSeconds: flag({
     name: 'heartbeat-seconds',
     arg: 'S',

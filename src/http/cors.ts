@@ -24,6 +24,15 @@ export class CorsPolicy {
     return { vary: 'Origin' };
   }
 
+  /**
+   * Whether a WebSocket may be opened from this request's page. WebSockets are not subject to
+   * CORS, so the allowlist is enforced here; requests without an Origin (not a browser) pass.
+   */
+  allows(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    return this.any || origin === undefined || this.allowed.has(origin);
+  }
+
   /** Headers for a preflight (`OPTIONS`), cached by the browser for 10 minutes. */
   preflightHeaders(req: IncomingMessage): Headers {
     return {

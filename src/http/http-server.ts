@@ -11,6 +11,7 @@ import { registerApiRoutes } from './routes/api-routes.js';
 import { registerClientAssetRoutes } from './routes/client-asset-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerPushRoutes } from './routes/push-routes.js';
+import { WebSocketTransport } from '../transports/websocket.js';
 
 export interface HttpOptions {
   readonly apiKeys: readonly string[];
@@ -19,6 +20,15 @@ export interface HttpOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Unsent output past which an SSE or WebSocket peer is disconnected as too slow. */
+  readonly streamBudgetBytes: number;
+  /** WebSocket ping period (half-open sockets are dropped after two). */
+  readonly pingMs: number;
+}
+
+export interface HttpSurface {
+  readonly server: Server;
+  readonly websockets: WebSocketTransport;
 }
 
 /** Answers for requests node:http rejects before they reach a route. */
@@ -43,11 +53,15 @@ const STATUS_TEXT: Record<number, string> = {
  * (a held long-poll is past that point: its request has fully arrived), and an idle keep-alive
  * connection closes after `idleTimeoutMs`.
  */
-export function createHttpServer(service: PushService, options: HttpOptions, log: Logger): Server {
+export function createHttpServer(
+  service: PushService,
+  options: HttpOptions,
+  log: Logger,
+): HttpSurface {
   const router = new Router();
   const cors = new CorsPolicy(options.corsOrigins);
   registerApiRoutes(router, service, new ApiKeyAuth(options.apiKeys, options.insecureDev));
-  registerPushRoutes(router, service, cors);
+  registerPushRoutes(router, service, cors, options.streamBudgetBytes);
   registerOpsRoutes(router, service);
   registerClientAssetRoutes(router);
 
@@ -98,5 +112,9 @@ export function createHttpServer(service: PushService, options: HttpOptions, log
     );
   });
 
-  return server;
+  const websockets = new WebSocketTransport(server, service, cors, {
+    budgetBytes: options.streamBudgetBytes,
+    pingMs: options.pingMs,
+  });
+  return { server, websockets };
 }

@@ -20,6 +20,7 @@ interface Answer {
 
 class FakeConnection implements ListenerConnection {
   readonly transport = 'long-poll' as const;
+  readonly streaming = false;
   answers: Answer[] = [];
   closed = false;
   private onCloseCallback: (() => void) | null = null;

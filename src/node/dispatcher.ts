@@ -12,7 +12,7 @@ import {
 import { ListenerRegistry } from '../core/listener-registry.js';
 import type { PushId } from '../core/push-id.js';
 import { TimerWheel } from '../core/timer-wheel.js';
-import type { ListenerConnection } from '../transports/listener-connection.js';
+import type { AfterAnswer, ListenerConnection } from '../transports/listener-connection.js';
 
 export interface DispatcherOptions {
   readonly holdMs: number;
@@ -155,7 +155,11 @@ export class Dispatcher implements ClusterEventSink {
     // back to the log with its own cursor, which it re-reads on the next listen.
     this.tail.restartAt(resumeSeq);
     for (const listener of this.allWaiting()) {
-      this.answer(listener, { deliveries: [], cursor: this.cursorOf(listener), expired: [] });
+      this.answer(
+        listener,
+        { deliveries: [], cursor: this.cursorOf(listener), expired: [] },
+        'relisten',
+      );
     }
   }
 
@@ -176,12 +180,11 @@ export class Dispatcher implements ClusterEventSink {
     this.up = up;
     if (!up) {
       for (const listener of this.allWaiting()) {
-        this.answer(listener, {
-          deliveries: [],
-          cursor: this.cursorOf(listener),
-          expired: [],
-          reconnect: true,
-        });
+        this.answer(
+          listener,
+          { deliveries: [], cursor: this.cursorOf(listener), expired: [], reconnect: true },
+          'end',
+        );
       }
     }
   }
@@ -215,7 +218,7 @@ export class Dispatcher implements ClusterEventSink {
       const cursor = from
         ? encodeCursor(from.epoch, from.seq)
         : (await this.backplane.head()).cursor;
-      send(connection, { deliveries: [], cursor, expired: [], reconnect: true });
+      send(connection, { deliveries: [], cursor, expired: [], reconnect: true }, 'end');
       return;
     }
     const expired = await this.backplane.touch(pushIds);
@@ -229,28 +232,39 @@ export class Dispatcher implements ClusterEventSink {
       );
       if (connection.closed) return;
       if (snapshot.kind === 'reset') {
-        send(connection, { deliveries: [], cursor: snapshot.cursor, expired, reset: true });
+        send(
+          connection,
+          { deliveries: [], cursor: snapshot.cursor, expired, reset: true },
+          'relisten',
+        );
         return;
       }
       if (snapshot.deliveries.length > 0 || expired.length > 0 || live.length === 0) {
         this.countDeliveries(snapshot.deliveries);
-        send(connection, { deliveries: snapshot.deliveries, cursor: snapshot.cursor, expired });
+        send(
+          connection,
+          { deliveries: snapshot.deliveries, cursor: snapshot.cursor, expired },
+          'relisten',
+        );
         return;
       }
       if (this.refusesListeners()) {
         // Draining, or the backplane went away during the read: try another node.
-        send(connection, { deliveries: [], cursor: snapshot.cursor, expired, reconnect: true });
+        send(
+          connection,
+          { deliveries: [], cursor: snapshot.cursor, expired, reconnect: true },
+          'end',
+        );
         return;
       }
       const epoch = snapshot.cursor.slice(0, snapshot.cursor.indexOf('-'));
       const listener = new WaitingListener(live, snapshot.cursorSeq, epoch, connection);
       for (const displaced of this.registry.add(listener, snapshot.groups)) {
-        this.answer(displaced, {
-          deliveries: [],
-          cursor: this.cursorOf(displaced),
-          expired: [],
-          replaced: true,
-        });
+        this.answer(
+          displaced,
+          { deliveries: [], cursor: this.cursorOf(displaced), expired: [], replaced: true },
+          'end',
+        );
       }
       const caughtUp = this.catchUp(listener);
       if (caughtUp === 'answered') return;
@@ -266,7 +280,7 @@ export class Dispatcher implements ClusterEventSink {
       position = { epoch, seq: snapshot.cursorSeq };
     }
     const head = await this.backplane.head();
-    send(connection, { deliveries: [], cursor: head.cursor, expired: [] });
+    send(connection, { deliveries: [], cursor: head.cursor, expired: [] }, 'relisten');
   }
 
   /**
@@ -290,8 +304,8 @@ export class Dispatcher implements ClusterEventSink {
     listener.cursorSeq = this.tail.headSeq;
     if (deliveries.length > 0) {
       this.countDeliveries(deliveries);
-      this.answer(listener, { deliveries, cursor: this.cursorOf(listener), expired: [] });
-      return 'answered';
+      this.answer(listener, { deliveries, cursor: this.cursorOf(listener), expired: [] }, 'wait');
+      return listener.connection.streaming ? 'waiting' : 'answered';
     }
     return 'waiting';
   }
@@ -307,12 +321,11 @@ export class Dispatcher implements ClusterEventSink {
   drain(): void {
     this.draining = true;
     for (const listener of this.allWaiting()) {
-      this.answer(listener, {
-        deliveries: [],
-        cursor: this.cursorOf(listener),
-        expired: [],
-        reconnect: true,
-      });
+      this.answer(
+        listener,
+        { deliveries: [], cursor: this.cursorOf(listener), expired: [], reconnect: true },
+        'end',
+      );
     }
   }
 
@@ -339,7 +352,12 @@ export class Dispatcher implements ClusterEventSink {
   private expireHolds(): void {
     for (const listener of this.wheel.advance(this.now())) {
       listener.wheelSlot = 0;
-      this.answer(listener, { deliveries: [], cursor: this.cursorOf(listener), expired: [] });
+      // A streaming listener hears this as a heartbeat carrying its advanced cursor.
+      this.answer(
+        listener,
+        { deliveries: [], cursor: this.cursorOf(listener), expired: [] },
+        'wait',
+      );
     }
   }
 
@@ -348,10 +366,29 @@ export class Dispatcher implements ClusterEventSink {
     return encodeCursor(listener.epoch, Math.max(listener.cursorSeq, this.tail.headSeq));
   }
 
-  private answer(listener: WaitingListener, answer: ListenAnswer): void {
-    this.unregister(listener);
+  /**
+   * `wait` keeps a streaming listener registered, matched up to the answer's cursor, with its
+   * hold (heartbeat) timer started again; everything else ends the registration.
+   */
+  private answer(listener: WaitingListener, answer: ListenAnswer, after: AfterAnswer): void {
     this.stats.answers += 1;
-    listener.connection.send(listenAnswerJson(answer));
+    if (after === 'wait' && listener.connection.streaming) {
+      listener.cursorSeq = Math.max(listener.cursorSeq, this.tail.headSeq);
+      this.rearm(listener);
+      listener.connection.send(listenAnswerJson(answer), 'wait', answer.cursor);
+      return;
+    }
+    this.unregister(listener);
+    listener.connection.send(
+      listenAnswerJson(answer),
+      after === 'wait' ? 'relisten' : after,
+      answer.cursor,
+    );
+  }
+
+  private rearm(listener: WaitingListener): void {
+    if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);
+    listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.options.holdMs);
   }
 
   private finish(
@@ -360,13 +397,20 @@ export class Dispatcher implements ClusterEventSink {
     deliveries: number,
     event: NotificationEvent,
   ): void {
-    this.unregister(listener);
     this.stats.answers += 1;
     this.stats.delivered += deliveries;
     const latencyMs = this.now() - event.publishedAt;
     this.stats.latencyMsSum += latencyMs * deliveries;
     this.options.observeLatency?.(latencyMs / 1000);
-    listener.connection.send(json);
+    const cursor = encodeCursor(listener.epoch, event.seq);
+    if (listener.connection.streaming) {
+      listener.cursorSeq = event.seq;
+      this.rearm(listener);
+      listener.connection.send(json, 'wait', cursor);
+      return;
+    }
+    this.unregister(listener);
+    listener.connection.send(json, 'relisten', cursor);
   }
 
   private drop(listener: WaitingListener): void {
@@ -398,6 +442,6 @@ export class Dispatcher implements ClusterEventSink {
   }
 }
 
-function send(connection: ListenerConnection, answer: ListenAnswer): void {
-  connection.send(listenAnswerJson(answer));
+function send(connection: ListenerConnection, answer: ListenAnswer, after: AfterAnswer): void {
+  connection.send(listenAnswerJson(answer), after, answer.cursor);
 }

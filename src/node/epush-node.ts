@@ -10,6 +10,7 @@ import type { GroupName } from '../core/group-name.js';
 import { NotificationIdSource } from '../core/notification-id.js';
 import { mintPushIds, type PushId } from '../core/push-id.js';
 import { createHttpServer } from '../http/http-server.js';
+import type { WebSocketTransport } from '../transports/websocket.js';
 import type { ClusterNodeView, PushService } from '../http/push-service.js';
 import { EpushMetrics } from '../observability/metrics.js';
 import { ConnectionCounter, type ListenerConnection } from '../transports/listener-connection.js';
@@ -39,6 +40,7 @@ export class EpushNode implements PushService {
   readonly connections = new ConnectionCounter();
   readonly metrics: EpushMetrics;
   private readonly server: Server;
+  private readonly websockets: WebSocketTransport;
   private readonly ids = new NotificationIdSource();
   private readonly startedAt = new Date().toISOString();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -66,8 +68,10 @@ export class EpushNode implements PushService {
       backplaneRoundTrip: () => this.canaryRtt,
       delivered: () => this.dispatcher.stats.delivered,
       backplaneLeader: () => this.backplane.isLeader?.() ?? false,
+      outboundQueuedBytes: () => this.connections.queuedBytes(),
+      slowConsumerCloses: () => this.connections.slowConsumerCloses,
     });
-    this.server = createHttpServer(
+    const surface = createHttpServer(
       this,
       {
         apiKeys: config.apiKey,
@@ -76,9 +80,13 @@ export class EpushNode implements PushService {
         headersTimeoutMs: config.headersTimeoutSeconds * 1000,
         bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
         idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+        streamBudgetBytes: config.streamBudgetKb * 1024,
+        pingMs: Math.max(1000, config.holdSeconds * 1000),
       },
       deps.log,
     );
+    this.server = surface.server;
+    this.websockets = surface.websockets;
   }
 
   get log(): Logger {
@@ -130,6 +138,7 @@ export class EpushNode implements PushService {
    */
   async drain(): Promise<void> {
     this.dispatcher.drain();
+    this.websockets.closeAll();
     const closed = new Promise<void>((resolve) => {
       this.server.close(() => {
         resolve();
@@ -155,6 +164,7 @@ export class EpushNode implements PushService {
     for (const timer of this.timers) clearInterval(timer);
     if (this.canaryTimer) clearTimeout(this.canaryTimer);
     this.dispatcher.stop();
+    this.websockets.closeAll();
     this.server.closeAllConnections();
     this.server.close();
     await this.backplane.leave(this.config.nodeId).catch(() => undefined);

@@ -11,6 +11,9 @@ export interface MetricsSource {
   delivered(): number;
   /** 1 while this node holds a cluster-wide role (the STOMP sequencer), else 0. */
   backplaneLeader(): boolean;
+  /** Bytes written to SSE and WebSocket peers and not yet taken by them. */
+  outboundQueuedBytes(): number;
+  slowConsumerCloses(): ReadonlyMap<string, number>;
 }
 
 /**
@@ -51,6 +54,28 @@ export class EpushMetrics {
       registers,
       collect() {
         this.set(source.backplaneUp() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'epush_outbound_queued_bytes',
+      help: 'Bytes queued for SSE and WebSocket peers, not yet taken by them (each capped by --stream-budget-kb)',
+      registers,
+      collect() {
+        this.set(source.outboundQueuedBytes());
+      },
+    });
+    const reported = new Map<string, number>();
+    new Counter({
+      name: 'epush_slow_consumer_disconnects_total',
+      help: 'Streams closed because their peer did not take its output within --stream-budget-kb',
+      labelNames: ['transport'],
+      registers,
+      collect() {
+        for (const [transport, count] of source.slowConsumerCloses()) {
+          const delta = count - (reported.get(transport) ?? 0);
+          if (delta > 0) this.inc({ transport }, delta);
+          reported.set(transport, count);
+        }
       },
     });
     new Gauge({

@@ -7,6 +7,7 @@ import type { ConnectionCounter, ListenerConnection } from './listener-connectio
  */
 export class LongPollConnection implements ListenerConnection {
   readonly transport = 'long-poll' as const;
+  readonly streaming = false;
   private closeCallback: (() => void) | null = null;
   private answered = false;
 

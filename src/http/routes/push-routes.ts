@@ -1,7 +1,9 @@
 import { decodeCursor, type CursorPosition } from '../../core/cursor.js';
 import { EpushError } from '../../core/errors.js';
 import { isPushId, type PushId } from '../../core/push-id.js';
+import { ListenStream } from '../../transports/listen-stream.js';
 import { LongPollConnection } from '../../transports/long-poll.js';
+import { SseWriter } from '../../transports/sse.js';
 import type { CorsPolicy } from '../cors.js';
 import { asObject, parseJson, readBody } from '../json-body.js';
 import type { PushService } from '../push-service.js';
@@ -53,7 +55,12 @@ export function parseListenRequest(value: unknown): ListenRequest {
 }
 
 /** The browser protocol of SPEC §4 (long-poll; no API key, push IDs are the capability). */
-export function registerPushRoutes(router: Router, service: PushService, cors: CorsPolicy): void {
+export function registerPushRoutes(
+  router: Router,
+  service: PushService,
+  cors: CorsPolicy,
+  streamBudgetBytes: number,
+): void {
   router.on('OPTIONS', '/push/listen', ({ req, res }) => {
     sendNoContent(res, cors.preflightHeaders(req));
   });
@@ -70,5 +77,51 @@ export function registerPushRoutes(router: Router, service: PushService, cors: C
       service.connections,
     );
     await service.listen(request.pushIds, request.from, connection);
+  });
+
+  router.on('OPTIONS', '/push/sse', ({ req, res }) => {
+    sendNoContent(res, cors.preflightHeaders(req));
+  });
+
+  // SPEC §4: `?pushIds=a,b&cursor=…`; a reconnecting EventSource sends `Last-Event-ID`, which is
+  // newer than the cursor in the URL it was opened with.
+  router.on('GET', '/push/sse', ({ req, res, url }) => {
+    const lastEventId = req.headers['last-event-id'];
+    const cursor =
+      typeof lastEventId === 'string' && lastEventId !== ''
+        ? lastEventId
+        : url.searchParams.get('cursor');
+    const pushIds = (url.searchParams.get('pushIds') ?? '').split(',').filter((id) => id !== '');
+    const request = parseListenRequest({ pushIds, cursor: cursor === '' ? null : cursor });
+    const notReady = service.notReadyReason();
+    if (notReady !== null) throw new EpushError('not_ready', notReady, { 'retry-after': '1' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      // nginx buffers proxied responses unless told not to.
+      'x-accel-buffering': 'no',
+      ...cors.headersFor(req),
+    });
+    // Sent at once, so the browser's EventSource opens before the first answer; `retry` is
+    // EventSource's reconnect delay.
+    res.write('retry: 1000\n\n');
+    const writer = new SseWriter(res);
+    const { connections } = service;
+    connections.opened('sse');
+    connections.trackQueue(writer);
+    const stream = new ListenStream(
+      'sse',
+      writer,
+      (ids, from, connection) => service.listen(ids, from, connection),
+      request.pushIds,
+      streamBudgetBytes,
+      connections,
+    );
+    res.once('close', () => {
+      connections.closed('sse');
+      connections.untrackQueue(writer);
+      stream.stop();
+    });
+    stream.start(request.from);
   });
 }

@@ -1,0 +1,213 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { EpushError } from '../core/errors.js';
+import type { CorsPolicy } from '../http/cors.js';
+import type { PushService } from '../http/push-service.js';
+import { parseListenRequest } from '../http/routes/push-routes.js';
+import { ListenStream, type StreamCloseReason, type StreamWriter } from './listen-stream.js';
+
+/** Close codes a client can act on (4000-4999 are the application's). */
+export const WS_CLOSE = {
+  /** Ask another node (drain, backplane lost): 1012 Service Restart. */
+  reconnect: 1012,
+  /** The peer did not take its output within the budget; resume from the last cursor. */
+  slowConsumer: 4008,
+  error: 1011,
+} as const;
+
+const MAX_MESSAGE_BYTES = 16 * 1024;
+
+class WebSocketWriter implements StreamWriter {
+  constructor(private readonly ws: WebSocket) {}
+
+  write(answerJson: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(answerJson);
+  }
+
+  queuedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  close(reason: StreamCloseReason): void {
+    switch (reason) {
+      case 'finished':
+        // Only this listen is over; the client may send another on the same socket.
+        return;
+      case 'reconnect':
+        this.ws.close(WS_CLOSE.reconnect, 'listen on another node');
+        return;
+      case 'slow-consumer':
+        this.ws.close(WS_CLOSE.slowConsumer, 'slow consumer: outbound budget exceeded');
+        // A peer that does not read will not read the close frame either.
+        setTimeout(() => {
+          this.ws.terminate();
+        }, 1000).unref();
+        return;
+      case 'error':
+        this.ws.close(WS_CLOSE.error, 'internal error');
+        return;
+    }
+  }
+}
+
+export interface WebSocketOptions {
+  readonly budgetBytes: number;
+  /** Ping period; a socket that did not answer the previous ping is dropped (half-open TCP). */
+  readonly pingMs: number;
+}
+
+/**
+ * `GET /push/ws` (SPEC §4): the client sends `{"listen": {"pushIds": […], "cursor": …}}`, the
+ * server sends the objects `/push/listen` answers. A new `listen` message replaces the socket's
+ * current listen (the browser client changes its push IDs that way). A message that is not a
+ * valid listen is answered with the error object the HTTP API would send; the socket stays.
+ */
+export class WebSocketTransport {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_MESSAGE_BYTES,
+    perMessageDeflate: false,
+  });
+  private readonly alive = new WeakSet<WebSocket>();
+  private readonly pinger: NodeJS.Timeout;
+
+  constructor(
+    server: Server,
+    private readonly service: PushService,
+    private readonly cors: CorsPolicy,
+    private readonly options: WebSocketOptions,
+  ) {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.upgrade(req, socket, head);
+    });
+    this.pinger = setInterval(() => {
+      this.ping();
+    }, options.pingMs);
+    this.pinger.unref();
+  }
+
+  /** Closes every socket (a drain or stop): clients reconnect to another node. */
+  closeAll(): void {
+    clearInterval(this.pinger);
+    for (const ws of this.wss.clients) ws.close(WS_CLOSE.reconnect, 'node shutting down');
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {
+      socket.destroy();
+    });
+    const path = new URL(req.url ?? '/', 'http://epush.invalid').pathname;
+    if (path !== '/push/ws') {
+      refuse(
+        socket,
+        new EpushError('not_found', `No WebSocket endpoint at ${path}; use /push/ws.`),
+      );
+      return;
+    }
+    if (!this.cors.allows(req)) {
+      refuse(
+        socket,
+        new EpushError('forbidden_origin', 'This origin may not open a WebSocket here.'),
+      );
+      return;
+    }
+    const notReady = this.service.notReadyReason();
+    if (notReady !== null) {
+      refuse(socket, new EpushError('not_ready', notReady, { 'retry-after': '1' }));
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.serve(ws);
+    });
+  }
+
+  private serve(ws: WebSocket): void {
+    const { connections } = this.service;
+    connections.opened('websocket');
+    const writer = new WebSocketWriter(ws);
+    connections.trackQueue(writer);
+    this.alive.add(ws);
+    let stream: ListenStream | null = null;
+    ws.on('pong', () => {
+      this.alive.add(ws);
+    });
+    ws.on('error', () => {
+      ws.terminate();
+    });
+    ws.on('close', () => {
+      connections.closed('websocket');
+      connections.untrackQueue(writer);
+      stream?.stop();
+    });
+    ws.on('message', (data, isBinary) => {
+      let request;
+      try {
+        if (isBinary) throw new EpushError('invalid_body', 'Send listen messages as text.');
+        request = parseListenMessage(rawText(data));
+      } catch (error) {
+        const failure =
+          error instanceof EpushError ? error : new EpushError('bad_request', 'Bad message.');
+        ws.send(JSON.stringify(failure.toJSON()));
+        return;
+      }
+      stream?.stop();
+      const current = new ListenStream(
+        'websocket',
+        writer,
+        (pushIds, from, connection) => this.service.listen(pushIds, from, connection),
+        request.pushIds,
+        this.options.budgetBytes,
+        connections,
+      );
+      stream = current;
+      current.start(request.from);
+    });
+  }
+
+  private ping(): void {
+    for (const ws of this.wss.clients) {
+      if (!this.alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.delete(ws);
+      ws.ping();
+    }
+  }
+}
+
+function parseListenMessage(text: string): ReturnType<typeof parseListenRequest> {
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    throw new EpushError('invalid_json', 'The message is not valid JSON.');
+  }
+  if (typeof message !== 'object' || message === null || !('listen' in message)) {
+    throw new EpushError(
+      'invalid_body',
+      'A message is {"listen": {"pushIds": ["…"], "cursor": "<cursor or null>"}}.',
+    );
+  }
+  return parseListenRequest(message.listen);
+}
+
+function rawText(data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+/** Refuses an upgrade with the HTTP API's JSON error. */
+function refuse(socket: Duplex, error: EpushError): void {
+  const body = JSON.stringify(error.toJSON());
+  const extra = Object.entries(error.headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${error.status} ${error.status === 503 ? 'Service Unavailable' : 'Error'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `${extra}Connection: close\r\n\r\n${body}`,
+  );
+}
