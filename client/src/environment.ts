@@ -1,3 +1,5 @@
+import type { EventSourceConstructor } from './transports/sse.js';
+import type { WebSocketConstructor } from './transports/websocket.js';
 import type {
   BroadcastChannelConstructor,
   Clock,
@@ -16,7 +18,9 @@ export interface Environment {
   /** The push server's base URL, absolute, without a trailing slash. */
   readonly baseUrl: string;
   readonly channelName: string;
-  readonly transport: TransportName;
+  readonly transport: TransportName | 'auto';
+  readonly WebSocket: WebSocketConstructor | null;
+  readonly EventSource: EventSourceConstructor | null;
   readonly holdMs: number;
   readonly abandonAfterMs: number;
   readonly fetch: FetchLike;
@@ -40,6 +44,8 @@ const DEFAULT_ABANDON_MARGIN_SECONDS = 10;
 // old browsers and Node (tests), where any of these may be missing.
 interface BrowserGlobals {
   fetch?: typeof fetch;
+  WebSocket?: WebSocketConstructor;
+  EventSource?: EventSourceConstructor;
   BroadcastChannel?: BroadcastChannelConstructor;
   navigator?: { locks?: LockManagerLike; onLine?: boolean };
   localStorage?: StorageLike;
@@ -65,10 +71,12 @@ export function normaliseBaseUrl(url: string, pageHref: string | undefined): str
 export function resolveEnvironment(options: ConnectOptions): Environment {
   const g = globalThis as unknown as BrowserGlobals;
   const baseUrl = normaliseBaseUrl(options.url, g.location?.href);
-  const transport = options.transport ?? 'long-poll';
+  const transport = options.transport ?? 'auto';
   const logger = options.logger ?? g.console;
-  if ((transport as string) !== 'long-poll') {
-    logger.warn(`epush: transport "${transport as string}" is not available here; using long-poll`);
+  if (!['auto', 'websocket', 'sse', 'long-poll'].includes(transport)) {
+    throw new TypeError(
+      `EPush.connect: \`transport\` must be "auto", "websocket", "sse" or "long-poll" (got "${transport}")`,
+    );
   }
   const holdSeconds = positive(options.holdSeconds, DEFAULT_HOLD_SECONDS, 'holdSeconds');
   const margin = positive(
@@ -87,7 +95,9 @@ export function resolveEnvironment(options: ConnectOptions): Environment {
   return {
     baseUrl,
     channelName: options.channelName ?? `epush/${TAB_PROTOCOL_VERSION} ${baseUrl}`,
-    transport: 'long-poll',
+    transport,
+    WebSocket: options.WebSocket !== undefined ? options.WebSocket : (g.WebSocket ?? null),
+    EventSource: options.EventSource !== undefined ? options.EventSource : (g.EventSource ?? null),
     holdMs: holdSeconds * 1000,
     abandonAfterMs: (holdSeconds + margin) * 1000,
     fetch: fetchFn,

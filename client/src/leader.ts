@@ -5,7 +5,7 @@ import type { Environment } from './environment.js';
 import type { TabRegistry } from './registry.js';
 import { SAVED_RECENT_LIMIT, type SavedState, type StateStore } from './state-store.js';
 import type { TabChannel } from './tab-channel.js';
-import { LongPollTransport } from './transports/long-poll.js';
+import { createTransport } from './transports/select.js';
 import type { Transport } from './transports/transport.js';
 import type { ConnectionStatus, ListenAnswer, PushNotification, ResetEvent } from './types.js';
 
@@ -13,8 +13,6 @@ import type { ConnectionStatus, ListenAnswer, PushNotification, ResetEvent } fro
 export const HEARTBEAT_MS = 1000;
 /** A registration not refreshed for this long (and not since the last heartbeat) is dropped. */
 export const REGISTRATION_STALE_MS = 3000;
-/** A long-poll held this long without failing counts as connected. */
-export const LONG_POLL_OPENED_AFTER_MS = 1000;
 /** Registry owner of the push IDs inherited from the previous leader until their tabs re-register. */
 export const INHERITED_OWNER = '(inherited)';
 
@@ -106,16 +104,7 @@ export class LeaderRole {
     this.lastTickAt = now;
     host.registry.set(INHERITED_OWNER, handover.pushIds, now);
     this.connection = new Connection({
-      transport:
-        transport ??
-        new LongPollTransport({
-          listenUrl: `${env.baseUrl}/push/listen`,
-          fetch: env.fetch,
-          clock: env.clock,
-          logger: env.logger,
-          abandonAfterMs: env.abandonAfterMs,
-          openedAfterMs: LONG_POLL_OPENED_AFTER_MS,
-        }),
+      transport: transport ?? createTransport(env),
       clock: env.clock,
       random: env.random,
       logger: env.logger,

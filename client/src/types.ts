@@ -22,9 +22,8 @@ export interface PushNotification {
  */
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline';
 
-/** Transports the client can use. Only long-poll exists in this version; WebSocket and SSE slot
- * in behind the same `Transport` interface later. */
-export type TransportName = 'long-poll';
+/** Transports the client can use, in the order it tries them. */
+export type TransportName = 'websocket' | 'sse' | 'long-poll';
 
 /** Why the client asks applications to reload their state. */
 export interface ResetEvent {
@@ -141,12 +140,18 @@ export interface Logger {
   error(...args: unknown[]): void;
 }
 
+import type { EventSourceConstructor } from './transports/sse.js';
+import type { WebSocketConstructor } from './transports/websocket.js';
+
 /** Options of `EPush.connect()`. */
 export interface ConnectOptions {
   /** Base URL of the push server (absolute, or relative to the page), e.g. `https://push.example.com`. */
   url: string;
-  /** Forces a transport. Only `long-poll` exists in this version, and it is the default. */
-  transport?: TransportName;
+  /**
+   * `auto` (the default) tries WebSocket, then SSE, then long-poll, and falls back by itself
+   * when a proxy refuses or buffers one; a name forces that transport.
+   */
+  transport?: TransportName | 'auto';
   /**
    * Name shared by every tab and application that should share one connection: the Web Lock,
    * BroadcastChannel and localStorage keys derive from it. Default: derived from the resolved
@@ -160,6 +165,8 @@ export interface ConnectOptions {
 
   // Injectables: the browser's own by default; tests pass fakes. `null` disables one.
   fetch?: FetchLike;
+  WebSocket?: WebSocketConstructor | null;
+  EventSource?: EventSourceConstructor | null;
   BroadcastChannel?: BroadcastChannelConstructor | null;
   locks?: LockManagerLike | null;
   localStorage?: StorageLike | null;

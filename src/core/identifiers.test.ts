@@ -26,9 +26,10 @@ describe('push IDs', () => {
 
 describe('group names', () => {
   test('accept 1-200 characters of [A-Za-z0-9._:~-] and nothing else', () => {
-    for (const good of ['a', 'chat.room-1', 'app:orders~42_x', 'x'.repeat(200)])
+    for (const good of ['a', 'chat.room-1', 'app:orders~42_x', 'x'.repeat(200), '...', '.a'])
       assert.ok(isGroupName(good), good);
-    for (const bad of ['', 'x'.repeat(201), 'a b', 'a/b', 'ü', '%41', 7])
+    // `.` and `..` would be resolved away in /api/groups/{group}/… paths.
+    for (const bad of ['', 'x'.repeat(201), 'a b', 'a/b', 'ü', '%41', 7, '.', '..'])
       assert.equal(isGroupName(bad), false, String(bad));
   });
 });

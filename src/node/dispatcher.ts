@@ -269,7 +269,14 @@ export class Dispatcher implements ClusterEventSink {
       const caughtUp = this.catchUp(listener);
       if (caughtUp === 'answered') return;
       if (caughtUp === 'waiting') {
-        listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.options.holdMs);
+        // A streaming peer may have gone while taking the catch-up answer (too slow).
+        if (connection.closed) {
+          this.drop(listener);
+          return;
+        }
+        if (listener.wheelSlot === 0) {
+          listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.options.holdMs);
+        }
         connection.onClose(() => {
           this.drop(listener);
         });

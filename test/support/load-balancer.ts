@@ -102,7 +102,12 @@ export class Balancer {
     private readonly stderr: () => string,
   ) {}
 
-  static async start(kind: BalancerKind, backends: readonly number[]): Promise<Balancer> {
+  /** `edit` changes the rendered config (tests of misconfigured proxies). */
+  static async start(
+    kind: BalancerKind,
+    backends: readonly number[],
+    edit: (config: string) => string = (config) => config,
+  ): Promise<Balancer> {
     const recipe = RECIPES[kind];
     if (!existsSync(recipe.binary)) {
       throw new Error(
@@ -113,11 +118,13 @@ export class Balancer {
     mkdirSync(join(dir, 'logs'));
     chmodSync(dir, 0o755); // workers run as an unprivileged user and must reach temp dirs
     const port = await freePort();
-    const conf = renderBalancerConfig(kind, {
-      prefix: dir,
-      listen: `127.0.0.1:${port}`,
-      nodes: backends.map((p) => `127.0.0.1:${p}`),
-    });
+    const conf = edit(
+      renderBalancerConfig(kind, {
+        prefix: dir,
+        listen: `127.0.0.1:${port}`,
+        nodes: backends.map((p) => `127.0.0.1:${p}`),
+      }),
+    );
     const confPath = join(dir, 'balancer.conf');
     writeFileSync(confPath, conf);
     const child = spawn(recipe.binary, recipe.args(dir, confPath), {

@@ -1,4 +1,4 @@
-import { decodeCursor, type CursorPosition } from '../../core/cursor.js';
+import { decodeCursor, encodeCursor, type CursorPosition } from '../../core/cursor.js';
 import { EpushError } from '../../core/errors.js';
 import { isPushId, type PushId } from '../../core/push-id.js';
 import { ListenStream } from '../../transports/listen-stream.js';
@@ -85,7 +85,7 @@ export function registerPushRoutes(
 
   // SPEC §4: `?pushIds=a,b&cursor=…`; a reconnecting EventSource sends `Last-Event-ID`, which is
   // newer than the cursor in the URL it was opened with.
-  router.on('GET', '/push/sse', ({ req, res, url }) => {
+  router.on('GET', '/push/sse', async ({ req, res, url }) => {
     const lastEventId = req.headers['last-event-id'];
     const cursor =
       typeof lastEventId === 'string' && lastEventId !== ''
@@ -95,6 +95,10 @@ export function registerPushRoutes(
     const request = parseListenRequest({ pushIds, cursor: cursor === '' ? null : cursor });
     const notReady = service.notReadyReason();
     if (notReady !== null) throw new EpushError('not_ready', notReady, { 'retry-after': '1' });
+    // "From now" is pinned to the head at arrival, so the first event can carry a cursor.
+    const start = request.from
+      ? encodeCursor(request.from.epoch, request.from.seq)
+      : await service.headCursor();
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -102,10 +106,12 @@ export function registerPushRoutes(
       'x-accel-buffering': 'no',
       ...cors.headersFor(req),
     });
-    // Sent at once, so the browser's EventSource opens before the first answer; `retry` is
-    // EventSource's reconnect delay.
+    // `retry` is EventSource's reconnect delay. The first event is sent at once, an empty answer
+    // with the starting cursor: the client learns the stream flows (a buffering proxy would
+    // hold it back, and the client then falls back to long-poll).
     res.write('retry: 1000\n\n');
     const writer = new SseWriter(res);
+    writer.write(JSON.stringify({ notifications: [], cursor: start, expired: [] }), start);
     const { connections } = service;
     connections.opened('sse');
     connections.trackQueue(writer);
@@ -122,6 +128,6 @@ export function registerPushRoutes(
       connections.untrackQueue(writer);
       stream.stop();
     });
-    stream.start(request.from);
+    stream.start(decodeCursor(start));
   });
 }
