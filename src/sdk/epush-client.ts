@@ -297,8 +297,15 @@ export class EpushClient {
       if (typeof entry !== 'string' || !['http:', 'https:'].includes(parsed.protocol)) {
         throw invalid(`${JSON.stringify(entry)} is not an http(s) URL.`);
       }
-      if (parsed.search !== '' || parsed.hash !== '' || parsed.username !== '') {
-        throw invalid(`${JSON.stringify(entry)}: a node URL has no query, fragment or user.`);
+      if (
+        parsed.search !== '' ||
+        parsed.hash !== '' ||
+        parsed.username !== '' ||
+        parsed.password !== ''
+      ) {
+        throw invalid(
+          `${JSON.stringify(entry)}: a node URL has no query, fragment or credentials.`,
+        );
       }
       return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, '') };
     });
