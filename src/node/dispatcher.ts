@@ -270,7 +270,7 @@ export class Dispatcher implements ClusterEventSink {
       if (caughtUp === 'answered') return;
       if (caughtUp === 'waiting') {
         // A streaming peer may have gone while taking the catch-up answer (too slow).
-        if (connection.closed) {
+        if (isClosed(connection)) {
           this.drop(listener);
           return;
         }
@@ -447,6 +447,11 @@ export class Dispatcher implements ClusterEventSink {
     }
     return [...listeners];
   }
+}
+
+/** A call, not a property read: the flow analysis would take `closed` as still false. */
+function isClosed(connection: ListenerConnection): boolean {
+  return connection.closed;
 }
 
 function send(connection: ListenerConnection, answer: ListenAnswer, after: AfterAnswer): void {
