@@ -6,7 +6,12 @@ import { decodeCursor, type CursorPosition } from '../core/cursor.js';
 import type { ClusterEvent, NotificationId } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import { mintPushIds, type PushId } from '../core/push-id.js';
-import type { ListenerConnection } from '../transports/listener-connection.js';
+import { ListenStream, type StreamCloseReason } from '../transports/listen-stream.js';
+import {
+  ConnectionCounter,
+  type AfterAnswer,
+  type ListenerConnection,
+} from '../transports/listener-connection.js';
 import { Dispatcher } from './dispatcher.js';
 
 interface Answer {
@@ -37,6 +42,32 @@ class FakeConnection implements ListenerConnection {
   }
 }
 
+/** An SSE / WebSocket listener as the dispatcher sees it: one registration, many answers. */
+class FakeStreamingConnection implements ListenerConnection {
+  readonly transport = 'sse' as const;
+  readonly streaming = true;
+  records: { answer: Answer; after: AfterAnswer; cursor: string }[] = [];
+  closed = false;
+  private onCloseCallback: (() => void) | null = null;
+  send(json: string, after: AfterAnswer, cursor: string): void {
+    this.records.push({ answer: JSON.parse(json) as Answer, after, cursor });
+    if (after !== 'wait') this.closed = true;
+  }
+  onClose(callback: () => void): void {
+    this.onCloseCallback = callback;
+  }
+  hangUp(): void {
+    this.closed = true;
+    this.onCloseCallback?.();
+  }
+}
+
+function seqOf(cursor: string): number {
+  const position = decodeCursor(cursor);
+  assert.ok(position, `not a cursor: ${cursor}`);
+  return position.seq;
+}
+
 let n = 0;
 function note(group: GroupName | null, pushId: PushId | null, payload: unknown = null) {
   n += 1;
@@ -57,8 +88,13 @@ async function setup(
     maxLogBytes: 1 << 24,
     nodeTimeoutMs: 15_000,
   }),
+  options: { holdMs?: number; now?: () => number } = {},
 ) {
-  const dispatcher = new Dispatcher(backplane, { holdMs: 60_000, maxDeliveriesPerAnswer: 500 });
+  const dispatcher = new Dispatcher(backplane, {
+    holdMs: options.holdMs ?? 60_000,
+    maxDeliveriesPerAnswer: 500,
+    ...(options.now ? { now: options.now } : {}),
+  });
   await backplane.start(dispatcher);
   dispatcher.start((await backplane.head()).seq);
   const ids = mintPushIds(3);
@@ -257,5 +293,218 @@ describe('Dispatcher', () => {
     assert.deepEqual(connection.answers[0]?.expired, [stranger]);
     assert.ok(decodeCursor(connection.answers[0]?.cursor ?? ''));
     dispatcher.stop();
+  });
+
+  describe('streaming listeners (SSE, WebSocket)', () => {
+    test('one registration gets several notifications, each answered with wait and a later cursor', async () => {
+      const { backplane, dispatcher, ids } = await setup();
+      const room = 'stream-room' as GroupName;
+      await backplane.addMember(room, ids[0]!);
+      const stream = new FakeStreamingConnection();
+      await dispatcher.listen([ids[0]!], null, stream);
+      await backplane.publish(note(null, ids[0]!, 'one'));
+      await backplane.publish(note(room, null, 'two'));
+      await backplane.publish(note(null, ids[1]!, 'not mine'));
+      await backplane.publish(note(null, ids[0]!, 'three'));
+      assert.deepEqual(
+        stream.records.map((r) => [r.after, r.answer.notifications.map((x) => x.payload)]),
+        [
+          ['wait', ['one']],
+          ['wait', ['two']],
+          ['wait', ['three']],
+        ],
+      );
+      for (const record of stream.records) assert.equal(record.cursor, record.answer.cursor);
+      const seqs = stream.records.map((r) => seqOf(r.cursor));
+      for (let i = 1; i < seqs.length; i++) {
+        assert.ok(seqs[i]! > seqs[i - 1]!, `cursors do not increase: ${seqs.join(', ')}`);
+      }
+      assert.equal(dispatcher.listenerCount, 1, 'the streaming listener stays registered');
+      stream.hangUp();
+      assert.equal(dispatcher.listenerCount, 0);
+      await backplane.publish(note(null, ids[0]!, 'after hang-up'));
+      assert.equal(stream.records.length, 3);
+      dispatcher.stop();
+    });
+
+    test('a notification published between the read and the registration is sent with wait, and the listener stays', async () => {
+      class RacingBackplane extends MemoryBackplane {
+        raced = false;
+        override async readForListener(
+          from: CursorPosition | null,
+          pushIds: readonly PushId[],
+          limit: number,
+        ): Promise<ListenerSnapshot> {
+          const snapshot = await super.readForListener(from, pushIds, limit);
+          if (!this.raced) {
+            this.raced = true;
+            await this.publish(note(null, pushIds[0]!, 'raced'));
+          }
+          return snapshot;
+        }
+      }
+      const { backplane, dispatcher, ids } = await setup(
+        new RacingBackplane({
+          retentionMs: 60_000,
+          pushIdTtlMs: 60_000,
+          maxLogBytes: 1 << 24,
+          nodeTimeoutMs: 15_000,
+        }),
+      );
+      const stream = new FakeStreamingConnection();
+      await dispatcher.listen([ids[0]!], null, stream);
+      assert.deepEqual(
+        stream.records.map((r) => [r.after, r.answer.notifications.map((x) => x.payload)]),
+        [['wait', ['raced']]],
+      );
+      assert.equal(dispatcher.listenerCount, 1);
+      await backplane.publish(note(null, ids[0]!, 'next'));
+      assert.deepEqual(
+        stream.records.map((r) => r.answer.notifications.map((x) => x.payload)),
+        [['raced'], ['next']],
+      );
+      assert.ok(seqOf(stream.records[1]!.cursor) > seqOf(stream.records[0]!.cursor));
+      dispatcher.stop();
+    });
+
+    test('hold expiry is a wait heartbeat carrying the cursor advanced past events for others, and it repeats', async () => {
+      let clock = Date.now();
+      const { backplane, dispatcher, ids } = await setup(undefined, {
+        holdMs: 1000,
+        now: () => clock,
+      });
+      const stream = new FakeStreamingConnection();
+      await dispatcher.listen([ids[0]!], null, stream);
+      const registered = seqOf((await backplane.head()).cursor);
+      await backplane.publish(note(null, ids[1]!, 'for another push ID'));
+      assert.equal(stream.records.length, 0);
+      clock += 1500;
+      await new Promise((resolve) => setTimeout(resolve, 400)); // the 250 ms hold ticker
+      assert.equal(stream.records.length, 1, 'no heartbeat after the hold');
+      const [beat] = stream.records;
+      assert.equal(beat!.after, 'wait');
+      assert.deepEqual(beat!.answer.notifications, []);
+      assert.deepEqual(beat!.answer.expired, []);
+      assert.equal(beat!.cursor, beat!.answer.cursor);
+      assert.ok(seqOf(beat!.cursor) > registered, 'the heartbeat cursor did not advance');
+      assert.equal(beat!.cursor, (await backplane.head()).cursor);
+      assert.equal(dispatcher.listenerCount, 1);
+      clock += 1500;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal(stream.records.length, 2, 'the hold timer was not started again');
+      assert.equal(stream.records[1]!.after, 'wait');
+      dispatcher.stop();
+    });
+
+    test('a notification restarts the hold: no heartbeat right after it', async () => {
+      let clock = Date.now();
+      const { backplane, dispatcher, ids } = await setup(undefined, {
+        holdMs: 1000,
+        now: () => clock,
+      });
+      const stream = new FakeStreamingConnection();
+      await dispatcher.listen([ids[0]!], null, stream);
+      clock += 800;
+      await backplane.publish(note(null, ids[0]!, 'x'));
+      clock += 600; // 1400 ms after the listen, 600 ms after the notification
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.deepEqual(
+        stream.records.map((r) => r.answer.notifications.length),
+        [1],
+      );
+      dispatcher.stop();
+    });
+
+    test('a gap sends the streaming listener back to the log: relisten, with its cursor', async () => {
+      const { backplane, dispatcher, ids } = await setup();
+      const stream = new FakeStreamingConnection();
+      await dispatcher.listen([ids[0]!], null, stream);
+      const head = (await backplane.head()).cursor;
+      dispatcher.onGap(seqOf(head));
+      assert.equal(stream.records.length, 1);
+      assert.equal(stream.records[0]!.after, 'relisten');
+      assert.deepEqual(stream.records[0]!.answer.notifications, []);
+      assert.equal(stream.records[0]!.cursor, head);
+      assert.equal(dispatcher.listenerCount, 0);
+      dispatcher.stop();
+    });
+
+    test('drain ends a streaming listener with reconnect', async () => {
+      const { dispatcher, ids } = await setup();
+      const stream = new FakeStreamingConnection();
+      await dispatcher.listen([ids[0]!], null, stream);
+      dispatcher.drain();
+      assert.equal(stream.records.length, 1);
+      assert.equal(stream.records[0]!.after, 'end');
+      assert.equal(stream.records[0]!.answer.reconnect, true);
+      assert.ok(decodeCursor(stream.records[0]!.cursor));
+      assert.equal(dispatcher.listenerCount, 0);
+      dispatcher.stop();
+    });
+
+    test('a newer listen for the same push ID ends the streaming one with replaced', async () => {
+      const { dispatcher, ids } = await setup();
+      const older = new FakeStreamingConnection();
+      await dispatcher.listen([ids[0]!], null, older);
+      await dispatcher.listen([ids[0]!], null, new FakeStreamingConnection());
+      assert.deepEqual(
+        older.records.map((r) => [r.after, r.answer.replaced]),
+        [['end', true]],
+      );
+      assert.equal(dispatcher.listenerCount, 1);
+      dispatcher.stop();
+    });
+
+    test('a stream closed as a slow consumer on its catch-up answer is not left registered', async () => {
+      // The catch-up answer (events between the read and the registration) is the first write
+      // of a ListenStream; if the peer is over budget then, the stream stops before the
+      // dispatcher has registered its close callback.
+      class RacingBackplane extends MemoryBackplane {
+        override async readForListener(
+          from: CursorPosition | null,
+          pushIds: readonly PushId[],
+          limit: number,
+        ): Promise<ListenerSnapshot> {
+          const snapshot = await super.readForListener(from, pushIds, limit);
+          await this.publish(note(null, pushIds[0]!, 'raced'));
+          return snapshot;
+        }
+      }
+      const { dispatcher, ids } = await setup(
+        new RacingBackplane({
+          retentionMs: 60_000,
+          pushIdTtlMs: 60_000,
+          maxLogBytes: 1 << 24,
+          nodeTimeoutMs: 15_000,
+        }),
+      );
+      const closes: StreamCloseReason[] = [];
+      const written: string[] = [];
+      const counter = new ConnectionCounter();
+      const stream = new ListenStream(
+        'sse',
+        {
+          write: (json) => written.push(json),
+          queuedBytes: () => 1 << 20, // a peer that took nothing
+          close: (reason) => closes.push(reason),
+        },
+        (pushIds, from, connection) => dispatcher.listen(pushIds, from, connection),
+        [ids[0]!],
+        16 * 1024,
+        counter,
+      );
+      await dispatcher.listen([ids[0]!], null, stream);
+      assert.deepEqual(closes, ['slow-consumer']);
+      assert.deepEqual(written, []);
+      assert.equal(counter.slowConsumerCloses.get('sse'), 1);
+      assert.equal(stream.closed, true);
+      assert.equal(
+        dispatcher.listenerCount,
+        0,
+        'the closed stream is still registered (its push IDs stay held, heartbeats go nowhere)',
+      );
+      assert.deepEqual(dispatcher.heldPushIds(), []);
+      dispatcher.stop();
+    });
   });
 });

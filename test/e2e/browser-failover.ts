@@ -69,7 +69,12 @@ const PAGE = `<!doctype html>
       script.src = pushUrl + '/epush.js';
       script.onerror = () => state.errors.push('could not load ' + script.src);
       script.onload = () => {
-        const push = EPush.connect({ url: pushUrl, holdSeconds: Number(params.get('hold')) });
+        // Long-poll forced: this suite is about how each balancer treats a cut long-poll.
+        const push = EPush.connect({
+          url: pushUrl,
+          holdSeconds: Number(params.get('hold')),
+          transport: 'long-poll',
+        });
         push.on('status', (status) => state.statuses.push({ status, at: Date.now() }));
         for (const pushId of params.get('ids').split(',')) {
           push.listen(pushId, (n) => {

@@ -20,7 +20,7 @@ import {
   type PushNotification,
 } from '../support/browser.js';
 import {
-  LONG_POLL_CONNECTIONS,
+  listenerConnections,
   sampleConnections,
   startDemo,
   startPublishing,
@@ -52,7 +52,7 @@ function watchConnections(
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
-      const connections = await demo.metric(LONG_POLL_CONNECTIONS);
+      const connections = await listenerConnections(demo);
       samples.push({ at: Date.now(), connections });
       await sleep(everyMs);
     }
@@ -71,13 +71,26 @@ interface ListenSent {
   readonly at: number;
 }
 
-/** Records when each page of `context` sends `POST /push/listen` (only a leader does). */
+/**
+ * Records when each page of `context` starts a listen (only a leader does): a `POST
+ * /push/listen`, a `GET /push/sse`, or a WebSocket to `/push/ws`, whichever the client picked.
+ */
 function recordListens(context: BrowserContext): ListenSent[] {
   const sent: ListenSent[] = [];
   context.on('request', (request) => {
-    if (request.method() !== 'POST' || !request.url().endsWith('/push/listen')) return;
-    sent.push({ page: request.frame().page(), at: Date.now() });
+    const url = request.url().split('?')[0] ?? '';
+    const listen =
+      (request.method() === 'POST' && url.endsWith('/push/listen')) ||
+      (request.method() === 'GET' && url.endsWith('/push/sse'));
+    if (listen) sent.push({ page: request.frame().page(), at: Date.now() });
   });
+  const watch = (page: Page): void => {
+    page.on('websocket', (socket) => {
+      if (socket.url().endsWith('/push/ws')) sent.push({ page, at: Date.now() });
+    });
+  };
+  for (const page of context.pages()) watch(page);
+  context.on('page', watch);
   return sent;
 }
 
@@ -231,7 +244,7 @@ describe('leader takeover and reload in a real browser', () => {
     await context?.close();
     context = undefined;
     await eventually(
-      async () => ((await demo.metric(LONG_POLL_CONNECTIONS)) === 0 ? true : undefined),
+      async () => ((await listenerConnections(demo)) === 0 ? true : undefined),
       5000,
       'no held connection left from the previous test',
     );

@@ -15,7 +15,7 @@ import {
   type DemoTab,
 } from '../support/browser.js';
 import {
-  LONG_POLL_CONNECTIONS,
+  listenerConnections,
   sampleConnections,
   startDemo,
   type DemoProcess,
@@ -45,7 +45,7 @@ describe('one connection per browser, shared by tabs and applications', () => {
     context = undefined;
     // The previous test's browser is gone: the server holds nothing before this one starts.
     await eventually(
-      async () => ((await demo.metric(LONG_POLL_CONNECTIONS)) === 0 ? true : undefined),
+      async () => ((await listenerConnections(demo)) === 0 ? true : undefined),
       5000,
       'no held connection left from the previous test',
     );
@@ -151,7 +151,7 @@ describe('one connection per browser, shared by tabs and applications', () => {
     assert.equal(new Set(tabs.map((tab) => tab.pushId)).size, 4, 'each view has its own push ID');
     await assertOneLeader(tabs);
     const samples = await sampleConnections(demo, 6, 200);
-    t.diagnostic(`4 tabs: held long-poll connections sampled over 1 s: ${samples.join(', ')}`);
+    t.diagnostic(`4 tabs: listener connections sampled over 1 s: ${samples.join(', ')}`);
     assert.deepEqual(samples, [1, 1, 1, 1, 1, 1]);
 
     await assertOwnDirectNotifications(tabs);
@@ -174,7 +174,7 @@ describe('one connection per browser, shared by tabs and applications', () => {
     assert.equal(new Set(tabs.map((tab) => tab.pushId)).size, 8, 'each view has its own push ID');
     await assertOneLeader(tabs);
     const samples = await sampleConnections(demo, 6, 200);
-    t.diagnostic(`8 tabs: held long-poll connections sampled over 1 s: ${samples.join(', ')}`);
+    t.diagnostic(`8 tabs: listener connections sampled over 1 s: ${samples.join(', ')}`);
     assert.deepEqual(samples, [1, 1, 1, 1, 1, 1]);
 
     await assertOwnDirectNotifications(tabs);

@@ -94,10 +94,19 @@ export async function startDemo(extraArgs: string[] = []): Promise<DemoProcess> 
   return { pushUrl, appsUrl, apiKey: API_KEY, child, api, metric, stop };
 }
 
-/** The metric of held long-poll listener connections. */
-export const LONG_POLL_CONNECTIONS = 'epush_connections{transport="long-poll"}';
+/**
+ * Listener connections the server holds, whatever the transport (the browser picks WebSocket,
+ * SSE or long-poll; SPEC §5's "one connection" counts any of them).
+ */
+export async function listenerConnections(demo: DemoProcess): Promise<number> {
+  let total = 0;
+  for (const transport of ['long-poll', 'sse', 'websocket']) {
+    total += await demo.metric(`epush_connections{transport="${transport}"}`);
+  }
+  return total;
+}
 
-/** `samples` readings of the held long-poll connections, `everyMs` apart. */
+/** `samples` readings of the held listener connections, `everyMs` apart. */
 export async function sampleConnections(
   demo: DemoProcess,
   samples = 6,
@@ -106,7 +115,7 @@ export async function sampleConnections(
   const values: number[] = [];
   for (let i = 0; i < samples; i += 1) {
     if (i > 0) await new Promise((resolve) => setTimeout(resolve, everyMs));
-    values.push(await demo.metric(LONG_POLL_CONNECTIONS));
+    values.push(await listenerConnections(demo));
   }
   return values;
 }
