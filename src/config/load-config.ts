@@ -57,6 +57,14 @@ function parseArgv(argv: readonly string[]): { raw: Map<FlagKey, string>; config
   return configPath === undefined ? { raw } : { raw, configPath };
 }
 
+/** A config-file or option value as the flag's text (lists joined with commas). */
+function flagText(value: unknown): string | undefined {
+  if (Array.isArray(value)) return value.map(String).join(',');
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}
+
 function readConfigFile(path: string, readFile: (path: string) => string): Map<FlagKey, string> {
   let text: string;
   try {
@@ -78,12 +86,12 @@ function readConfigFile(path: string, readFile: (path: string) => string): Map<F
     // Both the flag's own name ("hold-seconds") and its camelCase form are accepted.
     const key = BY_NAME.get(name) ?? (name in FLAGS ? (name as FlagKey) : undefined);
     if (!key) throw new ConfigError(`--config: unknown key "${name}" in ${path}`);
-    if (Array.isArray(value)) raw.set(key, value.map(String).join(','));
-    else if (['string', 'number', 'boolean'].includes(typeof value)) raw.set(key, String(value));
-    else
+    const text = flagText(value);
+    if (text === undefined)
       throw new ConfigError(
         `--config: key "${name}" in ${path} must be a string, number, boolean or list`,
       );
+    raw.set(key, text);
   }
   return raw;
 }
@@ -118,6 +126,63 @@ export function loadConfig(sources: ConfigSources): EpushConfig {
   return validate(config as EpushConfig);
 }
 
+/**
+ * Flags that mean nothing to an embedded epush (`createEpush`): the host application owns the
+ * server, its address, its timeouts and its processes.
+ */
+export const SERVER_ONLY_FLAGS = [
+  'host',
+  'port',
+  'workers',
+  'headersTimeoutSeconds',
+  'bodyTimeoutSeconds',
+  'idleTimeoutSeconds',
+] as const satisfies readonly FlagKey[];
+
+/** The flags an embedded epush takes, by their camelCase names. */
+export type EmbeddedFlagKey = Exclude<FlagKey, (typeof SERVER_ONLY_FLAGS)[number]>;
+
+/**
+ * The configuration of an embedded epush from an options object keyed by the flags' camelCase
+ * names (values typed, or as the flag's text): absent ones take the flags table's defaults,
+ * present ones pass the flag's own parser, so a bad value fails with the CLI's message, e.g.
+ * `createEpush: holdSeconds (--hold-seconds) must be an integer from 1 to 3600 (got "0")`.
+ * Unlike `epush start`, no API key is required (the application API is then not served over
+ * HTTP; the in-process API needs none) and `insecureDev` is checked per request, not per bind.
+ */
+export function embeddedConfig(
+  options: Readonly<Record<string, unknown>>,
+  label = 'createEpush',
+): EpushConfig {
+  const serverOnly = new Set<string>(SERVER_ONLY_FLAGS);
+  const config: Record<string, unknown> = {};
+  for (const key of KEYS) config[key] = specOf(key).defaultValue();
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (serverOnly.has(name)) {
+      throw new ConfigError(
+        `${label}: ${name} is not an option of an embedded epush (the host application owns the server)`,
+      );
+    }
+    if (!Object.hasOwn(FLAGS, name)) throw new ConfigError(`${label}: unknown option "${name}"`);
+    const key = name as FlagKey;
+    const spec = specOf(key);
+    const text = flagText(value);
+    if (text === undefined) {
+      throw new ConfigError(`${label}: ${name} must be a string, number, boolean or list`);
+    }
+    try {
+      config[key] = spec.parse(text);
+    } catch (error) {
+      if (error instanceof FlagValueError) {
+        throw new ConfigError(`${label}: ${name} (--${spec.name}) ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  return validateBackplane(config as EpushConfig);
+}
+
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 function validate(config: EpushConfig): EpushConfig {
@@ -136,6 +201,10 @@ function validate(config: EpushConfig): EpushConfig {
       `--headers-timeout-seconds (${config.headersTimeoutSeconds}) must not exceed --body-timeout-seconds (${config.bodyTimeoutSeconds})`,
     );
   }
+  return validateBackplane(config);
+}
+
+function validateBackplane(config: EpushConfig): EpushConfig {
   if (config.backplane.startsWith('stomp:')) {
     try {
       parseStompUrl(config.backplane);

@@ -1,34 +1,23 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { EpushError } from '../core/errors.js';
-import { ApiKeyAuth } from './auth.js';
-import { CorsPolicy } from './cors.js';
+import { refuseUpgrade, type WebSocketTransport } from '../transports/websocket.js';
+import { HttpHandler, type HttpHandlerOptions } from './http-handler.js';
 import type { PushService } from './push-service.js';
-import { sendError } from './respond.js';
-import { Router } from './router.js';
-import { registerApiRoutes } from './routes/api-routes.js';
-import { registerClientAssetRoutes } from './routes/client-asset-routes.js';
-import { registerOpsRoutes } from './routes/ops-routes.js';
-import { registerPushRoutes } from './routes/push-routes.js';
-import { WebSocketTransport } from '../transports/websocket.js';
 
-export interface HttpOptions {
-  readonly apiKeys: readonly string[];
-  readonly insecureDev: boolean;
-  readonly corsOrigins: readonly string[];
+export interface HttpServerOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly idleTimeoutMs: number;
-  /** Unsent output past which an SSE or WebSocket peer is disconnected as too slow. */
-  readonly streamBudgetBytes: number;
-  /** WebSocket ping period (half-open sockets are dropped after two). */
-  readonly pingMs: number;
 }
+
+export type HttpOptions = HttpHandlerOptions & HttpServerOptions;
 
 export interface HttpSurface {
   readonly server: Server;
   readonly websockets: WebSocketTransport;
+  readonly handler: HttpHandler;
 }
 
 /** Answers for requests node:http rejects before they reach a route. */
@@ -58,13 +47,16 @@ export function createHttpServer(
   options: HttpOptions,
   log: Logger,
 ): HttpSurface {
-  const router = new Router();
-  const cors = new CorsPolicy(options.corsOrigins);
-  registerApiRoutes(router, service, new ApiKeyAuth(options.apiKeys, options.insecureDev));
-  registerPushRoutes(router, service, cors, options.streamBudgetBytes);
-  registerOpsRoutes(router, service);
-  registerClientAssetRoutes(router);
+  const handler = new HttpHandler(service, options, log);
+  return { server: serveHandler(handler, options), websockets: handler.websockets, handler };
+}
 
+/**
+ * A node:http server of its own around `handler` (the standalone node): every path the
+ * handler has no route for is `not_found`, and so is an upgrade to any other path than
+ * `/push/ws`.
+ */
+export function serveHandler(handler: HttpHandler, options: HttpServerOptions): Server {
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs,
@@ -73,30 +65,9 @@ export function createHttpServer(
       connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
     },
     (req, res) => {
-      handle(req, res).catch((error: unknown) => {
-        log.error({ err: error, url: req.url }, 'request failed');
-      });
+      handler.handle(req, res);
     },
   );
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const rawUrl = req.url ?? '/';
-    const isBrowserPath = rawUrl.startsWith('/push/');
-    try {
-      let url: URL;
-      try {
-        url = new URL(rawUrl, 'http://epush.invalid');
-      } catch {
-        throw new EpushError('not_found', 'The request target is not a valid path.');
-      }
-      const { handler, params } = router.match(req.method ?? 'GET', url.pathname);
-      await handler({ req, res, params, url });
-    } catch (error) {
-      if (!(error instanceof EpushError))
-        log.error({ err: error, url: rawUrl }, 'unexpected failure');
-      sendError(res, error, isBrowserPath ? cors.headersFor(req) : {});
-    }
-  }
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || error.code === 'ECONNRESET') {
@@ -112,9 +83,23 @@ export function createHttpServer(
     );
   });
 
-  const websockets = new WebSocketTransport(server, service, cors, {
-    budgetBytes: options.streamBudgetBytes,
-    pingMs: options.pingMs,
+  server.on('upgrade', (req, socket: Socket, head: Buffer) => {
+    if (handler.upgrade(req, socket, head)) return;
+    socket.on('error', () => {
+      socket.destroy();
+    });
+    refuseUpgrade(
+      socket,
+      new EpushError('not_found', `No WebSocket endpoint at ${pathOf(req.url)}; use /push/ws.`),
+    );
   });
-  return { server, websockets };
+  return server;
+}
+
+function pathOf(rawUrl: string | undefined): string {
+  try {
+    return new URL(rawUrl ?? '/', 'http://epush.invalid').pathname;
+  } catch {
+    return rawUrl ?? '/';
+  }
 }

@@ -6,6 +6,7 @@ import { EpushError } from '../core/errors.js';
  * limit, and stops reading (413) as soon as a streamed body passes it.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  if (req.readableEnded) return consumedBody(req, limit);
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
     return Promise.reject(tooLarge(limit));
@@ -40,6 +41,30 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('end', onEnd);
     req.on('error', onError);
   });
+}
+
+/**
+ * The body of a request whose stream a host framework's body parser has read already (epush
+ * embedded behind `express.json()` and the like): what the parser kept on `req.body`, as bytes.
+ * A parser that kept nothing there leaves no body to read, which is the host's mistake (500).
+ */
+function consumedBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const kept = (req as IncomingMessage & { body?: unknown }).body;
+  let body: Buffer;
+  if (Buffer.isBuffer(kept)) body = kept;
+  else if (typeof kept === 'string') body = Buffer.from(kept, 'utf8');
+  else if (typeof kept === 'object' && kept !== null) {
+    // A parsed JSON body; an empty one stands for "no body" (parsers answer {} for none).
+    const none = !Array.isArray(kept) && Object.keys(kept).length === 0;
+    body = none ? Buffer.alloc(0) : Buffer.from(JSON.stringify(kept));
+  } else {
+    return Promise.reject(
+      new Error(
+        'the request body was read by another middleware before epush; mount epush before body parsers',
+      ),
+    );
+  }
+  return body.length > limit ? Promise.reject(tooLarge(limit)) : Promise.resolve(body);
 }
 
 function tooLarge(limit: number): EpushError {

@@ -40,8 +40,24 @@ export class Router {
     return this;
   }
 
+  /** Whether some route has this path (whatever its methods). */
+  has(pathname: string): boolean {
+    return this.routes.some((route) => route.pattern.test(pathname));
+  }
+
   /** Finds the handler for a request; throws `not_found` or `method_not_allowed`. */
   match(method: string, pathname: string): { handler: RouteHandler; params: string[] } {
+    const found = this.find(method, pathname);
+    if (!found) throw new EpushError('not_found', `There is no ${pathname} here.`);
+    return found;
+  }
+
+  /**
+   * Like `match`, but a path no route has is `null` rather than `not_found`, so an embedding
+   * host can pass the request on to its own routes. A known path with another method still
+   * throws `method_not_allowed`: the path is epush's.
+   */
+  find(method: string, pathname: string): { handler: RouteHandler; params: string[] } | null {
     for (const route of this.routes) {
       const found = route.pattern.exec(pathname);
       if (!found) continue;
@@ -57,7 +73,7 @@ export class Router {
       }
       return { handler, params: found.slice(1).map(decodeSegment) };
     }
-    throw new EpushError('not_found', `There is no ${pathname} here.`);
+    return null;
   }
 }
 

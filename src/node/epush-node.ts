@@ -9,7 +9,8 @@ import type { NotificationId } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import { NotificationIdSource } from '../core/notification-id.js';
 import { mintPushIds, type PushId } from '../core/push-id.js';
-import { createHttpServer } from '../http/http-server.js';
+import { HttpHandler, type HttpHandlerOptions } from '../http/http-handler.js';
+import { serveHandler } from '../http/http-server.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
 import type { ClusterNodeView, PushService } from '../http/push-service.js';
 import { EpushMetrics } from '../observability/metrics.js';
@@ -25,6 +26,14 @@ export interface EpushNodeDeps {
   readonly log: Logger;
   /** Defaults to a backplane built from `config.backplane`. */
   readonly backplane?: Backplane;
+  /**
+   * False: the node opens no listening socket of its own (`host`, `port` and the server
+   * timeouts are unused); a host application serves {@link EpushNode.http} from its own server
+   * (embedding, see `createEpush`). Default true.
+   */
+  readonly listen?: boolean;
+  /** The HTTP surface's settings that do not come from the configuration (embedding). */
+  readonly http?: Pick<HttpHandlerOptions, 'basePath' | 'serveApi' | 'keylessApiFromLoopbackOnly'>;
 }
 
 /**
@@ -39,7 +48,10 @@ export class EpushNode implements PushService {
   readonly dispatcher: Dispatcher;
   readonly connections = new ConnectionCounter();
   readonly metrics: EpushMetrics;
-  private readonly server: Server;
+  /** Every route and the WebSocket upgrade, without a server (the host's, when embedded). */
+  readonly http: HttpHandler;
+  /** Null when the node does not listen itself (`listen: false`). */
+  private readonly server: Server | null;
   private readonly websockets: WebSocketTransport;
   private readonly ids = new NotificationIdSource();
   private readonly startedAt = new Date().toISOString();
@@ -71,22 +83,27 @@ export class EpushNode implements PushService {
       outboundQueuedBytes: () => this.connections.queuedBytes(),
       slowConsumerCloses: () => this.connections.slowConsumerCloses,
     });
-    const surface = createHttpServer(
+    this.http = new HttpHandler(
       this,
       {
         apiKeys: config.apiKey,
         insecureDev: config.insecureDev,
         corsOrigins: config.corsOrigins,
-        headersTimeoutMs: config.headersTimeoutSeconds * 1000,
-        bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
-        idleTimeoutMs: config.idleTimeoutSeconds * 1000,
         streamBudgetBytes: config.streamBudgetKb * 1024,
         pingMs: Math.max(1000, config.holdSeconds * 1000),
+        ...deps.http,
       },
       deps.log,
     );
-    this.server = surface.server;
-    this.websockets = surface.websockets;
+    this.websockets = this.http.websockets;
+    this.server =
+      deps.listen === false
+        ? null
+        : serveHandler(this.http, {
+            headersTimeoutMs: config.headersTimeoutSeconds * 1000,
+            bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
+            idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+          });
   }
 
   get log(): Logger {
@@ -95,7 +112,7 @@ export class EpushNode implements PushService {
 
   /** The bound address, e.g. `http://127.0.0.1:8080`. */
   get url(): string {
-    const address = this.server.address() as AddressInfo | null;
+    const address = (this.server?.address() ?? null) as AddressInfo | null;
     if (!address) throw new Error('the node is not listening');
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return `http://${host}:${address.port}`;
@@ -106,13 +123,16 @@ export class EpushNode implements PushService {
     await this.backplane.start(this.dispatcher);
     const head = await this.backplane.head();
     this.dispatcher.start(head.seq);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: this.config.host, port: this.config.port, backlog: 65535 }, () => {
-        this.server.off('error', reject);
-        resolve();
+    const { server } = this;
+    if (server) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: this.config.host, port: this.config.port, backlog: 65535 }, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    }
     this.every(this.config.heartbeatSeconds * 1000, () => this.heartbeat());
     // Held push IDs are refreshed three times per TTL; released ones within a second, so a
     // push ID expires one TTL after its last listener let go of it, not earlier.
@@ -139,16 +159,29 @@ export class EpushNode implements PushService {
   async drain(): Promise<void> {
     this.dispatcher.drain();
     this.websockets.closeAll();
-    const closed = new Promise<void>((resolve) => {
-      this.server.close(() => {
-        resolve();
+    const { server } = this;
+    let closed: Promise<void>;
+    let closer: NodeJS.Timeout | undefined;
+    if (server) {
+      closed = new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
       });
-    });
-    // Sockets whose held listen was just answered become idle a moment later: keep closing them.
-    const closer = setInterval(() => {
-      this.server.closeIdleConnections();
-    }, 50);
-    this.server.closeIdleConnections();
+      // Sockets whose held listen was just answered become idle a moment later: keep closing them.
+      closer = setInterval(() => {
+        server.closeIdleConnections();
+      }, 50);
+      server.closeIdleConnections();
+    } else {
+      // The host's server is not ours to close: wait until no listener connection is left
+      // (held long-polls answered, SSE streams ended, WebSocket close handshakes done).
+      closed = new Promise<void>((resolve) => {
+        closer = setInterval(() => {
+          if (this.connections.total === 0) resolve();
+        }, 50);
+      });
+    }
     const deadline = new Promise<void>((resolve) => {
       setTimeout(resolve, this.config.drainSeconds * 1000).unref();
     });
@@ -165,8 +198,13 @@ export class EpushNode implements PushService {
     if (this.canaryTimer) clearTimeout(this.canaryTimer);
     this.dispatcher.stop();
     this.websockets.closeAll();
-    this.server.closeAllConnections();
-    this.server.close();
+    if (this.server) {
+      this.server.closeAllConnections();
+      this.server.close();
+    } else {
+      // The host's connections cannot be cut: answer held listens (reconnect) so none hangs.
+      this.dispatcher.drain();
+    }
     await this.backplane.leave(this.config.nodeId).catch(() => undefined);
     await this.backplane.stop();
   }

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EpushError } from '../core/errors.js';
@@ -73,14 +73,10 @@ export class WebSocketTransport {
   private readonly pinger: NodeJS.Timeout;
 
   constructor(
-    server: Server,
     private readonly service: PushService,
     private readonly cors: CorsPolicy,
     private readonly options: WebSocketOptions,
   ) {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.upgrade(req, socket, head);
-    });
     this.pinger = setInterval(() => {
       this.ping();
     }, options.pingMs);
@@ -93,20 +89,17 @@ export class WebSocketTransport {
     for (const ws of this.wss.clients) ws.close(WS_CLOSE.reconnect, 'node shutting down');
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * Takes an upgrade request its caller has routed here (the path is `/push/ws`, under the
+   * embedding's base path if any): refuses it with the HTTP API's JSON error when the origin is
+   * not allowed or the node is not ready, else completes the handshake and serves the socket.
+   */
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {
       socket.destroy();
     });
-    const path = new URL(req.url ?? '/', 'http://epush.invalid').pathname;
-    if (path !== '/push/ws') {
-      refuse(
-        socket,
-        new EpushError('not_found', `No WebSocket endpoint at ${path}; use /push/ws.`),
-      );
-      return;
-    }
     if (!this.cors.allows(req)) {
-      refuse(
+      refuseUpgrade(
         socket,
         new EpushError('forbidden_origin', 'This origin may not open a WebSocket here.'),
       );
@@ -114,7 +107,7 @@ export class WebSocketTransport {
     }
     const notReady = this.service.notReadyReason();
     if (notReady !== null) {
-      refuse(socket, new EpushError('not_ready', notReady, { 'retry-after': '1' }));
+      refuseUpgrade(socket, new EpushError('not_ready', notReady, { 'retry-after': '1' }));
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -199,8 +192,8 @@ function rawText(data: Buffer | ArrayBuffer | Buffer[]): string {
   return data.toString('utf8');
 }
 
-/** Refuses an upgrade with the HTTP API's JSON error. */
-function refuse(socket: Duplex, error: EpushError): void {
+/** Refuses an upgrade with the HTTP API's JSON error and closes the socket. */
+export function refuseUpgrade(socket: Duplex, error: EpushError): void {
   const body = JSON.stringify(error.toJSON());
   const extra = Object.entries(error.headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)

@@ -92,7 +92,7 @@ describe('the browser client with epush embedded under a base path', () => {
         // with a notification, so notify until one arrives (each id is checked below).
         const sent: string[] = [];
         for (let attempt = 0; attempt < 20; attempt++) {
-          sent.push(await epush.notifyGroup('e2e.room', { transport, attempt }));
+          sent.push((await epush.notifyGroup('e2e.room', { transport, attempt })).id);
           const got = await page
             .waitForFunction(
               () => (globalThis as unknown as TestWindow).received.length > 0,

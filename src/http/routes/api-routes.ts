@@ -1,6 +1,11 @@
 import { EpushError } from '../../core/errors.js';
-import { isGroupName, type GroupName } from '../../core/group-name.js';
-import { isPushId, type PushId } from '../../core/push-id.js';
+import {
+  MAX_PAYLOAD_BYTES,
+  parseGroupName as groupParam,
+  parsePushId as pushIdParam,
+  parsePushIdCount,
+  serializePayload,
+} from '../api-input.js';
 import type { ApiKeyAuth } from '../auth.js';
 import { asObject, parseJson, readBody } from '../json-body.js';
 import type { PushService } from '../push-service.js';
@@ -8,30 +13,9 @@ import { sendJson, sendNoContent } from '../respond.js';
 import type { RouteContext, Router } from '../router.js';
 
 /** Largest serialized payload a notification may carry (SPEC §1). */
-export const MAX_PAYLOAD_BYTES = 64 * 1024;
+export { MAX_PAYLOAD_BYTES };
 /** The body around the payload may add a little; past this the body is refused unread. */
 const MAX_API_BODY_BYTES = MAX_PAYLOAD_BYTES + 4096;
-const MAX_PUSH_IDS_PER_CALL = 1000;
-
-function groupParam(value: string | undefined): GroupName {
-  if (!isGroupName(value)) {
-    throw new EpushError(
-      'invalid_group_name',
-      'Group names are 1-200 characters of letters, digits and . _ : ~ -',
-    );
-  }
-  return value;
-}
-
-function pushIdParam(value: string | undefined): PushId {
-  if (!isPushId(value)) {
-    throw new EpushError(
-      'invalid_push_id',
-      'Push IDs are 16-64 characters of letters, digits, _ and -.',
-    );
-  }
-  return value;
-}
 
 async function jsonObject(context: RouteContext): Promise<Record<string, unknown>> {
   return asObject(parseJson(await readBody(context.req, MAX_API_BODY_BYTES)), 'The request body');
@@ -47,20 +31,7 @@ async function payloadOf(context: RouteContext): Promise<string> {
         `Unknown field "${key}"; a notify body has only "payload".`,
       );
   }
-  let payloadJson: string;
-  try {
-    payloadJson = body.payload === undefined ? 'null' : JSON.stringify(body.payload);
-  } catch {
-    // JSON.parse accepts nesting that JSON.stringify overflows on.
-    throw new EpushError('invalid_body', 'The payload nests too deeply to be sent on.');
-  }
-  if (Buffer.byteLength(payloadJson) > MAX_PAYLOAD_BYTES) {
-    throw new EpushError(
-      'payload_too_large',
-      `The payload is larger than ${MAX_PAYLOAD_BYTES} bytes once serialized.`,
-    );
-  }
-  return payloadJson;
+  return serializePayload(body.payload);
 }
 
 /** The application API of SPEC §3: every call needs an API key. */
@@ -76,19 +47,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
     'POST',
     '/api/push-ids',
     guarded(async (context) => {
-      const body = await jsonObject(context);
-      const count = body.count ?? 1;
-      if (
-        typeof count !== 'number' ||
-        !Number.isInteger(count) ||
-        count < 1 ||
-        count > MAX_PUSH_IDS_PER_CALL
-      ) {
-        throw new EpushError(
-          'invalid_count',
-          `"count" must be an integer from 1 to ${MAX_PUSH_IDS_PER_CALL}.`,
-        );
-      }
+      const count = parsePushIdCount((await jsonObject(context)).count);
       const pushIds = await service.createPushIds(count);
       sendJson(context.res, 201, JSON.stringify({ pushIds }));
     }),

@@ -1,0 +1,176 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { EpushError } from '../core/errors.js';
+import { WebSocketTransport } from '../transports/websocket.js';
+import { ApiKeyAuth } from './auth.js';
+import { CorsPolicy } from './cors.js';
+import type { PushService } from './push-service.js';
+import { sendError } from './respond.js';
+import { Router, type RouteHandler } from './router.js';
+import { registerApiRoutes } from './routes/api-routes.js';
+import { registerClientAssetRoutes } from './routes/client-asset-routes.js';
+import { registerOpsRoutes } from './routes/ops-routes.js';
+import { registerPushRoutes } from './routes/push-routes.js';
+
+export interface HttpHandlerOptions {
+  readonly apiKeys: readonly string[];
+  readonly insecureDev: boolean;
+  /**
+   * Whether `/api/*` is served at all (default true). An embedded epush without keys and
+   * without `insecureDev` is driven through its in-process API only; `/api/*` is then left to
+   * the host application.
+   */
+  readonly serveApi?: boolean;
+  /** Keyless API calls (`insecureDev`) only from loopback peers (embedded: no bind to check). */
+  readonly keylessApiFromLoopbackOnly?: boolean;
+  readonly corsOrigins: readonly string[];
+  /** Unsent output past which an SSE or WebSocket peer is disconnected as too slow. */
+  readonly streamBudgetBytes: number;
+  /** WebSocket ping period (half-open sockets are dropped after two). */
+  readonly pingMs: number;
+  /**
+   * Prefix of every epush path (normalized: `''`, or `/a/b` without a trailing slash), e.g.
+   * `/push-server` serves `/push-server/push/listen`, `/push-server/epush.js`, … A browser
+   * client then connects with `url: 'https://host/push-server'`.
+   */
+  readonly basePath?: string;
+}
+
+const PARSE_BASE = 'http://epush.invalid';
+
+/** The request target, with Express's `originalUrl` preferred (it strips a mount path from `url`). */
+function rawUrlOf(req: IncomingMessage): string {
+  const original = (req as IncomingMessage & { originalUrl?: unknown }).originalUrl;
+  return typeof original === 'string' ? original : (req.url ?? '/');
+}
+
+function parseTarget(rawUrl: string): URL | null {
+  try {
+    return new URL(rawUrl, PARSE_BASE);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Every epush route (application API, browser protocol, ops, client assets) and the WebSocket
+ * upgrade, without a server: the standalone node wraps it in its own node:http server, an
+ * embedding host calls it from its own (SPEC surface unchanged, under `basePath`).
+ */
+export class HttpHandler {
+  readonly websockets: WebSocketTransport;
+  readonly basePath: string;
+  private readonly router = new Router();
+  private readonly cors: CorsPolicy;
+
+  constructor(
+    service: PushService,
+    options: HttpHandlerOptions,
+    private readonly log: Logger,
+  ) {
+    this.basePath = options.basePath ?? '';
+    this.cors = new CorsPolicy(options.corsOrigins);
+    if (options.serveApi ?? true) {
+      const auth = new ApiKeyAuth(
+        options.apiKeys,
+        options.insecureDev,
+        options.keylessApiFromLoopbackOnly ?? false,
+      );
+      registerApiRoutes(this.router, service, auth);
+    }
+    registerPushRoutes(this.router, service, this.cors, options.streamBudgetBytes);
+    registerOpsRoutes(this.router, service);
+    registerClientAssetRoutes(this.router);
+    this.websockets = new WebSocketTransport(service, this.cors, {
+      budgetBytes: options.streamBudgetBytes,
+      pingMs: options.pingMs,
+    });
+  }
+
+  /** Whether a route of epush has this request's path (under `basePath`), whatever the method. */
+  owns(req: IncomingMessage): boolean {
+    const path = this.localPath(parseTarget(rawUrlOf(req)));
+    return path !== null && this.router.has(path);
+  }
+
+  /**
+   * Serves `req` when one of epush's routes has its path and returns true; otherwise returns
+   * false having touched neither `req` nor `res`. The answer itself may come later (a held
+   * long-poll, an SSE stream); failures are answered with the JSON error shape.
+   */
+  serve(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = parseTarget(rawUrlOf(req));
+    const path = this.localPath(url);
+    if (url === null || path === null) return false;
+    let found: { handler: RouteHandler; params: string[] } | null;
+    try {
+      found = this.router.find(req.method ?? 'GET', path);
+    } catch (error) {
+      // A known path with another method: 405 with Allow.
+      this.fail(req, res, error, path);
+      return true;
+    }
+    if (found === null) return false;
+    const { handler, params } = found;
+    this.run(req, res, path, () => handler({ req, res, params, url })).catch((error: unknown) => {
+      this.log.error({ err: error, url: req.url }, 'request failed');
+    });
+    return true;
+  }
+
+  /** Serves `req`, answering `not_found` (JSON) for a path epush has no route for. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.serve(req, res)) this.notFound(req, res);
+  }
+
+  /** Answers `not_found` with the JSON error shape (CORS headers on browser paths). */
+  notFound(req: IncomingMessage, res: ServerResponse): void {
+    const rawUrl = rawUrlOf(req);
+    const url = parseTarget(rawUrl);
+    const error =
+      url === null
+        ? new EpushError('not_found', 'The request target is not a valid path.')
+        : new EpushError('not_found', `There is no ${url.pathname} here.`);
+    const browser = rawUrl.startsWith(`${this.basePath}/push/`);
+    sendError(res, error, browser ? this.cors.headersFor(req) : {});
+  }
+
+  /**
+   * Takes a WebSocket upgrade for `${basePath}/push/ws` (accepted, or refused with the JSON
+   * error) and returns true; any other path returns false and the socket is left untouched.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (this.localPath(parseTarget(req.url ?? '/')) !== '/push/ws') return false;
+    this.websockets.accept(req, socket, head);
+    return true;
+  }
+
+  /** The path inside epush, or null when the target is not under `basePath`. */
+  private localPath(url: URL | null): string | null {
+    if (url === null) return null;
+    const { pathname } = url;
+    if (this.basePath === '') return pathname;
+    if (!pathname.startsWith(`${this.basePath}/`)) return null;
+    return pathname.slice(this.basePath.length);
+  }
+
+  private async run(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    work: () => Promise<void> | void,
+  ): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.fail(req, res, error, path);
+    }
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, error: unknown, path: string): void {
+    if (!(error instanceof EpushError))
+      this.log.error({ err: error, url: rawUrlOf(req) }, 'unexpected failure');
+    sendError(res, error, path.startsWith('/push/') ? this.cors.headersFor(req) : {});
+  }
+}
