@@ -5,11 +5,13 @@
 import { ArgError } from './lib/args.js';
 import { renderLongpollFanout, runLongpollFanout, USAGE } from './longpoll-fanout/scenario.js';
 import { REDIS_USAGE, runRedisCrossnode } from './redis-crossnode/scenario.js';
+import { runStreamFanout, STREAM_USAGE } from './stream-fanout/scenario.js';
 
 const SCENARIOS: Record<string, (argv: readonly string[]) => Promise<number>> = {
   'longpoll-fanout': runLongpollFanout,
   render: renderLongpollFanout,
   'redis-crossnode': runRedisCrossnode,
+  'stream-fanout': runStreamFanout,
 };
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -18,7 +20,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const scenario = SCENARIOS[first];
   if (!scenario) {
     process.stderr.write(
-      `bench: unknown scenario "${first}" (known: ${Object.keys(SCENARIOS).join(', ')})\n\n${USAGE}\n${REDIS_USAGE}`,
+      `bench: unknown scenario "${first}" (known: ${Object.keys(SCENARIOS).join(', ')})\n\n${USAGE}\n${REDIS_USAGE}\n${STREAM_USAGE}`,
     );
     return 2;
   }
@@ -31,7 +33,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (error instanceof ArgError) {
-      process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n${REDIS_USAGE}`);
+      process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n${REDIS_USAGE}\n${STREAM_USAGE}`);
       process.exit(2);
     }
     process.stderr.write(

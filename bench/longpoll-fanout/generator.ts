@@ -15,8 +15,13 @@
  *     the re-poll herd (listeners re-poll at once, like a browser, unless --repoll-delay-ms).
  * Then it writes the result, prints `DONE`, stops re-polling and waits for the server (stopped
  * by run.ts) to close the connections, and prints `SHUTDOWN {json}`.
+ *
+ * `--transport sse|websocket` (the stream-fanout scenario) holds the listeners as event streams
+ * (GET /push/sse) or WebSockets (GET /push/ws, one listen message) instead: nothing is re-sent
+ * after a delivery, the stream stays open and registered; everything else is the same.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Args } from '../lib/args.js';
@@ -27,6 +32,8 @@ import {
   ResponseParser,
   type ApiResponse,
 } from '../lib/http-client.js';
+import { SseParser, sseRequestText } from '../lib/sse-client.js';
+import { maskedFrame, OPCODE, WsParser, wsUpgrade } from '../lib/ws-client.js';
 import {
   clkTck,
   cpuDeltaMs,
@@ -44,14 +51,17 @@ import {
   type Sample,
 } from '../lib/quiet.js';
 import { distribution, round, sleep, waitUntil } from '../lib/stats.js';
-import type {
-  GeneratorOptions,
-  GeneratorResult,
-  HeapPoint,
-  MemoryPoint,
-  MessageResult,
-  PhaseResult,
-  ShutdownReport,
+import {
+  isTransport,
+  TRANSPORTS,
+  type GeneratorOptions,
+  type GeneratorResult,
+  type HeapPoint,
+  type MemoryPoint,
+  type MessageResult,
+  type PhaseResult,
+  type ServerGauges,
+  type ShutdownReport,
 } from './types.js';
 
 const MAX_RECONNECTS = 3;
@@ -83,7 +93,12 @@ function parseOptions(argv: readonly string[]): GeneratorOptions {
     'quiet-timeout-ms': 'number',
     'quiet-max-busy-ms': 'number',
     out: 'string',
+    transport: 'string',
   });
+  const transport = args.string('transport', 'long-poll');
+  if (!isTransport(transport)) {
+    throw new Error(`--transport must be one of ${TRANSPORTS.join(', ')} (got "${transport}")`);
+  }
   const n = args.integer('n', 10_000, 1, 19_500);
   const statsFile = args.optionalString('stats-file') ?? null;
   const controlFile = args.optionalString('control-file') ?? null;
@@ -108,6 +123,7 @@ function parseOptions(argv: readonly string[]): GeneratorOptions {
     quietTimeoutMs: args.integer('quiet-timeout-ms', 20_000, 500, 3_600_000),
     quietMaxBusyMs: args.number('quiet-max-busy-ms', 5, 0, 250),
     out: args.string('out', '.bench-out/generator-result.json'),
+    transport,
   };
 }
 
@@ -194,16 +210,22 @@ class Tally {
 
 // --- listeners -----------------------------------------------------------------------------
 
+/**
+ * `armed`: a listen is outstanding (long-poll: a request sent and not answered; SSE: the stream's
+ * first event arrived; WebSocket: the 101 arrived and the listen message was sent). A streaming
+ * listener stays armed across answers; a long-poll is `answered` until it re-polls.
+ */
 type ListenerState = 'new' | 'connecting' | 'armed' | 'answered' | 'closed' | 'failed';
 
 class Listener {
   socket: Socket | null = null;
-  parser: ResponseParser | null = null;
   state: ListenerState = 'new';
   cursor: string | null = null;
   lastK = -1;
   reconnects = 0;
   everConnected = false;
+  /** SSE: the stream's first (empty) event was seen on the current connection. */
+  streamOpen = false;
 
   constructor(
     readonly pushId: string,
@@ -241,6 +263,115 @@ function poll(listener: Listener): void {
   listener.socket.write(listenText(listener));
 }
 
+/** The bytes a connection sends once connected, and the parser of what comes back. */
+interface Wire {
+  readonly feed: (chunk: Buffer) => void;
+  readonly greet: (socket: Socket) => void;
+}
+
+function longPollWire(listener: Listener): Wire {
+  const parser = new ResponseParser((status, body, close) => {
+    onAnswer(listener, status, body, close);
+  });
+  return {
+    feed: (chunk) => {
+      parser.feed(chunk);
+    },
+    greet: () => {
+      setState(listener, 'answered');
+      poll(listener);
+    },
+  };
+}
+
+function sseWire(listener: Listener, socket: () => Socket): Wire {
+  listener.streamOpen = false;
+  const parser = new SseParser({
+    onOpen: () => {
+      count('streamsOpened');
+    },
+    onEvent: (data) => {
+      if (!listener.streamOpen) {
+        // The first event is the empty answer with the starting cursor: the stream flows.
+        listener.streamOpen = true;
+        setState(listener, 'armed');
+        count('streamOpenAnswers');
+        onStreamAnswer(listener, data, true);
+        return;
+      }
+      onStreamAnswer(listener, data, false);
+    },
+    onRefused: (status, body) => {
+      error(`status:${status}`, body.slice(0, 200));
+      socket().destroy();
+    },
+    onEnd: () => {
+      count('streamEnds');
+      if (listener.state === 'armed') setState(listener, 'answered');
+      // At shutdown the server closes the connection itself (its TIME_WAIT, not ours).
+      if (!finishing) {
+        error('streamEnded', 'the server ended an event stream');
+        socket().destroy();
+      }
+    },
+  });
+  return {
+    feed: (chunk) => {
+      parser.feed(chunk);
+    },
+    greet: (s) => {
+      const cursor = listener.cursor === null ? '' : `&cursor=${listener.cursor}`;
+      s.write(
+        sseRequestText(
+          `/push/sse?pushIds=${encodeURIComponent(listener.pushId)}${cursor}`,
+          hostHeader,
+        ),
+      );
+    },
+  };
+}
+
+function webSocketWire(listener: Listener, socket: () => Socket): Wire {
+  const { key, text } = wsUpgrade('/push/ws', hostHeader);
+  const parser = new WsParser(key, {
+    onOpen: () => {
+      count('streamsOpened');
+      const message = `{"listen":{"pushIds":["${listener.pushId}"],"cursor":${listener.cursor === null ? 'null' : `"${listener.cursor}"`}}}`;
+      socket().write(maskedFrame(OPCODE.text, Buffer.from(message)));
+      setState(listener, 'armed');
+    },
+    onText: (data) => {
+      onStreamAnswer(listener, data, false);
+    },
+    onPing: (payload) => {
+      count('wsPings');
+      socket().write(maskedFrame(OPCODE.pong, payload));
+    },
+    onClose: (code) => {
+      count(`wsClose:${code ?? 'none'}`);
+      if (listener.state === 'armed') setState(listener, 'answered');
+      if (!finishing) error('wsClosed', `the server closed a WebSocket (${code ?? 'no code'})`);
+      // Echo the close (RFC 6455 §5.5.1); the server then closes the TCP connection (its
+      // TIME_WAIT, not ours).
+      const echo = Buffer.alloc(code === null ? 0 : 2);
+      if (code !== null) echo.writeUInt16BE(code, 0);
+      socket().write(maskedFrame(OPCODE.close, echo));
+    },
+    onRefused: (status, body) => {
+      error(`status:${status}`, body.slice(0, 200));
+      socket().destroy();
+    },
+  });
+  return {
+    feed: (chunk) => {
+      parser.feed(chunk);
+    },
+    greet: (s) => {
+      s.write(text);
+    },
+  };
+}
+
 /** Opens (or reopens) a listener's connection and sends its listen; `settled` runs once, on connect or failure. */
 function open(listener: Listener, settled?: () => void): void {
   let done = false;
@@ -251,29 +382,33 @@ function open(listener: Listener, settled?: () => void): void {
     }
   };
   setState(listener, 'connecting');
-  const parser = new ResponseParser((status, body, close) => {
-    onAnswer(listener, status, body, close);
-  });
+  const holder: { socket: Socket | null } = { socket: null };
+  const current = (): Socket => holder.socket!;
+  const wire =
+    opts.transport === 'sse'
+      ? sseWire(listener, current)
+      : opts.transport === 'websocket'
+        ? webSocketWire(listener, current)
+        : longPollWire(listener);
   const socket = rawConnect({
     host: opts.host,
     port: opts.port,
     localAddress: listener.localAddress,
     onData: (chunk) => {
       try {
-        parser.feed(chunk);
+        wire.feed(chunk);
       } catch (failure) {
         error('protocol', (failure as Error).message);
         socket.destroy();
       }
     },
   });
+  holder.socket = socket;
   listener.socket = socket;
-  listener.parser = parser;
   openSockets += 1;
   socket.once('connect', () => {
     listener.everConnected = true;
-    setState(listener, 'answered');
-    poll(listener);
+    wire.greet(socket);
     settle();
   });
   socket.on('error', (failure: NodeJS.ErrnoException) => {
@@ -284,7 +419,6 @@ function open(listener: Listener, settled?: () => void): void {
     settle();
     if (listener.socket !== socket) return;
     listener.socket = null;
-    listener.parser = null;
     if (finishing) {
       setState(listener, 'closed');
       return;
@@ -308,29 +442,16 @@ interface WireNotification {
   readonly payload?: unknown;
 }
 
-function onAnswer(listener: Listener, status: number, body: Buffer, close: boolean): void {
-  const now = performance.now();
-  counters.answers = (counters.answers ?? 0) + 1;
-  if (listener.state !== 'armed') error('unsolicited', `answer ${status} to an unarmed listener`);
-  setState(listener, 'answered');
-  if (status !== 200) {
-    error(`status:${status}`, body.toString('utf8').slice(0, 200));
-    if (!close) {
-      setTimeout(() => {
-        poll(listener);
-      }, ERROR_RETRY_MS);
-    }
-    return;
-  }
+/** Checks and tallies one answer object (SPEC §4 JSON); false when it is not valid JSON. */
+function tallyAnswer(listener: Listener, text: string, now: number, opening: boolean): boolean {
   let answer: Record<string, unknown>;
   try {
-    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    const parsed: unknown = JSON.parse(text);
     if (typeof parsed !== 'object' || parsed === null) throw new Error('not an object');
     answer = parsed as Record<string, unknown>;
   } catch (failure) {
     error('badJson', (failure as Error).message);
-    socketOf(listener)?.destroy();
-    return;
+    return false;
   }
   const { notifications, cursor, expired } = answer;
   if (typeof cursor === 'string' && CURSOR_PATTERN.test(cursor)) listener.cursor = cursor;
@@ -342,7 +463,7 @@ function onAnswer(listener: Listener, status: number, body: Buffer, close: boole
   if (!Array.isArray(notifications)) {
     error('badAnswer', 'no notifications array');
   } else if (notifications.length === 0) {
-    if (answer.reconnect !== true) count('emptyAnswers');
+    if (answer.reconnect !== true && !opening) count('emptyAnswers');
   } else {
     const tally = listener.tally;
     for (const item of notifications as WireNotification[]) {
@@ -361,6 +482,34 @@ function onAnswer(listener: Listener, status: number, body: Buffer, close: boole
       tally.record(k, now);
     }
   }
+  return true;
+}
+
+/** One SSE event or WebSocket text frame: the stream stays open and armed. */
+function onStreamAnswer(listener: Listener, text: string, opening: boolean): void {
+  const now = performance.now();
+  counters.answers = (counters.answers ?? 0) + 1;
+  if (!tallyAnswer(listener, text, now, opening)) listener.socket?.destroy();
+}
+
+function onAnswer(listener: Listener, status: number, body: Buffer, close: boolean): void {
+  const now = performance.now();
+  counters.answers = (counters.answers ?? 0) + 1;
+  if (listener.state !== 'armed') error('unsolicited', `answer ${status} to an unarmed listener`);
+  setState(listener, 'answered');
+  if (status !== 200) {
+    error(`status:${status}`, body.toString('utf8').slice(0, 200));
+    if (!close) {
+      setTimeout(() => {
+        poll(listener);
+      }, ERROR_RETRY_MS);
+    }
+    return;
+  }
+  if (!tallyAnswer(listener, body.toString('utf8'), now, false)) {
+    listener.socket?.destroy();
+    return;
+  }
   if (close || finishing) return;
   if (opts.repollDelayMs === 0) {
     poll(listener);
@@ -370,10 +519,6 @@ function onAnswer(listener: Listener, status: number, body: Buffer, close: boole
       poll(listener);
     }, opts.repollDelayMs);
   }
-}
-
-function socketOf(listener: Listener): Socket | null {
-  return listener.socket;
 }
 
 /** Opens every listener with at most `concurrency` connects in flight; resolves when all settled. */
@@ -635,6 +780,50 @@ interface RunState {
   armedAtFirstPublish: number;
   /** Listeners armed when the "held" memory sample was taken. */
   heldListeners: number;
+  gauges: ServerGauges | null;
+}
+
+/**
+ * `epush_listeners` and `epush_connections{transport}` from GET /metrics: the server's own count
+ * of what the generator holds (a WebSocket listen has no acknowledgement on the wire). Read
+ * outside every CPU window (the quiet wait before each publish follows).
+ */
+async function readGauges(): Promise<ServerGauges> {
+  let text: string;
+  try {
+    // /metrics is chunked, which the raw API client does not read: one plain node:http GET.
+    text = await new Promise<string>((resolveText, reject) => {
+      const request = httpGet(
+        { host: opts.host, port: opts.port, path: '/metrics', agent: false, timeout: 10_000 },
+        (response) => {
+          const parts: Buffer[] = [];
+          response.on('data', (part: Buffer) => parts.push(part));
+          response.on('end', () => {
+            if (response.statusCode === 200) resolveText(Buffer.concat(parts).toString('utf8'));
+            else reject(new Error(`HTTP ${response.statusCode ?? '?'}`));
+          });
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('timed out')));
+      request.on('error', reject);
+    });
+  } catch (failure) {
+    error('metrics', `GET /metrics: ${(failure as Error).message}`);
+    return { listeners: null, connections: {} };
+  }
+  let listeners: number | null = null;
+  const connections: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const plain = /^epush_listeners(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (plain) listeners = (listeners ?? 0) + Number(plain[1]);
+    const byTransport = /^epush_connections\{[^}]*transport="([^"]+)"[^}]*\} (\S+)$/.exec(line);
+    if (byTransport) {
+      const name = byTransport[1]!;
+      connections[name] = (connections[name] ?? 0) + Number(byTransport[2]);
+    }
+  }
+  return { listeners, connections };
 }
 
 async function run(state: RunState): Promise<void> {
@@ -677,6 +866,11 @@ async function run(state: RunState): Promise<void> {
   if (armed === 0) throw new AbortRun('no listener could be armed');
   state.heldListeners = armed;
   await memoryPoint('held');
+  state.gauges = await readGauges();
+  log(
+    `server gauges: ${state.gauges.listeners ?? '?'} listeners registered, connections ` +
+      JSON.stringify(state.gauges.connections),
+  );
 
   if (opts.profileFile !== null) {
     const started = await hook({ cmd: 'prof-start' });
@@ -806,6 +1000,7 @@ function summarize(
       slabPerPairKb: perConn(idle?.kernel.slabKb, held?.kernel.slabKb),
     },
     messages: state.messages,
+    serverGauges: state.gauges,
     totals: {
       expected: opts.n * opts.m,
       delivered,
@@ -842,6 +1037,7 @@ async function main(): Promise<void> {
     messages: [],
     armedAtFirstPublish: 0,
     heldListeners: 0,
+    gauges: null,
   };
   let abortReason: string | null = null;
   try {

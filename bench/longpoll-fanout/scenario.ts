@@ -23,7 +23,7 @@ import {
 import { clkTck, readFdLimits, readKernelMemory, readSystemBusyTicks } from '../lib/procfs.js';
 import { sleep } from '../lib/stats.js';
 import { renderSection } from './report.js';
-import type { GeneratorResult, ShutdownReport } from './types.js';
+import type { GeneratorResult, ShutdownReport, Transport } from './types.js';
 
 export interface ServerInfo {
   readonly argv: readonly string[];
@@ -53,7 +53,7 @@ export interface RunReport extends GeneratorResult {
   readonly rawFile: string;
 }
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
+export const ROOT = resolve(import.meta.dirname, '..', '..');
 const SERVER_CPU = 0;
 const GENERATOR_CPU = 1;
 const PORTS_PER_SOURCE_IP = 28_000;
@@ -171,52 +171,42 @@ export function renderLongpollFanout(argv: readonly string[]): Promise<number> {
   return Promise.resolve(0);
 }
 
-export async function runLongpollFanout(argv: readonly string[]): Promise<number> {
-  const args = flags(argv);
-  if (args.boolean('help', false)) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const n = args.integer('n', 10_000, 1, 19_500);
-  const m = args.integer('m', 10, 1, 10_000);
-  const srcIps = args.integer('src-ips', 4, 1, 250);
-  const maxSeconds = args.number('max-seconds', 300, 10, 86_400);
-  const holdSeconds = args.integer('hold-seconds', 120, 1, 3600);
-  const repollDelayMs = args.integer('repoll-delay-ms', 0, 0, 600_000);
-  const heap = args.boolean('heap', true);
-  const prof = args.boolean('server-prof', false);
-  const docs = args.boolean('docs', !prof);
-  if (Math.ceil(n / srcIps) > PORTS_PER_SOURCE_IP) {
-    throw new Error(
-      `--n ${n} over --src-ips ${srcIps} needs more than ${PORTS_PER_SOURCE_IP} ports per source address`,
-    );
-  }
+/** What the machine and the code are, once per command (a build first unless `build` is false). */
+export interface Preparation {
+  readonly source: SourceInfo;
+  readonly machine: MachineInfo;
+  /** The epush checkout whose dist/ the server runs (this one unless --server-root). */
+  readonly serverRoot: string;
+  readonly cli: string;
+}
 
-  if (args.boolean('build', true)) {
-    log('npm run build');
-    const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-    if (build.status !== 0) throw new Error('npm run build failed');
+/**
+ * `serverRoot` is the epush checkout to build and run (default: this one). Another checkout, e.g.
+ * a `git worktree` of HEAD, measures a known commit while this work tree has edits in progress.
+ */
+export function prepare(build: boolean, serverRoot: string = ROOT): Preparation {
+  const root = resolve(serverRoot);
+  if (build) {
+    log(`npm run build${root === ROOT ? '' : ` (in ${root})`}`);
+    const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+    if (result.status !== 0) throw new Error('npm run build failed');
   }
-  const source = sourceInfo(ROOT);
-  const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+  const cli = join(root, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build`);
-
-  const outDir = join(ROOT, '.bench-out');
-  mkdirSync(outDir, { recursive: true });
-  const id = `longpoll-fanout-n${n}-m${m}${repollDelayMs > 0 ? `-defer${repollDelayMs}` : ''}-${stamp()}`;
-  const statsFile = join(outDir, `${id}.hook-answer.json`);
-  const controlFile = join(outDir, `${id}.hook-command.json`);
-  const useHook = heap || prof;
-  const generatorOut = join(outDir, `${id}.generator.json`);
-  const serverLogFile = join(outDir, `${id}.server.log`);
-  const profileFile = join(outDir, `${id}.server.cpuprofile`);
-  const command = `npm run bench -- ${argv.join(' ')}`.trim();
   const machine = machineInfo();
-  const timeWaitAtStart = readKernelMemory().tcpTimeWait;
-  const waitIdleSeconds = args.number('wait-idle-seconds', 0, 0, 3600);
+  if (!hasTaskset())
+    log('WARNING: taskset does not work here; server and generator are not pinned');
+  if (machine.nproc < 2) log('WARNING: fewer than 2 CPUs; server and generator share a core');
+  return { source: sourceInfo(root), machine, serverRoot: root, cli };
+}
+
+/**
+ * Whole-machine CPU use (% of one core) over 2 s; with `waitIdleSeconds` > 0 it first waits up
+ * to that long for three 2 s windows in a row under 10% (test suites pause between files).
+ */
+export async function waitForIdleBox(waitIdleSeconds: number): Promise<number> {
   let boxBusy = await boxBusyPercent(2000);
   const waitUntilMs = Date.now() + waitIdleSeconds * 1000;
-  // Idle means three 2 s windows in a row under 10% of a core (test suites pause between files).
   let idleStreak = boxBusy <= 10 ? 1 : 0;
   for (let round = 0; waitIdleSeconds > 0 && idleStreak < 3 && Date.now() < waitUntilMs; round++) {
     if (round % 15 === 0 && boxBusy > 10) {
@@ -228,9 +218,48 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
   if (boxBusy > 10) {
     log(`WARNING: other processes use ${boxBusy.toFixed(0)}% of a core; figures will be disturbed`);
   }
-  if (!hasTaskset())
-    log('WARNING: taskset does not work here; server and generator are not pinned');
-  if (machine.nproc < 2) log('WARNING: fewer than 2 CPUs; server and generator share a core');
+  return boxBusy;
+}
+
+/** One server + generator run: the fan-out of one transport against a fresh epush node. */
+export interface FanoutRun {
+  readonly id: string;
+  readonly n: number;
+  readonly m: number;
+  readonly srcIps: number;
+  readonly maxSeconds: number;
+  readonly holdSeconds: number;
+  readonly repollDelayMs: number;
+  readonly heap: boolean;
+  readonly prof: boolean;
+  readonly transport: Transport;
+  /** Passed to the generator as given (`--concurrency`, `--settle-ms`, `--warmup`). */
+  readonly generatorFlags: readonly string[];
+  readonly command: string;
+  readonly prepared: Preparation;
+  readonly boxBusy: number;
+}
+
+/**
+ * Starts a fresh server (CPU 0) and the generator (CPU 1), waits for the generator, stops both
+ * and writes the raw `.bench-out/<id>.json`. Null when the generator wrote no result.
+ */
+export async function runFanoutOnce(run: FanoutRun): Promise<RunReport | null> {
+  const { id, n, m, srcIps, maxSeconds, holdSeconds, repollDelayMs, heap, prof } = run;
+  if (Math.ceil(n / srcIps) > PORTS_PER_SOURCE_IP) {
+    throw new Error(
+      `--n ${n} over --src-ips ${srcIps} needs more than ${PORTS_PER_SOURCE_IP} ports per source address`,
+    );
+  }
+  const outDir = join(ROOT, '.bench-out');
+  mkdirSync(outDir, { recursive: true });
+  const statsFile = join(outDir, `${id}.hook-answer.json`);
+  const controlFile = join(outDir, `${id}.hook-command.json`);
+  const useHook = heap || prof;
+  const generatorOut = join(outDir, `${id}.generator.json`);
+  const serverLogFile = join(outDir, `${id}.server.log`);
+  const profileFile = join(outDir, `${id}.server.cpuprofile`);
+  const timeWaitAtStart = readKernelMemory().tcpTimeWait;
   if (timeWaitAtStart > 10_000) {
     log(`note: ${timeWaitAtStart} TIME_WAIT sockets from earlier runs hold ephemeral ports`);
   }
@@ -240,7 +269,7 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
     process.execPath,
     ...(heap ? ['--expose-gc'] : []),
     ...(useHook ? [`--import=${pathToFileURL(join(ROOT, 'bench', 'server-hook.mjs')).href}`] : []),
-    cli,
+    run.prepared.cli,
     'start',
     '--port',
     '0',
@@ -260,7 +289,7 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
   ];
   const serverLog = openLog(serverLogFile);
   const server = spawnPinned(SERVER_CPU, serverArgv, {
-    cwd: ROOT,
+    cwd: run.prepared.serverRoot,
     env: { ...process.env, BENCH_STATS_FILE: statsFile, BENCH_CONTROL_FILE: controlFile },
     log: serverLog,
   });
@@ -287,7 +316,7 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
     const port = Number(new URL(serverUrl).port);
     serverFdLimit = readFdLimits(server.pid);
     log(
-      `server pid ${server.pid} on ${serverUrl}, CPU ${SERVER_CPU}, fd limit ${serverFdLimit?.soft ?? '?'}`,
+      `${run.transport}: server pid ${server.pid} on ${serverUrl}, CPU ${SERVER_CPU}, fd limit ${serverFdLimit?.soft ?? '?'}`,
     );
     if (serverFdLimit !== null && serverFdLimit.soft < n + 200) {
       throw new Error(`the server's fd limit ${serverFdLimit.soft} is below N + 200`);
@@ -303,6 +332,8 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
       String(port),
       '--server-pid',
       String(server.pid),
+      '--transport',
+      run.transport,
       '--n',
       String(n),
       '--m',
@@ -319,11 +350,8 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
       ...(heap ? [] : ['--no-heap']),
       // The profiler's sampling thread alone uses ~12-15 ms per 250 ms window.
       ...(prof ? ['--profile-file', profileFile, '--quiet-max-busy-ms', '30'] : []),
+      ...run.generatorFlags,
     ];
-    for (const name of ['concurrency', 'settle-ms', 'warmup']) {
-      const value = args.optionalString(name);
-      if (value !== undefined) generatorArgv.push(`--${name}`, value);
-    }
     generator = spawnPinned(GENERATOR_CPU, generatorArgv, { cwd: ROOT });
     generator.child.stderr?.pipe(process.stderr, { end: false });
     const running = generator;
@@ -361,7 +389,7 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
     log(
       `the generator wrote no result (exit ${generatorExit.code ?? generatorExit.signal}); server log: ${serverLogFile}`,
     );
-    return 1;
+    return null;
   }
   const result = JSON.parse(readFileSync(generatorOut, 'utf8')) as GeneratorResult;
   let profile: RunReport['profile'] = null;
@@ -369,14 +397,14 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
   const rawFile = join(outDir, `${id}.json`);
   const report: RunReport = {
     ...result,
-    command,
-    machine,
-    source,
+    command: run.command,
+    machine: run.prepared.machine,
+    source: run.prepared.source,
     pinned: hasTaskset(),
     generatorCpu: hasTaskset() ? GENERATOR_CPU : null,
     generatorFdLimit,
     timeWaitAtStart,
-    boxBusyPercentBefore: Math.round(boxBusy * 10) / 10,
+    boxBusyPercentBefore: Math.round(run.boxBusy * 10) / 10,
     server: {
       argv: serverArgv,
       pid: server.pid,
@@ -396,17 +424,67 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
   rmSync(statsFile, { force: true });
   rmSync(controlFile, { force: true });
   log(`raw results: ${rawFile}`);
+  return report;
+}
+
+/** Prints a profiled run's hot spots (self time) on stdout. */
+export function printHotSpots(report: RunReport, top = 25): void {
+  const { profile } = report;
+  if (!profile) return;
+  process.stdout.write(
+    `\nServer hot spots, ${report.options.transport ?? 'long-poll'} (self time, ${profile.totalMs} ms non-idle):\n`,
+  );
+  for (const spot of profile.spots.slice(0, top)) {
+    process.stdout.write(
+      `  ${spot.percent.toFixed(1).padStart(5)}%  ${spot.selfMs.toFixed(0).padStart(6)} ms  ${spot.name}\n`,
+    );
+  }
+}
+
+export async function runLongpollFanout(argv: readonly string[]): Promise<number> {
+  const args = flags(argv);
+  if (args.boolean('help', false)) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const n = args.integer('n', 10_000, 1, 19_500);
+  const m = args.integer('m', 10, 1, 10_000);
+  const srcIps = args.integer('src-ips', 4, 1, 250);
+  const maxSeconds = args.number('max-seconds', 300, 10, 86_400);
+  const holdSeconds = args.integer('hold-seconds', 120, 1, 3600);
+  const repollDelayMs = args.integer('repoll-delay-ms', 0, 0, 600_000);
+  const heap = args.boolean('heap', true);
+  const prof = args.boolean('server-prof', false);
+  const docs = args.boolean('docs', !prof);
+  const generatorFlags: string[] = [];
+  for (const name of ['concurrency', 'settle-ms', 'warmup']) {
+    const value = args.optionalString(name);
+    if (value !== undefined) generatorFlags.push(`--${name}`, value);
+  }
+  const prepared = prepare(args.boolean('build', true));
+  const boxBusy = await waitForIdleBox(args.number('wait-idle-seconds', 0, 0, 3600));
+  const report = await runFanoutOnce({
+    id: `longpoll-fanout-n${n}-m${m}${repollDelayMs > 0 ? `-defer${repollDelayMs}` : ''}-${stamp()}`,
+    n,
+    m,
+    srcIps,
+    maxSeconds,
+    holdSeconds,
+    repollDelayMs,
+    heap,
+    prof,
+    transport: 'long-poll',
+    generatorFlags,
+    command: `npm run bench -- ${argv.join(' ')}`.trim(),
+    prepared,
+    boxBusy,
+  });
+  if (report === null) return 1;
+  const result = report;
 
   const section = renderSection(report, ROOT);
   process.stdout.write(`\n${section}\n`);
-  if (profile) {
-    process.stdout.write(`\nServer hot spots (self time, ${profile.totalMs} ms non-idle):\n`);
-    for (const spot of profile.spots) {
-      process.stdout.write(
-        `  ${spot.percent.toFixed(1).padStart(5)}%  ${spot.selfMs.toFixed(0).padStart(6)} ms  ${spot.name}\n`,
-      );
-    }
-  }
+  printHotSpots(report);
   if (!result.completed) {
     log(`run did not complete (${result.abortReason ?? '?'}); docs/benchmarks.md left unchanged`);
     return 1;

@@ -2,6 +2,14 @@
 import type { KernelMemory, ProcessMemory } from '../lib/procfs.js';
 import type { Distribution } from '../lib/stats.js';
 
+/** The browser transports of SPEC §4, by their metric label names. */
+export const TRANSPORTS = ['long-poll', 'sse', 'websocket'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+export function isTransport(value: string): value is Transport {
+  return (TRANSPORTS as readonly string[]).includes(value);
+}
+
 export interface GeneratorOptions {
   readonly host: string;
   readonly port: number;
@@ -31,6 +39,20 @@ export interface GeneratorOptions {
   /** Most server CPU per 250 ms window that still counts as idle (5; more under --cpu-prof). */
   readonly quietMaxBusyMs: number;
   readonly out: string;
+  /**
+   * How listeners listen: `long-poll` (POST /push/listen, re-poll after each answer), `sse`
+   * (GET /push/sse, one stream) or `websocket` (GET /push/ws, one listen message). Results
+   * written before transports existed have none: long-poll.
+   */
+  readonly transport?: Transport;
+}
+
+/** The server's own gauges (GET /metrics) once the listeners are held, before the first publish. */
+export interface ServerGauges {
+  /** `epush_listeners`: listeners registered in the dispatcher. */
+  readonly listeners: number | null;
+  /** `epush_connections{transport=…}`. */
+  readonly connections: Record<string, number>;
 }
 
 export interface HeapPoint {
@@ -117,6 +139,8 @@ export interface GeneratorResult {
     readonly slabPerPairKb: number | null;
   };
   readonly messages: MessageResult[];
+  /** Absent in results written before transports existed. */
+  readonly serverGauges?: ServerGauges | null;
   readonly totals: {
     readonly expected: number;
     readonly delivered: number;

@@ -81,6 +81,7 @@ export class EpushNode implements PushService {
       delivered: () => this.dispatcher.stats.delivered,
       backplaneLeader: () => this.backplane.isLeader?.() ?? false,
       outboundQueuedBytes: () => this.connections.queuedBytes(),
+      streamBudgetBytes: () => config.streamBudgetKb * 1024,
       slowConsumerCloses: () => this.connections.slowConsumerCloses,
     });
     this.http = new HttpHandler(

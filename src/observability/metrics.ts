@@ -13,6 +13,8 @@ export interface MetricsSource {
   backplaneLeader(): boolean;
   /** Bytes written to SSE and WebSocket peers and not yet taken by them. */
   outboundQueuedBytes(): number;
+  /** The per-connection budget (`--stream-budget-kb`), in bytes. */
+  streamBudgetBytes(): number;
   slowConsumerCloses(): ReadonlyMap<string, number>;
 }
 
@@ -62,6 +64,14 @@ export class EpushMetrics {
       registers,
       collect() {
         this.set(source.outboundQueuedBytes());
+      },
+    });
+    new Gauge({
+      name: 'epush_stream_budget_bytes',
+      help: 'Unsent output an SSE or WebSocket peer may leave before it is disconnected as too slow',
+      registers,
+      collect() {
+        this.set(source.streamBudgetBytes());
       },
     });
     const reported = new Map<string, number>();

@@ -885,6 +885,7 @@ describe('streaming transports', { concurrency: true }, () => {
         '16',
       ]);
       try {
+        assert.equal(await metric(node.url, 'epush_stream_budget_bytes'), 16 * 1024);
         const pushId = await api(node.url).mintPushId();
         const from = await headCursor(node.url);
         const ws = await WsClient.open(node.url);
