@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { encodeCursor, type CursorPosition } from '../core/cursor.js';
-import { deliveriesOf, type MembershipAt } from '../core/delivery-matching.js';
 import { EpushError } from '../core/errors.js';
 import { EventLog } from '../core/event-log.js';
 import type {
@@ -10,10 +9,10 @@ import type {
   NotificationEvent,
 } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
-import type { Delivery } from '../core/listen-answer.js';
 import { MembershipIndex } from '../core/membership-index.js';
 import { PushIdLiveness } from '../core/push-id-liveness.js';
 import type { PushId } from '../core/push-id.js';
+import { readLogWindow } from './log-window-read.js';
 import type {
   Backplane,
   BackplaneGuarantees,
@@ -105,35 +104,9 @@ export class MemoryBackplane implements Backplane {
     pushIds: readonly PushId[],
     limit: number,
   ): Promise<ListenerSnapshot> {
-    const head = this.log.headSeq;
-    const startSeq = from === null ? head : from.seq;
-    const read = from !== null && from.epoch !== this.epoch ? null : this.log.readSince(startSeq);
-    if (read === null || read.kind === 'gone') {
-      return Promise.resolve({
-        kind: 'reset',
-        cursor: encodeCursor(this.epoch, head),
-        cursorSeq: head,
-      });
-    }
-    const wanted = new Set(pushIds);
-    const deliveries: Delivery[] = [];
-    let cursorSeq = startSeq;
-    const wasMemberAt: MembershipAt = (group, pushId, seq) =>
-      this.membership.wasMemberAt(group, pushId, seq);
-    for (const event of read.events) {
-      if (deliveries.length >= limit) break;
-      cursorSeq = event.seq;
-      deliveries.push(...deliveriesOf(event, pushIds, wanted, wasMemberAt));
-    }
-    const groups = new Map<PushId, GroupName[]>();
-    for (const pushId of wanted) groups.set(pushId, this.membership.groupsAt(pushId, cursorSeq));
-    return Promise.resolve({
-      kind: 'read',
-      deliveries,
-      cursor: encodeCursor(this.epoch, cursorSeq),
-      cursorSeq,
-      groups,
-    });
+    return Promise.resolve(
+      readLogWindow(this.log, this.membership, this.epoch, from, pushIds, limit),
+    );
   }
 
   // --- MembershipStore ----------------------------------------------------------------------

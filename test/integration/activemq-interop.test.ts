@@ -1,21 +1,19 @@
 /**
  * JMS interoperability through ActiveMQ Classic (issue 6): a real Java JMS producer, talking
- * OpenWire, reaches a STOMP subscriber (@stomp/stompjs over plain TCP, as the STOMP backplane
- * will use it) with the body and the JMS properties intact; persistent queue messages survive
+ * OpenWire, reaches a STOMP subscriber (@stomp/stompjs over the backplane's TCP adapter) with the body and the JMS properties intact; persistent queue messages survive
  * a SIGKILL of the broker; a wrong password is refused in words a person can act on.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
-  Client,
-  StompHeaders,
-  StompSocketState,
+  parseStompUrl,
+  stompClient,
+  stompHeaders,
+  type Client,
   type IFrame,
   type IMessage,
-  type IStompSocket,
-} from '@stomp/stompjs';
+} from '../../src/backplane/stomp/stomp-connection.js';
 import { PrivateActiveMq } from '../support/brokers/activemq.js';
 import {
   compileJavaProducer,
@@ -23,82 +21,13 @@ import {
   sendWithJavaProducer,
 } from '../support/jms/java-producer.js';
 
-/**
- * The smallest IStompSocket over a raw TCP connection: stompjs only needs the WebSocket-like
- * callbacks, `readyState`, `send` and `close`. Its parser is a byte-at-a-time state machine, so
- * TCP chunks that split or join frames are fine. A demonstration only; the real one belongs
- * in src/ next to the STOMP backplane.
- */
-class TcpStompSocket implements IStompSocket {
-  readonly url: string;
-  onclose: ((ev?: unknown) => unknown) | null = null;
-  onerror: ((ev: unknown) => unknown) | null = null;
-  onmessage: ((ev: { data: ArrayBuffer }) => unknown) | null = null;
-  onopen: ((ev?: unknown) => unknown) | null = null;
-  binaryType = 'arraybuffer';
-  readyState: StompSocketState = StompSocketState.CONNECTING;
-  private readonly socket: Socket;
-
-  constructor(host: string, port: number) {
-    this.url = `tcp://${host}:${port}`;
-    this.socket = connect({ host, port });
-    this.socket.setNoDelay(true);
-    this.socket.on('connect', () => {
-      this.readyState = StompSocketState.OPEN;
-      this.onopen?.();
-    });
-    this.socket.on('data', (chunk: Buffer) => {
-      // A copy: a Buffer's ArrayBuffer may be a shared pool holding other data.
-      const data = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength);
-      this.onmessage?.({ data: data as ArrayBuffer });
-    });
-    this.socket.on('error', (error) => {
-      this.onerror?.(error);
-    });
-    this.socket.on('close', (hadError) => {
-      this.readyState = StompSocketState.CLOSED;
-      this.onclose?.({ code: hadError ? 1006 : 1000, reason: '', wasClean: !hadError });
-    });
-  }
-
-  send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
-    if (typeof data === 'string') this.socket.write(data, 'utf8');
-    else if (ArrayBuffer.isView(data)) {
-      this.socket.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    } else if (data instanceof ArrayBuffer) this.socket.write(Buffer.from(data));
-    else throw new TypeError('TcpStompSocket cannot send a Blob');
-  }
-
-  close(): void {
-    if (this.readyState === StompSocketState.CLOSED) return;
-    this.readyState = StompSocketState.CLOSING;
-    this.socket.end();
-  }
-
-  /** stompjs calls this to drop a connection that stopped answering heart-beats. */
-  terminate(): void {
-    this.socket.destroy();
-  }
-}
-
-/** stompjs declares its header bags as a class; its instances are plain records. */
-function stompHeaders(values: Record<string, string>): StompHeaders {
-  return Object.assign(new StompHeaders(), values);
-}
-
-/** A connected stompjs client over TCP; rejects with the broker's ERROR message. */
+/** A connected stompjs client over TCP (the backplane's adapter); rejects with the broker's ERROR. */
 function connectStomp(broker: PrivateActiveMq, password = broker.password): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const client = new Client();
-    client.webSocketFactory = () => new TcpStompSocket('127.0.0.1', broker.stompPort);
-    client.connectHeaders = stompHeaders({
-      login: broker.user,
-      passcode: password,
-      host: '127.0.0.1',
-    });
-    client.reconnectDelay = 0;
-    client.heartbeatIncoming = 0;
-    client.heartbeatOutgoing = 0;
+    const client = stompClient(
+      { ...parseStompUrl(broker.stompUrl), passcode: password },
+      { reconnectDelayMs: 0, heartbeatMs: 0 },
+    );
     client.onConnect = () => {
       resolve(client);
     };

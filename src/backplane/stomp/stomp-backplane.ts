@@ -31,6 +31,7 @@ import type {
   NodeInfo,
 } from '../backplane.js';
 import {
+  publishTransient,
   sendWithReceipt,
   stompClient,
   stompHeaders,
@@ -559,15 +560,12 @@ export class StompBackplane implements Backplane {
           else resolve(collected);
         },
       });
-      client.publish({
-        destination: this.dest.append,
-        body: JSON.stringify({ k: 'history', c, through, reply: this.reply } satisfies Command),
-        headers: stompHeaders({
-          persistent: 'false',
-          expires: String(Date.now() + HISTORY_TIMEOUT_MS),
-        }),
-        skipContentLengthHeader: true,
-      });
+      publishTransient(
+        client,
+        this.dest.append,
+        JSON.stringify({ k: 'history', c, through, reply: this.reply } satisfies Command),
+        HISTORY_TIMEOUT_MS,
+      );
     });
     this.replica.prependHistory(parts.map(([event, at]) => ({ event, at })));
   }
@@ -619,17 +617,9 @@ export class StompBackplane implements Backplane {
       }, COMMAND_TIMEOUT_MS);
       this.pending.set(command.c, { resolve, reject, timer });
       try {
-        client.publish({
-          destination: this.dest.append,
-          body: JSON.stringify(command),
-          // Not persistent: nothing is promised before the batch is committed, and a command the
-          // broker loses in a restart ends in a 503 for its caller, never in a false 202.
-          headers: stompHeaders({
-            persistent: 'false',
-            expires: String(Date.now() + COMMAND_EXPIRES_MS),
-          }),
-          skipContentLengthHeader: true,
-        });
+        // Not persistent: nothing is promised before the batch is committed, and a command the
+        // broker loses in a restart ends in a 503 for its caller, never in a false 202.
+        publishTransient(client, this.dest.append, JSON.stringify(command), COMMAND_EXPIRES_MS);
       } catch {
         clearTimeout(timer);
         this.pending.delete(command.c);
@@ -682,15 +672,12 @@ export class StompBackplane implements Backplane {
       });
       if (markOnly) this.markOnly.add(c);
       try {
-        client.publish({
-          destination: this.dest.append,
-          body: JSON.stringify({ k: 'sync', c } satisfies Command),
-          headers: stompHeaders({
-            persistent: 'false',
-            expires: String(Date.now() + COMMAND_TIMEOUT_MS),
-          }),
-          skipContentLengthHeader: true,
-        });
+        publishTransient(
+          client,
+          this.dest.append,
+          JSON.stringify({ k: 'sync', c } satisfies Command),
+          COMMAND_TIMEOUT_MS,
+        );
       } catch {
         clearTimeout(timer);
         this.syncs.delete(c);
@@ -814,12 +801,7 @@ export class StompBackplane implements Backplane {
         COMMAND_TIMEOUT_MS,
       );
       if (connection !== this.connection) throw unavailable('the connection was lost');
-      client.publish({
-        destination: this.dest.events,
-        body,
-        headers: stompHeaders({ persistent: 'false' }),
-        skipContentLengthHeader: true,
-      });
+      publishTransient(client, this.dest.events, body);
       this.applyBatch(batch);
       this.batchesSinceCheckpoint += 1;
       if (this.batchesSinceCheckpoint >= CHECKPOINT_EVERY_BATCHES) this.checkpointDue = true;
@@ -836,12 +818,7 @@ export class StompBackplane implements Backplane {
         bi: this.replica.bi,
         c: syncs,
       };
-      client.publish({
-        destination: this.dest.events,
-        body: JSON.stringify(mark),
-        headers: stompHeaders({ persistent: 'false' }),
-        skipContentLengthHeader: true,
-      });
+      publishTransient(client, this.dest.events, JSON.stringify(mark));
     }
     for (const inbound of taken) inbound.message.ack();
     if (this.checkpointDue) await this.storeCheckpoint(client, connection);
@@ -869,12 +846,11 @@ export class StompBackplane implements Backplane {
     let part: (readonly [ClusterEvent, number])[] = [];
     let bytes = 0;
     const flush = (last: boolean): void => {
-      client.publish({
-        destination: reply,
-        body: JSON.stringify({ t: 'history', c, events: part, last } satisfies HistoryPart),
-        headers: stompHeaders({ persistent: 'false' }),
-        skipContentLengthHeader: true,
-      });
+      publishTransient(
+        client,
+        reply,
+        JSON.stringify({ t: 'history', c, events: part, last } satisfies HistoryPart),
+      );
       part = [];
       bytes = 0;
     };

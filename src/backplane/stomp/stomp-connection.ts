@@ -116,6 +116,27 @@ export function sendWithReceipt(
 let receiptCounter = 0;
 
 /**
+ * Sends a non-persistent message without waiting for the broker (commands, fan-out, answers);
+ * with `expiresInMs` the broker drops it unconsumed after that long. Throws when not connected.
+ */
+export function publishTransient(
+  client: Client,
+  destination: string,
+  body: string,
+  expiresInMs?: number,
+): void {
+  const headers: Record<string, string> = { persistent: 'false' };
+  if (expiresInMs !== undefined) headers.expires = String(Date.now() + expiresInMs);
+  client.publish({
+    destination,
+    body,
+    headers: stompHeaders(headers),
+    // Without content-length ActiveMQ hands the message to JMS clients as a TextMessage.
+    skipContentLengthHeader: true,
+  });
+}
+
+/**
  * Subscribes and resolves once the broker confirmed the subscription (a RECEIPT); rejects when
  * the confirmation does not come within `timeoutMs` (the connection died meanwhile).
  */

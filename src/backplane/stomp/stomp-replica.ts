@@ -5,15 +5,14 @@
  * caller passes the clock.
  */
 import { encodeCursor, type Cursor, type CursorPosition } from '../../core/cursor.js';
-import { deliveriesOf, type MembershipAt } from '../../core/delivery-matching.js';
 import { EventLog } from '../../core/event-log.js';
 import type { ClusterEvent } from '../../core/events.js';
 import type { GroupName } from '../../core/group-name.js';
-import type { Delivery } from '../../core/listen-answer.js';
 import { MembershipIndex } from '../../core/membership-index.js';
 import { PushIdLiveness } from '../../core/push-id-liveness.js';
 import type { PushId } from '../../core/push-id.js';
 import type { ListenerSnapshot } from '../backplane.js';
+import { readLogWindow } from '../log-window-read.js';
 import type { Batch, Checkpoint, Command, Entry, LogMessage } from './stomp-protocol.js';
 
 export interface ReplicaOptions {
@@ -161,26 +160,7 @@ export class StompReplica {
     pushIds: readonly PushId[],
     limit: number,
   ): ListenerSnapshot {
-    const epoch = this.epoch ?? '0';
-    const head = this.log.headSeq;
-    const startSeq = from === null ? head : from.seq;
-    const read = from !== null && from.epoch !== epoch ? null : this.log.readSince(startSeq);
-    if (read === null || read.kind === 'gone') {
-      return { kind: 'reset', cursor: encodeCursor(epoch, head), cursorSeq: head };
-    }
-    const wanted = new Set(pushIds);
-    const deliveries: Delivery[] = [];
-    let cursorSeq = startSeq;
-    const wasMemberAt: MembershipAt = (group, pushId, seq) =>
-      this.membership.wasMemberAt(group, pushId, seq);
-    for (const event of read.events) {
-      if (deliveries.length >= limit) break;
-      cursorSeq = event.seq;
-      deliveries.push(...deliveriesOf(event, pushIds, wanted, wasMemberAt));
-    }
-    const groups = new Map<PushId, GroupName[]>();
-    for (const pushId of wanted) groups.set(pushId, this.membership.groupsAt(pushId, cursorSeq));
-    return { kind: 'read', deliveries, cursor: encodeCursor(epoch, cursorSeq), cursorSeq, groups };
+    return readLogWindow(this.log, this.membership, this.epoch ?? '0', from, pushIds, limit);
   }
 
   members(group: GroupName): PushId[] {
