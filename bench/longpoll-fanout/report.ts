@@ -1,22 +1,7 @@
 /** Markdown for one longpoll-fanout run (a section of docs/benchmarks.md). */
 import { relative } from 'node:path';
 import type { RunReport } from './scenario.js';
-
-function fmt(value: number | null | undefined, digits = 1): string {
-  if (value === null || value === undefined || !Number.isFinite(value)) return '–';
-  return value.toLocaleString('en-US', {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  });
-}
-
-function int(value: number): string {
-  return value.toLocaleString('en-US');
-}
-
-function mb(kb: number | undefined): string {
-  return kb === undefined ? '–' : fmt(kb / 1024, 1);
-}
+import { fmt, int, mb } from '../lib/format.js';
 
 export function renderSection(report: RunReport, root: string): string {
   const { options, totals, memory, machine, messages } = report;

@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import type { RunReport } from '../longpoll-fanout/scenario.js';
 import type { Transport } from '../longpoll-fanout/types.js';
 import { distribution } from '../lib/stats.js';
+import { fmt, int, mb } from '../lib/format.js';
 
 /**
  * nchan long-poll server CPU per delivery at N = 10,000, from shared/reference/perf.md §0 and §3b
@@ -17,22 +18,6 @@ const LABEL: Record<Transport, string> = {
   sse: 'SSE',
   websocket: 'WebSocket',
 };
-
-function fmt(value: number | null | undefined, digits = 1): string {
-  if (value === null || value === undefined || !Number.isFinite(value)) return '–';
-  return value.toLocaleString('en-US', {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  });
-}
-
-function int(value: number): string {
-  return value.toLocaleString('en-US');
-}
-
-function mb(kb: number | undefined): string {
-  return kb === undefined ? '–' : fmt(kb / 1024, 1);
-}
 
 function transportOf(report: RunReport): Transport {
   return report.options.transport ?? 'long-poll';
