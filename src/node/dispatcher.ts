@@ -138,15 +138,17 @@ export class Dispatcher implements ClusterEventSink {
     if (!wakeups || event.type !== 'notification') return;
     let fanout: FanoutAnswer | null = null;
     let fanoutEpoch = '';
+    let fanoutCursor = '' as Cursor;
     for (const [listener, pushIds] of wakeups) {
       // Its cursor may be ahead of this node's fan-out (another node answered it, and this one
       // lags behind the log): it already has this event.
       if (listener.cursorSeq >= event.seq) continue;
       if (fanout === null || listener.epoch !== fanoutEpoch) {
         fanoutEpoch = listener.epoch;
-        fanout = new FanoutAnswer(event, encodeCursor(fanoutEpoch, event.seq));
+        fanoutCursor = encodeCursor(fanoutEpoch, event.seq);
+        fanout = new FanoutAnswer(event, fanoutCursor);
       }
-      this.finish(listener, fanout.for(pushIds), pushIds.length, event);
+      this.finish(listener, fanout.for(pushIds), fanoutCursor, pushIds.length, event);
     }
   }
 
@@ -401,6 +403,7 @@ export class Dispatcher implements ClusterEventSink {
   private finish(
     listener: WaitingListener,
     json: string,
+    cursor: Cursor,
     deliveries: number,
     event: NotificationEvent,
   ): void {
@@ -409,7 +412,6 @@ export class Dispatcher implements ClusterEventSink {
     const latencyMs = this.now() - event.publishedAt;
     this.stats.latencyMsSum += latencyMs * deliveries;
     this.options.observeLatency?.(latencyMs / 1000);
-    const cursor = encodeCursor(listener.epoch, event.seq);
     if (listener.connection.streaming) {
       listener.cursorSeq = event.seq;
       this.rearm(listener);
