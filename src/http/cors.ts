@@ -16,7 +16,17 @@ export class CorsPolicy {
 
   /** Headers for an answer to `req`; empty when the origin is not allowed (the browser blocks). */
   headersFor(req: IncomingMessage): Headers {
-    const origin = req.headers.origin;
+    return this.headersForOrigin(req.headers.origin);
+  }
+
+  /** What {@link headersForOrigin} depends on: one key per distinct set of headers. */
+  headersKey(origin: string | undefined): string {
+    if (this.any) return '*';
+    return origin !== undefined && this.allowed.has(origin) ? origin : '';
+  }
+
+  /** Same as {@link headersFor}, from the request's Origin header value. */
+  headersForOrigin(origin: string | undefined): Headers {
     if (this.any) return { 'access-control-allow-origin': '*', ...EXPOSED };
     if (origin !== undefined && this.allowed.has(origin)) {
       return { 'access-control-allow-origin': origin, vary: 'Origin', ...EXPOSED };

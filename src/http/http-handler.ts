@@ -61,11 +61,11 @@ function parseTarget(rawUrl: string): URL | null {
 export class HttpHandler {
   readonly websockets: WebSocketTransport;
   readonly basePath: string;
+  readonly cors: CorsPolicy;
   private readonly router = new Router();
-  private readonly cors: CorsPolicy;
 
   constructor(
-    service: PushService,
+    readonly service: PushService,
     options: HttpHandlerOptions,
     private readonly log: Logger,
   ) {

@@ -1,23 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { EpushError } from '../core/errors.js';
-import { refuseUpgrade, type WebSocketTransport } from '../transports/websocket.js';
-import { HttpHandler, type HttpHandlerOptions } from './http-handler.js';
-import type { PushService } from './push-service.js';
+import { refuseUpgrade } from '../transports/websocket.js';
+import { HttpFront } from './http-front.js';
+import type { HttpHandler } from './http-handler.js';
 
 export interface HttpServerOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly idleTimeoutMs: number;
-}
-
-export type HttpOptions = HttpHandlerOptions & HttpServerOptions;
-
-export interface HttpSurface {
-  readonly server: Server;
-  readonly websockets: WebSocketTransport;
-  readonly handler: HttpHandler;
 }
 
 /** Answers for requests node:http rejects before they reach a route. */
@@ -36,27 +28,18 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /**
- * The HTTP surface on plain node:http: one router for the application API, the browser
- * protocol and the ops endpoints. Timeouts are set so idle or slow sockets cannot pile up:
- * headers must arrive within `headersTimeoutMs`, the whole request within `bodyTimeoutMs`
- * (a held long-poll is past that point: its request has fully arrived), and an idle keep-alive
- * connection closes after `idleTimeoutMs`.
+ * The standalone node's server around `handler`: the accept loop serves long-polls itself and
+ * gives every other connection to a node:http server, where every path the handler has no route
+ * for is `not_found`, and so is an upgrade to any other path than `/push/ws`. Timeouts are set so
+ * idle or slow sockets cannot pile up: headers must arrive within `headersTimeoutMs`, the whole
+ * request within `bodyTimeoutMs` (a held long-poll is past that point: its request has fully
+ * arrived), and an idle keep-alive connection closes after `idleTimeoutMs`.
  */
-export function createHttpServer(
-  service: PushService,
-  options: HttpOptions,
+export function serveHandler(
+  handler: HttpHandler,
+  options: HttpServerOptions,
   log: Logger,
-): HttpSurface {
-  const handler = new HttpHandler(service, options, log);
-  return { server: serveHandler(handler, options), websockets: handler.websockets, handler };
-}
-
-/**
- * A node:http server of its own around `handler` (the standalone node): every path the
- * handler has no route for is `not_found`, and so is an upgrade to any other path than
- * `/push/ws`.
- */
-export function serveHandler(handler: HttpHandler, options: HttpServerOptions): Server {
+): HttpFront {
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs,
@@ -93,7 +76,13 @@ export function serveHandler(handler: HttpHandler, options: HttpServerOptions): 
       new EpushError('not_found', `No WebSocket endpoint at ${pathOf(req.url)}; use /push/ws.`),
     );
   });
-  return server;
+  return new HttpFront(
+    server,
+    handler.service,
+    handler.cors,
+    { ...options, listenPath: `${handler.basePath}/push/listen` },
+    log,
+  );
 }
 
 function pathOf(rawUrl: string | undefined): string {

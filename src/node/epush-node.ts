@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { HttpFront } from '../http/http-front.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Backplane } from '../backplane/backplane.js';
@@ -51,7 +51,7 @@ export class EpushNode implements PushService {
   /** Every route and the WebSocket upgrade, without a server (the host's, when embedded). */
   readonly http: HttpHandler;
   /** Null when the node does not listen itself (`listen: false`). */
-  private readonly server: Server | null;
+  private readonly server: HttpFront | null;
   private readonly websockets: WebSocketTransport;
   private readonly ids = new NotificationIdSource();
   private readonly startedAt = new Date().toISOString();
@@ -100,11 +100,15 @@ export class EpushNode implements PushService {
     this.server =
       deps.listen === false
         ? null
-        : serveHandler(this.http, {
-            headersTimeoutMs: config.headersTimeoutSeconds * 1000,
-            bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
-            idleTimeoutMs: config.idleTimeoutSeconds * 1000,
-          });
+        : serveHandler(
+            this.http,
+            {
+              headersTimeoutMs: config.headersTimeoutSeconds * 1000,
+              bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
+              idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+            },
+            deps.log,
+          );
   }
 
   get log(): Logger {
@@ -113,7 +117,7 @@ export class EpushNode implements PushService {
 
   /** The bound address, e.g. `http://127.0.0.1:8080`. */
   get url(): string {
-    const address = (this.server?.address() ?? null) as AddressInfo | null;
+    const address = (this.server?.server.address() ?? null) as AddressInfo | null;
     if (!address) throw new Error('the node is not listening');
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return `http://${host}:${address.port}`;
@@ -127,9 +131,10 @@ export class EpushNode implements PushService {
     const { server } = this;
     if (server) {
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: this.config.host, port: this.config.port, backlog: 65535 }, () => {
-          server.off('error', reject);
+        const listening = server.server;
+        listening.once('error', reject);
+        listening.listen({ host: this.config.host, port: this.config.port, backlog: 65535 }, () => {
+          listening.off('error', reject);
           resolve();
         });
       });

@@ -12,7 +12,7 @@ import type { Router } from '../router.js';
 
 /** Most push IDs one listen may carry (SPEC §4). */
 export const MAX_PUSH_IDS_PER_LISTEN = 100;
-const MAX_LISTEN_BODY_BYTES = 16 * 1024;
+export const MAX_LISTEN_BODY_BYTES = 16 * 1024;
 
 export interface ListenRequest {
   readonly pushIds: PushId[];
