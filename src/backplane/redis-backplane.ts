@@ -291,12 +291,9 @@ export class RedisBackplane implements Backplane {
     untilSeq: number,
     count: number,
   ): Promise<ClusterEvent[]> {
-    const entries = (await this.commands.xrange(
-      this.key('log'),
-      `${afterSeq + 1}-0`,
-      `${untilSeq}-0`,
-      'COUNT',
-      count,
+    // A timeout or a lost connection here is the backplane's (503), not the node's (500).
+    const entries = (await this.run(() =>
+      this.commands.xrange(this.key('log'), `${afterSeq + 1}-0`, `${untilSeq}-0`, 'COUNT', count),
     )) as [string, string[]][];
     return entries.map(([, fields]) => decodeEvent(fields[1] ?? '{}'));
   }

@@ -161,11 +161,19 @@ export class HttpFront {
     this.http.close();
   }
 
-  /** Closes connections with no request in flight (draining). */
-  closeIdleConnections(): void {
+  /**
+   * Closes connections with no request in flight for `minIdleMs` (draining: a long-poll between
+   * answer and re-poll is idle for a moment; its re-poll is better told `reconnect` than cut).
+   */
+  closeIdleConnections(minIdleMs = 0): void {
+    const before = Date.now() - minIdleMs;
     for (const connection of this.connections) {
-      if (connection.phase === Phase.Head && connection.input === null) {
-        connection.socket.end();
+      if (
+        connection.phase === Phase.Head &&
+        connection.input === null &&
+        connection.since <= before
+      ) {
+        closeAfterWrites(connection.socket);
       }
     }
     this.http.closeIdleConnections();
@@ -330,7 +338,7 @@ export class HttpFront {
     if (close) head += 'connection: close\r\n';
     socket.write(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     if (close) {
-      socket.end();
+      closeAfterWrites(socket);
       return;
     }
     connection.phase = Phase.Head;
@@ -392,3 +400,17 @@ const INTERNAL_ERROR = JSON.stringify({
 });
 
 function noop(): void {}
+
+/**
+ * Closes once what was written has reached the kernel, without waiting for the peer's FIN (as
+ * node:http does): a proxy may keep its end of a pooled connection open.
+ */
+function closeAfterWrites(socket: Socket): void {
+  if (socket.writableLength === 0) {
+    socket.destroy();
+    return;
+  }
+  socket.end(() => {
+    socket.destroy();
+  });
+}

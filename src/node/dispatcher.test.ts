@@ -88,11 +88,12 @@ async function setup(
     maxLogBytes: 1 << 24,
     nodeTimeoutMs: 15_000,
   }),
-  options: { holdMs?: number; now?: () => number } = {},
+  options: { holdMs?: number; now?: () => number; parkMs?: number; maxDeliveries?: number } = {},
 ) {
   const dispatcher = new Dispatcher(backplane, {
     holdMs: options.holdMs ?? 60_000,
-    maxDeliveriesPerAnswer: 500,
+    maxDeliveriesPerAnswer: options.maxDeliveries ?? 500,
+    parkMs: options.parkMs ?? 0,
     ...(options.now ? { now: options.now } : {}),
   });
   await backplane.start(dispatcher);
@@ -504,6 +505,170 @@ describe('Dispatcher', () => {
         'the closed stream is still registered (its push IDs stay held, heartbeats go nowhere)',
       );
       assert.deepEqual(dispatcher.heldPushIds(), []);
+      dispatcher.stop();
+    });
+  });
+
+  describe('parking: an answered long-poll stays registered for its re-poll', () => {
+    /** A memory backplane that counts the reads of listens that took the full path. */
+    class CountingBackplane extends MemoryBackplane {
+      reads = 0;
+      override readForListener(
+        from: CursorPosition | null,
+        pushIds: readonly PushId[],
+        max: number,
+      ): Promise<ListenerSnapshot> {
+        this.reads += 1;
+        return super.readForListener(from, pushIds, max);
+      }
+    }
+    const counting = (pushIdTtlMs = 60_000) =>
+      new CountingBackplane({
+        retentionMs: 60_000,
+        pushIdTtlMs,
+        maxLogBytes: 1 << 24,
+        nodeTimeoutMs: 15_000,
+      });
+
+    async function listenOnce(
+      dispatcher: Dispatcher,
+      pushIds: PushId[],
+      cursor: string | null,
+    ): Promise<FakeConnection> {
+      const connection = new FakeConnection();
+      await dispatcher.listen(pushIds, cursor === null ? null : decodeCursor(cursor), connection);
+      return connection;
+    }
+
+    test('the re-poll with the answer cursor takes the registration back without a read, and gets what came meanwhile, once and in order', async () => {
+      const backplane = counting();
+      const { dispatcher, ids } = await setup(backplane, { parkMs: 5000 });
+      const room = 'room' as GroupName;
+      await backplane.addMember(room, ids[0]!);
+      const first = await listenOnce(dispatcher, [ids[0]!], null);
+      const readsAfterFirst = backplane.reads;
+      await backplane.publish(note(room, null, 1));
+      const answer = first.answers[0]!;
+      assert.deepEqual(
+        answer.notifications.map((x) => x.payload),
+        [1],
+      );
+      assert.equal(dispatcher.listenerCount, 0, 'a parked listener is not a waiting listen');
+      assert.deepEqual(dispatcher.heldPushIds(), [], 'nor does it hold its push ID');
+      // Two notifications before the re-poll: both wait for it.
+      await backplane.publish(note(room, null, 2));
+      await backplane.publish(note(null, ids[0]!, 3));
+      const second = await listenOnce(dispatcher, [ids[0]!], answer.cursor);
+      assert.deepEqual(
+        second.answers[0]?.notifications.map((x) => x.payload),
+        [2, 3],
+      );
+      // Now nothing is pending: the re-poll is held, and the next notification answers it.
+      const third = await listenOnce(dispatcher, [ids[0]!], second.answers[0].cursor);
+      assert.equal(third.answers.length, 0);
+      assert.equal(dispatcher.listenerCount, 1);
+      await backplane.publish(note(room, null, 4));
+      assert.deepEqual(
+        third.answers[0]?.notifications.map((x) => x.payload),
+        [4],
+      );
+      assert.equal(backplane.reads, readsAfterFirst, 'no re-poll read the backplane');
+      dispatcher.stop();
+    });
+
+    test('membership changes while parked are applied: removed members hear nothing, added ones hear the group', async () => {
+      const backplane = counting();
+      const { dispatcher, ids } = await setup(backplane, { parkMs: 5000 });
+      const room = 'room' as GroupName;
+      await backplane.addMember(room, ids[0]!);
+      const first = await listenOnce(dispatcher, [ids[0]!, ids[1]!], null);
+      await backplane.publish(note(null, ids[1]!, 'direct'));
+      const cursor = first.answers[0]!.cursor;
+      await backplane.removeMember(room, ids[0]!);
+      await backplane.addMember(room, ids[1]!);
+      await backplane.publish(note(room, null, 'after'));
+      const second = await listenOnce(dispatcher, [ids[0]!, ids[1]!], cursor);
+      assert.deepEqual(
+        second.answers[0]?.notifications.map((x) => [x.pushId, x.payload]),
+        [[ids[1], 'after']],
+      );
+      dispatcher.stop();
+    });
+
+    test('a re-poll with another cursor or other push IDs takes the full path and reads exactly', async () => {
+      const backplane = counting();
+      const { dispatcher, ids } = await setup(backplane, { parkMs: 5000 });
+      const start = await listenOnce(dispatcher, [ids[0]!], null); // held
+      await backplane.publish(note(null, ids[0]!, 'a'));
+      const afterA = start.answers[0]!.cursor;
+      await backplane.publish(note(null, ids[0]!, 'b'));
+      const reads = backplane.reads;
+      // An older cursor (the client lost the answer): everything after it, from the log.
+      const older = await listenOnce(dispatcher, [ids[0]!], afterA);
+      assert.deepEqual(
+        older.answers[0]?.notifications.map((x) => x.payload),
+        ['b'],
+      );
+      assert.equal(backplane.reads, reads, 'the answer cursor itself still resumes');
+      const again = await listenOnce(dispatcher, [ids[0]!, ids[1]!], afterA);
+      assert.deepEqual(
+        again.answers[0]?.notifications.map((x) => x.payload),
+        ['b'],
+      );
+      assert.equal(backplane.reads, reads + 1, 'other push IDs read the log');
+      dispatcher.stop();
+    });
+
+    test('past one answer of collected deliveries, the parked listener lets go and the re-poll reads the log', async () => {
+      const backplane = counting();
+      const { dispatcher, ids } = await setup(backplane, { parkMs: 5000, maxDeliveries: 3 });
+      const first = await listenOnce(dispatcher, [ids[0]!], null);
+      await backplane.publish(note(null, ids[0]!, 0));
+      for (let i = 1; i <= 5; i++) await backplane.publish(note(null, ids[0]!, i));
+      const reads = backplane.reads;
+      const second = await listenOnce(dispatcher, [ids[0]!], first.answers[0]!.cursor);
+      assert.deepEqual(
+        second.answers[0]?.notifications.map((x) => x.payload),
+        [1, 2, 3],
+      );
+      assert.equal(backplane.reads, reads + 1);
+      const third = await listenOnce(dispatcher, [ids[0]!], second.answers[0].cursor);
+      assert.deepEqual(
+        third.answers[0]?.notifications.map((x) => x.payload),
+        [4, 5],
+      );
+      dispatcher.stop();
+    });
+
+    test('a parked listener is dropped after the park time, and a newer listen replaces it silently', async () => {
+      let now = Date.now();
+      const backplane = counting();
+      const { dispatcher, ids } = await setup(backplane, { parkMs: 1000, now: () => now });
+      const first = await listenOnce(dispatcher, [ids[0]!], null);
+      await backplane.publish(note(null, ids[0]!, 'x'));
+      assert.equal(first.answers.length, 1);
+      now += 1500;
+      await new Promise((resolve) => setTimeout(resolve, 600)); // the 250 ms ticker
+      const reads = backplane.reads;
+      const late = await listenOnce(dispatcher, [ids[0]!], first.answers[0]!.cursor);
+      assert.equal(late.answers.length, 0, 'held, nothing new');
+      assert.equal(backplane.reads, reads + 1, 'the parked registration was gone');
+      assert.equal(first.answers.length, 1, 'the answered connection hears nothing more');
+      dispatcher.stop();
+    });
+
+    test('a push ID that expires while parked is reported to the re-poll', async () => {
+      // Nodes park for at most half a TTL and touch released push IDs within a third of one,
+      // so this needs a push ID left untouched on purpose: the expiry event must unpark it.
+      const backplane = counting(300);
+      const { dispatcher, ids } = await setup(backplane, { parkMs: 5000 });
+      await backplane.addMember('room' as GroupName, ids[0]!);
+      const first = await listenOnce(dispatcher, [ids[0]!], null);
+      await backplane.publish(note(null, ids[0]!, 'x'));
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await backplane.touch([]); // expiry is noticed on the next backplane call
+      const second = await listenOnce(dispatcher, [ids[0]!], first.answers[0]!.cursor);
+      assert.deepEqual(second.answers[0]?.expired, [ids[0]]);
       dispatcher.stop();
     });
   });

@@ -21,6 +21,14 @@ export interface DispatcherOptions {
   readonly now?: () => number;
   /** Called once per answer that carries notifications, with the oldest one's latency. */
   readonly observeLatency?: (seconds: number) => void;
+  /**
+   * How long an answered long-poll stays registered ("parked") for its re-poll; 0 = not at
+   * all. A re-poll with the answer's cursor and the same push IDs takes the registration back
+   * without a backplane round trip; what arrived meanwhile is collected for it. The re-poll
+   * does not touch its push IDs: keep this under the push-ID TTL, with released push IDs
+   * touched meanwhile (EpushNode: at most half a TTL), so none can expire unseen.
+   */
+  readonly parkMs?: number;
 }
 
 export interface DispatcherStats {
@@ -33,12 +41,18 @@ export interface DispatcherStats {
 /** A listen waiting for a notification on this node. */
 class WaitingListener {
   wheelSlot = 0;
+  /** Answered long-poll kept registered until its re-poll; `connection` is the answered one. */
+  parked = false;
+  /** While parked: the seq of the cursor in the answer, which the re-poll must bring back. */
+  parkedSeq = 0;
+  /** While parked: what reached it since the answer, for the re-poll. */
+  pending: Delivery[] | null = null;
   constructor(
     readonly pushIds: readonly PushId[],
     /** Last event seq this listener has been matched against. */
     public cursorSeq: number,
     readonly epoch: string,
-    readonly connection: ListenerConnection,
+    public connection: ListenerConnection,
   ) {}
 }
 
@@ -68,24 +82,27 @@ export class Dispatcher implements ClusterEventSink {
   private pending = 0;
   /** Push IDs whose listener was answered since the last `takeReleased`: their TTL starts now. */
   private released = new Set<PushId>();
+  private parkedCount = 0;
+  private readonly parkMs: number;
 
   constructor(
     private readonly backplane: Backplane,
     private readonly options: DispatcherOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.parkMs = options.parkMs ?? 0;
     this.wheel = new TimerWheel(250, this.now());
     this.tail = new EventLog({ retentionMs: 120_000, maxBytes: 64 << 20, maxEvents: TAIL_EVENTS });
   }
 
   /** Waiting listeners (SPEC: `epush_listeners`). */
   get listenerCount(): number {
-    return this.registry.size;
+    return this.registry.size - this.parkedCount;
   }
 
   /** Open listen exchanges, waiting or being prepared. */
   get connectionCount(): number {
-    return this.registry.size + this.pending;
+    return this.listenerCount + this.pending;
   }
 
   get isUp(): boolean {
@@ -116,7 +133,11 @@ export class Dispatcher implements ClusterEventSink {
 
   /** Push IDs currently held here; the node keeps them alive in the backplane. */
   heldPushIds(): PushId[] {
-    return [...this.registry.pushIds()];
+    const held: PushId[] = [];
+    for (const pushId of this.registry.pushIds()) {
+      if (this.registry.get(pushId)?.parked === false) held.push(pushId);
+    }
+    return held;
   }
 
   /** Push IDs released since the last call; touching them makes their TTL count from release. */
@@ -134,6 +155,11 @@ export class Dispatcher implements ClusterEventSink {
       this.onGap(event.seq - 1);
     }
     this.tail.append(event, this.now());
+    if (event.type === 'push-id-expired') {
+      // The re-poll must hear it: let it take the full path, which reports it.
+      const listener = this.registry.get(event.pushId);
+      if (listener?.parked) this.unregister(listener);
+    }
     const wakeups = this.registry.apply(event);
     if (!wakeups || event.type !== 'notification') return;
     let fanout: FanoutAnswer | null = null;
@@ -143,6 +169,10 @@ export class Dispatcher implements ClusterEventSink {
       // Its cursor may be ahead of this node's fan-out (another node answered it, and this one
       // lags behind the log): it already has this event.
       if (listener.cursorSeq >= event.seq) continue;
+      if (listener.parked) {
+        this.collect(listener, event, pushIds);
+        continue;
+      }
       if (fanout === null || listener.epoch !== fanoutEpoch) {
         fanoutEpoch = listener.epoch;
         fanoutCursor = encodeCursor(fanoutEpoch, event.seq);
@@ -222,6 +252,13 @@ export class Dispatcher implements ClusterEventSink {
         : (await this.backplane.head()).cursor;
       send(connection, { deliveries: [], cursor, expired: [], reconnect: true }, 'end');
       return;
+    }
+    if (from !== null && !connection.streaming && !this.refusesListeners()) {
+      const parked = this.parkedFor(pushIds, from);
+      if (parked !== null) {
+        this.resume(parked, connection);
+        return;
+      }
     }
     const expired = await this.backplane.touch(pushIds);
     const live = expired.length === 0 ? pushIds : pushIds.filter((id) => !expired.includes(id));
@@ -380,11 +417,22 @@ export class Dispatcher implements ClusterEventSink {
    * hold (heartbeat) timer started again; everything else ends the registration.
    */
   private answer(listener: WaitingListener, answer: ListenAnswer, after: AfterAnswer): void {
+    if (listener.parked) {
+      // Its connection was answered already; the re-poll takes the full path.
+      this.unregister(listener);
+      return;
+    }
     this.stats.answers += 1;
     if (after === 'wait' && listener.connection.streaming) {
       listener.cursorSeq = Math.max(listener.cursorSeq, this.tail.headSeq);
       this.rearm(listener);
       listener.connection.send(listenAnswerJson(answer), 'wait', answer.cursor);
+      return;
+    }
+    if (after === 'wait' && this.parkMs > 0) {
+      listener.cursorSeq = Math.max(listener.cursorSeq, this.tail.headSeq);
+      this.park(listener, listener.cursorSeq);
+      listener.connection.send(listenAnswerJson(answer), 'relisten', answer.cursor);
       return;
     }
     this.unregister(listener);
@@ -418,8 +466,82 @@ export class Dispatcher implements ClusterEventSink {
       listener.connection.send(json, 'wait', cursor);
       return;
     }
-    this.unregister(listener);
+    if (this.parkMs > 0) {
+      listener.cursorSeq = event.seq;
+      this.park(listener, event.seq);
+    } else {
+      this.unregister(listener);
+    }
     listener.connection.send(json, 'relisten', cursor);
+  }
+
+  /**
+   * Keeps an answered long-poll registered for its re-poll. Its push IDs count as released
+   * (their TTL runs from the answer, as without parking).
+   */
+  private park(listener: WaitingListener, answeredSeq: number): void {
+    listener.parked = true;
+    listener.parkedSeq = answeredSeq;
+    listener.pending = null;
+    this.parkedCount += 1;
+    for (const pushId of listener.pushIds) this.released.add(pushId);
+    if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);
+    listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.parkMs);
+  }
+
+  /** A parked listener's registration, when this re-poll can take it over. */
+  private parkedFor(pushIds: readonly PushId[], from: CursorPosition): WaitingListener | null {
+    const first = pushIds[0];
+    const listener = first === undefined ? undefined : this.registry.get(first);
+    if (
+      listener === undefined ||
+      !listener.parked ||
+      listener.parkedSeq !== from.seq ||
+      listener.epoch !== from.epoch ||
+      listener.pushIds.length !== pushIds.length
+    ) {
+      return null;
+    }
+    for (let i = 1; i < pushIds.length; i++) {
+      if (listener.pushIds[i] !== pushIds[i]) return null;
+    }
+    return listener;
+  }
+
+  /** The re-poll takes the parked registration: answered at once with what it collected, or held. */
+  private resume(listener: WaitingListener, connection: ListenerConnection): void {
+    if (isClosed(connection)) {
+      this.unregister(listener);
+      return;
+    }
+    listener.parked = false;
+    this.parkedCount -= 1;
+    listener.connection = connection;
+    if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);
+    listener.wheelSlot = 0;
+    const deliveries = listener.pending;
+    listener.pending = null;
+    if (deliveries !== null) {
+      this.countDeliveries(deliveries);
+      this.answer(listener, { deliveries, cursor: this.cursorOf(listener), expired: [] }, 'wait');
+      return;
+    }
+    listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.options.holdMs);
+    connection.onClose(() => {
+      this.drop(listener);
+    });
+  }
+
+  /** A notification for a parked listener waits for its re-poll (within one answer's worth). */
+  private collect(
+    listener: WaitingListener,
+    event: NotificationEvent,
+    pushIds: readonly PushId[],
+  ): void {
+    const pending = (listener.pending ??= []);
+    for (const pushId of pushIds) pending.push({ event, pushId });
+    listener.cursorSeq = event.seq;
+    if (pending.length > this.options.maxDeliveriesPerAnswer) this.unregister(listener);
   }
 
   private drop(listener: WaitingListener): void {
@@ -427,6 +549,11 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   private unregister(listener: WaitingListener): void {
+    if (listener.parked) {
+      listener.parked = false;
+      listener.pending = null;
+      this.parkedCount -= 1;
+    }
     for (const pushId of listener.pushIds) this.released.add(pushId);
     this.registry.remove(listener);
     if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);

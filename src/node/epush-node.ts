@@ -21,6 +21,10 @@ import { Dispatcher } from './dispatcher.js';
 const TOUCH_BATCH = 1000;
 /** Most deliveries one listen answer carries. */
 const MAX_DELIVERIES_PER_ANSWER = 500;
+/** How long an answered long-poll stays registered for its re-poll (a browser re-polls at once). */
+const MAX_PARK_MS = 5000;
+/** Draining: a connection idle this long has no re-poll coming; it is closed. */
+const DRAIN_IDLE_GRACE_MS = 250;
 
 export interface EpushNodeDeps {
   readonly log: Logger;
@@ -69,6 +73,8 @@ export class EpushNode implements PushService {
     this.dispatcher = new Dispatcher(this.backplane, {
       holdMs: config.holdSeconds * 1000,
       maxDeliveriesPerAnswer: MAX_DELIVERIES_PER_ANSWER,
+      // Within half a TTL, so a push ID cannot expire unseen while its listener is parked.
+      parkMs: Math.min(MAX_PARK_MS, Math.floor((config.pushIdTtl * 1000) / 2)),
       observeLatency: (seconds) => {
         this.metrics.deliveryLatency.observe(seconds);
       },
@@ -163,22 +169,21 @@ export class EpushNode implements PushService {
    * for in-flight requests up to the drain time. Resolves when the node can exit.
    */
   async drain(): Promise<void> {
+    const { server } = this;
+    let closer: NodeJS.Timeout | undefined;
+    // Closed first, so the reconnect answers below also end their connections.
+    let closed = new Promise<void>((resolve) => {
+      server?.close(() => {
+        resolve();
+      });
+    });
     this.dispatcher.drain();
     this.websockets.closeAll();
-    const { server } = this;
-    let closed: Promise<void>;
-    let closer: NodeJS.Timeout | undefined;
     if (server) {
-      closed = new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-      });
       // Sockets whose held listen was just answered become idle a moment later: keep closing them.
       closer = setInterval(() => {
-        server.closeIdleConnections();
+        server.closeIdleConnections(DRAIN_IDLE_GRACE_MS);
       }, 50);
-      server.closeIdleConnections();
     } else {
       // The host's server is not ours to close: wait until no listener connection is left
       // (held long-polls answered, SSE streams ended, WebSocket close handshakes done).
