@@ -43,6 +43,8 @@ class FrontConnection {
   contentLength = 0;
   origin: string | undefined = undefined;
   listen: HeldListen | null = null;
+  /** No request has arrived yet: silence counts against the headers timeout, not the idle one. */
+  fresh = true;
   readonly onData = (chunk: Buffer): void => {
     this.front.receive(this, chunk);
   };
@@ -129,6 +131,7 @@ export class HttpFront {
   private dateSecond = 0;
   private dateHeader = '';
   private closing = false;
+  private sockets = 0;
   private readonly requestLinePrefix: Buffer;
 
   constructor(
@@ -151,6 +154,11 @@ export class HttpFront {
       this.sweep();
     }, SWEEP_MS);
     this.sweeper.unref();
+  }
+
+  /** Every accepted socket still open, the ones handed to node:http included. */
+  get openSockets(): number {
+    return this.sockets;
   }
 
   /** Stops accepting; `callback` runs once every connection, either kind, has closed. */
@@ -187,6 +195,10 @@ export class HttpFront {
   // --- input ---------------------------------------------------------------------------------
 
   private accept(socket: Socket): void {
+    this.sockets += 1;
+    socket.once('close', () => {
+      this.sockets -= 1;
+    });
     const connection = new FrontConnection(this, socket, Date.now());
     this.connections.add(connection);
     this.waiting.add(connection);
@@ -247,6 +259,7 @@ export class HttpFront {
       body.length > connection.contentLength ? body.subarray(connection.contentLength) : null;
     connection.input = rest;
     connection.phase = Phase.Listening;
+    connection.fresh = false;
     this.waiting.delete(connection);
     this.serveListen(connection, body.subarray(0, connection.contentLength));
   }
@@ -299,7 +312,8 @@ export class HttpFront {
     for (const connection of this.waiting) {
       const age = now - connection.since;
       if (connection.phase === Phase.Head && connection.input === null) {
-        if (age > idleTimeoutMs) connection.socket.destroy();
+        if (age > (connection.fresh ? headersTimeoutMs : idleTimeoutMs))
+          connection.socket.destroy();
       } else if (connection.phase === Phase.Body ? age > bodyTimeoutMs : age > headersTimeoutMs) {
         this.waiting.delete(connection);
         this.respondError(

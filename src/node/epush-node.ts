@@ -61,6 +61,8 @@ export class EpushNode implements PushService {
   private readonly startedAt = new Date().toISOString();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  /** Resident memory when the node started serving: the base of the per-connection figure. */
+  private servingRss = 0;
   /** Last delivery-canary round trip (seconds); NaN until the first one. */
   private canaryRtt = Number.NaN;
   private canaryTimer: NodeJS.Timeout | null = null;
@@ -89,6 +91,12 @@ export class EpushNode implements PushService {
       outboundQueuedBytes: () => this.connections.queuedBytes(),
       streamBudgetBytes: () => config.streamBudgetKb * 1024,
       slowConsumerCloses: () => this.connections.slowConsumerCloses,
+      openSockets: () => this.openSockets(),
+      memoryPerConnection: () => {
+        const open = this.openSockets();
+        if (open === 0 || this.servingRss === 0) return 0;
+        return Math.max(0, process.memoryUsage.rss() - this.servingRss) / open;
+      },
     });
     this.http = new HttpHandler(
       this,
@@ -157,6 +165,7 @@ export class EpushNode implements PushService {
     );
     await this.heartbeat();
     this.scheduleCanary(0);
+    this.servingRss = process.memoryUsage.rss();
     const g = this.backplane.guarantees;
     this.log.info(
       { backplane: this.backplane.kind, guarantees: g },
@@ -199,6 +208,11 @@ export class EpushNode implements PushService {
     await Promise.race([closed, deadline]);
     clearInterval(closer);
     await this.stop();
+  }
+
+  /** TCP connections on this node's server; embedded, its listener connections. */
+  private openSockets(): number {
+    return this.server?.openSockets ?? this.connections.total;
   }
 
   /** Stops at once: open connections are cut. */

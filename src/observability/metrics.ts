@@ -16,6 +16,10 @@ export interface MetricsSource {
   /** The per-connection budget (`--stream-budget-kb`), in bytes. */
   streamBudgetBytes(): number;
   slowConsumerCloses(): ReadonlyMap<string, number>;
+  /** TCP connections open on this node's own server (idle keep-alives included). */
+  openSockets(): number;
+  /** Resident memory grown since the node started serving, per open connection (bytes). */
+  memoryPerConnection(): number;
 }
 
 /**
@@ -56,6 +60,22 @@ export class EpushMetrics {
       registers,
       collect() {
         this.set(source.backplaneUp() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'epush_open_sockets',
+      help: 'TCP connections open on this node (listener connections, idle keep-alives, API calls)',
+      registers,
+      collect() {
+        this.set(source.openSockets());
+      },
+    });
+    new Gauge({
+      name: 'epush_memory_per_connection_bytes',
+      help: 'Resident memory grown since the node started serving, divided by its open connections (an estimate: it includes caches and garbage not yet collected)',
+      registers,
+      collect() {
+        this.set(source.memoryPerConnection());
       },
     });
     new Gauge({

@@ -290,6 +290,24 @@ describe('the accept loop (long-poll off the socket, the rest to node:http)', ()
     held.close();
   });
 
+  test('open sockets and memory per connection are in the metrics', async () => {
+    const gauge = async (name: string): Promise<number> => {
+      const text = await (await fetch(`${node.url}/metrics`)).text();
+      const match = new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text);
+      assert.ok(match, `${name} is exported`);
+      return Number(match[1]);
+    };
+    const before = await gauge('epush_open_sockets');
+    const idle = await Promise.all(Array.from({ length: 50 }, () => RawClient.open(node.port)));
+    await sleep(200);
+    assert.ok((await gauge('epush_open_sockets')) >= before + 50);
+    const perConnection = await gauge('epush_memory_per_connection_bytes');
+    assert.ok(perConnection >= 0 && perConnection < 10 * 1024 * 1024, String(perConnection));
+    for (const client of idle) client.close();
+    await sleep(300);
+    assert.ok((await gauge('epush_open_sockets')) <= before);
+  });
+
   test('a listener that disconnects while held is dropped from the connection count', async () => {
     const [pushId] = await client.mintPushIds(1);
     const count = async (): Promise<number> => {
