@@ -16,9 +16,14 @@ export interface ListenRequestHead {
 /** Same as node:http's default `maxHeaderSize`: a longer head goes to node:http (431). */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
-/** A header line: a token name, a colon, then only visible ASCII, spaces and tabs. */
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ \t]*$/;
+/** Header lines: a token name, a colon, then only visible ASCII, spaces and tabs. */
+const HEADER_LINES =
+  /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e]*\r\n)*[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e]*$/;
+/** The headers that decide; every other one is only validated. */
+const DECIDING =
+  /(?:^|\n)(content-length|host|origin|connection|transfer-encoding|expect|upgrade|content-encoding):[ \t]*([^\r]*?)[ \t]*(?=\r|$)/gi;
 const DIGITS = /^[0-9]{1,9}$/;
+const KEEP_ALIVE = /^keep-alive$/i;
 
 /**
  * Parses `head` (the request line and header lines, without the final blank line, as latin1)
@@ -30,23 +35,19 @@ export function parseListenRequestHead(
   listenPath: string,
   maxBodyBytes: number,
 ): ListenRequestHead | null {
-  const firstLineEnd = head.indexOf('\r\n');
-  const requestLine = firstLineEnd < 0 ? head : head.slice(0, firstLineEnd);
-  if (requestLine !== `POST ${listenPath} HTTP/1.1`) return null;
-  if (firstLineEnd < 0) return null; // no Host header
+  const requestLine = `POST ${listenPath} HTTP/1.1\r\n`;
+  if (!head.startsWith(requestLine)) return null;
+  const lines = head.slice(requestLine.length);
+  // One pass validates every line: no folding, bare LF, control or non-ASCII bytes.
+  if (!HEADER_LINES.test(lines)) return null;
   let contentLength = -1;
   let origin: string | undefined;
   let hosts = 0;
   let origins = 0;
-  let start = firstLineEnd + 2;
-  while (start <= head.length) {
-    let end = head.indexOf('\r\n', start);
-    if (end < 0) end = head.length;
-    const match = HEADER_LINE.exec(head.slice(start, end));
-    if (match === null) return null; // folded, bare LF, control or non-ASCII bytes
-    const name = (match[1] as string).toLowerCase();
+  DECIDING.lastIndex = 0;
+  for (let match = DECIDING.exec(lines); match !== null; match = DECIDING.exec(lines)) {
     const value = match[2] as string;
-    switch (name) {
+    switch ((match[1] as string).toLowerCase()) {
       case 'content-length':
         if (contentLength >= 0 || !DIGITS.test(value)) return null;
         contentLength = Number(value);
@@ -60,17 +61,12 @@ export function parseListenRequestHead(
         break;
       case 'connection':
         // `close` and `upgrade` change the exchange; node:http has the rules for both.
-        if (!/^[ \t]*keep-alive[ \t]*$/i.test(value)) return null;
+        if (!KEEP_ALIVE.test(value)) return null;
         break;
-      case 'transfer-encoding':
-      case 'expect':
-      case 'upgrade':
-      case 'content-encoding':
-        return null;
       default:
-        break;
+        // transfer-encoding, expect, upgrade, content-encoding
+        return null;
     }
-    start = end + 2;
   }
   if (hosts !== 1 || origins > 1 || contentLength < 0 || contentLength > maxBodyBytes) {
     return null;

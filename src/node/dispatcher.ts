@@ -41,6 +41,10 @@ export interface DispatcherStats {
 /** A listen waiting for a notification on this node. */
 class WaitingListener {
   wheelSlot = 0;
+  /** When the hold (or heartbeat) is due; the wheel slot may be earlier and is then re-armed. */
+  deadline = 0;
+  /** When it was last parked. */
+  parkedAt = 0;
   /** Answered long-poll kept registered until its re-poll; `connection` is the answered one. */
   parked = false;
   /** While parked: the seq of the cursor in the answer, which the re-poll must bring back. */
@@ -57,6 +61,8 @@ class WaitingListener {
 }
 
 const CATCH_UP_ATTEMPTS = 3;
+/** Resolution of the hold timer wheel. */
+const WHEEL_MS = 250;
 /** How many recent events the node keeps to close the gap between a read and a registration. */
 const TAIL_EVENTS = 50_000;
 
@@ -83,7 +89,12 @@ export class Dispatcher implements ClusterEventSink {
   /** Push IDs whose listener was answered since the last `takeReleased`: their TTL starts now. */
   private released = new Set<PushId>();
   private parkedCount = 0;
+  private arrived = 0;
   private readonly parkMs: number;
+  /** Parked listeners in park order (one entry per park; stale entries are skipped). */
+  private parkQueue: WaitingListener[] = [];
+  private parkTimes: number[] = [];
+  private parkQueueHead = 0;
 
   constructor(
     private readonly backplane: Backplane,
@@ -91,8 +102,13 @@ export class Dispatcher implements ClusterEventSink {
   ) {
     this.now = options.now ?? Date.now;
     this.parkMs = options.parkMs ?? 0;
-    this.wheel = new TimerWheel(250, this.now());
+    this.wheel = new TimerWheel(WHEEL_MS, this.now());
     this.tail = new EventLog({ retentionMs: 120_000, maxBytes: 64 << 20, maxEvents: TAIL_EVENTS });
+  }
+
+  /** Events received from the backplane so far (the delivery canary watches it move). */
+  get eventsArrived(): number {
+    return this.arrived;
   }
 
   /** Waiting listeners (SPEC: `epush_listeners`). */
@@ -150,6 +166,7 @@ export class Dispatcher implements ClusterEventSink {
   // --- ClusterEventSink ----------------------------------------------------------------------
 
   onEvent(event: ClusterEvent): void {
+    this.arrived += 1;
     if (event.seq <= this.tail.headSeq) return; // already seen
     if (event.seq !== this.tail.headSeq + 1) {
       this.onGap(event.seq - 1);
@@ -313,9 +330,7 @@ export class Dispatcher implements ClusterEventSink {
           this.drop(listener);
           return;
         }
-        if (listener.wheelSlot === 0) {
-          listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.options.holdMs);
-        }
+        if (listener.wheelSlot === 0) this.arm(listener, this.now() + this.options.holdMs);
         connection.onClose(() => {
           this.drop(listener);
         });
@@ -396,8 +411,16 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   private expireHolds(): void {
-    for (const listener of this.wheel.advance(this.now())) {
+    const now = this.now();
+    this.expireParked(now);
+    for (const listener of this.wheel.advance(now)) {
       listener.wheelSlot = 0;
+      if (listener.parked) continue; // its park queue entry times it
+      if (listener.deadline > now) {
+        // Armed lazily: this slot was set for an earlier deadline.
+        listener.wheelSlot = this.wheel.schedule(listener, listener.deadline);
+        continue;
+      }
       // A streaming listener hears this as a heartbeat carrying its advanced cursor.
       this.answer(
         listener,
@@ -444,8 +467,43 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   private rearm(listener: WaitingListener): void {
-    if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);
-    listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.options.holdMs);
+    this.arm(listener, this.now() + this.options.holdMs);
+  }
+
+  /**
+   * Sets the hold deadline. A slot already in the wheel that fires no later is kept and re-armed
+   * when it fires, so answering and re-polling cost no wheel operation in the steady state.
+   */
+  private arm(listener: WaitingListener, deadline: number): void {
+    listener.deadline = deadline;
+    if (listener.wheelSlot !== 0) {
+      if (listener.wheelSlot * WHEEL_MS <= deadline) return;
+      this.wheel.cancel(listener, listener.wheelSlot);
+    }
+    listener.wheelSlot = this.wheel.schedule(listener, deadline);
+  }
+
+  /** Unregisters listeners parked for longer than the park time. */
+  private expireParked(now: number): void {
+    const queue = this.parkQueue;
+    const times = this.parkTimes;
+    let head = this.parkQueueHead;
+    while (head < queue.length && (times[head] as number) + this.parkMs <= now) {
+      const listener = queue[head] as WaitingListener;
+      // An entry is stale when its listener was taken back (and maybe parked again) since.
+      if (listener.parked && listener.parkedAt === times[head]) this.unregister(listener);
+      head += 1;
+    }
+    if (head === queue.length) {
+      this.parkQueue = [];
+      this.parkTimes = [];
+      head = 0;
+    } else if (head > 1024 && head * 2 > queue.length) {
+      this.parkQueue = queue.slice(head);
+      this.parkTimes = times.slice(head);
+      head = 0;
+    }
+    this.parkQueueHead = head;
   }
 
   private finish(
@@ -485,8 +543,9 @@ export class Dispatcher implements ClusterEventSink {
     listener.pending = null;
     this.parkedCount += 1;
     for (const pushId of listener.pushIds) this.released.add(pushId);
-    if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);
-    listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.parkMs);
+    listener.parkedAt = this.now();
+    this.parkQueue.push(listener);
+    this.parkTimes.push(listener.parkedAt);
   }
 
   /** A parked listener's registration, when this re-poll can take it over. */
@@ -517,8 +576,6 @@ export class Dispatcher implements ClusterEventSink {
     listener.parked = false;
     this.parkedCount -= 1;
     listener.connection = connection;
-    if (listener.wheelSlot !== 0) this.wheel.cancel(listener, listener.wheelSlot);
-    listener.wheelSlot = 0;
     const deliveries = listener.pending;
     listener.pending = null;
     if (deliveries !== null) {
@@ -526,7 +583,7 @@ export class Dispatcher implements ClusterEventSink {
       this.answer(listener, { deliveries, cursor: this.cursorOf(listener), expired: [] }, 'wait');
       return;
     }
-    listener.wheelSlot = this.wheel.schedule(listener, this.now() + this.options.holdMs);
+    this.arm(listener, this.now() + this.options.holdMs);
     connection.onClose(() => {
       this.drop(listener);
     });

@@ -361,8 +361,9 @@ export class EpushNode implements PushService {
 
   /**
    * The delivery canary: a probe must travel through the backplane and come back within three
-   * periods, else the node is "connected but not delivering" — readiness turns red, held
-   * listeners are sent elsewhere, new ones get 503 — until a probe comes back again.
+   * periods, else, unless other events arrived meanwhile, the node is "connected but not
+   * delivering" — readiness turns red, held listeners are sent elsewhere, new ones get 503 —
+   * until a probe comes back again.
    */
   private scheduleCanary(delayMs: number): void {
     this.canaryTimer = setTimeout(() => {
@@ -374,6 +375,7 @@ export class EpushNode implements PushService {
   private async runCanary(): Promise<void> {
     const periodMs = this.config.canarySeconds * 1000;
     const started = performance.now();
+    const eventsBefore = this.dispatcher.eventsArrived;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => {
@@ -386,6 +388,13 @@ export class EpushNode implements PushService {
     ]).catch(() => 'failed' as const);
     clearTimeout(timer);
     if (this.stopped) return;
+    if (outcome === 'timeout' && this.dispatcher.eventsArrived !== eventsBefore) {
+      // Events still arrive: the backplane delivers, only late (a backed-up relay, a busy
+      // box). Sending every listener away now would only add a re-poll storm to the load.
+      this.log.warn('delivery canary is late, but events arrive: still delivering');
+      this.scheduleCanary(0);
+      return;
+    }
     const delivering = outcome === 'back';
     if (delivering) this.canaryRtt = (performance.now() - started) / 1000;
     if (delivering !== this.dispatcher.isDelivering) {
