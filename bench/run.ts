@@ -3,15 +3,23 @@
  * own server and load generator, bounds every phase in time and stops by itself.
  */
 import { ArgError } from './lib/args.js';
+import { runFailover } from './failover/scenario.js';
+import { runHeldMax } from './held-max/scenario.js';
 import { renderLongpollFanout, runLongpollFanout, USAGE } from './longpoll-fanout/scenario.js';
 import { REDIS_USAGE, runRedisCrossnode } from './redis-crossnode/scenario.js';
+import { runPublishThroughput } from './publish-throughput/scenario.js';
+import { runSideBySide } from './side-by-side/scenario.js';
 import { runStreamFanout, STREAM_USAGE } from './stream-fanout/scenario.js';
 
 const SCENARIOS: Record<string, (argv: readonly string[]) => Promise<number>> = {
+  failover: runFailover,
   'longpoll-fanout': runLongpollFanout,
   render: renderLongpollFanout,
   'redis-crossnode': runRedisCrossnode,
   'stream-fanout': runStreamFanout,
+  'side-by-side': runSideBySide,
+  'publish-throughput': runPublishThroughput,
+  'held-max': runHeldMax,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -8,8 +8,16 @@ import { performance } from 'node:perf_hooks';
 
 export class ProtocolError extends Error {}
 
-/** Called once per complete response. `body` may be a view into a shared read buffer: copy what you keep. */
-export type OnResponse = (status: number, body: Buffer, connectionClose: boolean) => void;
+/**
+ * Called once per complete response. `body` may be a view into a shared read buffer: copy what you
+ * keep. `head` is the status line and headers (latin1), for protocols that resume by header.
+ */
+export type OnResponse = (
+  status: number,
+  body: Buffer,
+  connectionClose: boolean,
+  head: string,
+) => void;
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)/i;
@@ -52,7 +60,7 @@ export class ResponseParser {
       const bodyStart = headEnd + HEADER_END.length;
       if (buf.length < bodyStart + length) break;
       offset = bodyStart + length;
-      this.onResponse(status, buf.subarray(bodyStart, offset), CONNECTION_CLOSE.test(head));
+      this.onResponse(status, buf.subarray(bodyStart, offset), CONNECTION_CLOSE.test(head), head);
     }
     if (offset < buf.length) this.pending = Buffer.from(buf.subarray(offset));
   }

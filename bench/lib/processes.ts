@@ -38,13 +38,14 @@ export interface Spawned {
 export function spawnPinned(
   cpu: number | null,
   argv: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; log?: WriteStream },
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; log?: WriteStream; stdin?: boolean },
 ): Spawned {
   const full = pinnedArgv(cpu, argv);
   const child = spawn(full[0]!, full.slice(1), {
     cwd: options.cwd,
     env: options.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // `stdin: true` gives the child a stdin pipe (for commands); by default it has none.
+    stdio: [options.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error(`cannot start ${argv.join(' ')}`);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

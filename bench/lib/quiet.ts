@@ -42,10 +42,23 @@ export interface QuietResult {
   readonly last: Sample;
 }
 
-export function sample(pid: number): Sample {
+/** CPU counters of one process, or summed over the processes of a server stack. */
+export function readStackCpu(pid: number | readonly number[]): CpuSample {
+  if (typeof pid === 'number') return readCpu(pid);
+  let ticks = 0;
+  let ns = 0;
+  for (const one of pid) {
+    const cpu = readCpu(one);
+    ticks += cpu.ticks;
+    ns += cpu.ns;
+  }
+  return { at: performance.now(), ticks, ns };
+}
+
+export function sample(pid: number | readonly number[]): Sample {
   const usage = process.cpuUsage();
   return {
-    server: readCpu(pid),
+    server: readStackCpu(pid),
     clientUs: usage.user + usage.system,
     system: readSystemTicks(),
     selfTicks: readSelfTicks(),
@@ -78,7 +91,10 @@ function busyMs(from: CpuSample, to: CpuSample): number {
   return from.ns > 0 && to.ns > 0 ? delta.schedMs : delta.statMs;
 }
 
-export async function waitQuiet(pid: number, options: QuietOptions): Promise<QuietResult> {
+export async function waitQuiet(
+  pid: number | readonly number[],
+  options: QuietOptions,
+): Promise<QuietResult> {
   const windowMs = options.windowMs ?? 250;
   const windows = options.windows ?? 2;
   const began = performance.now();

@@ -1,0 +1,53 @@
+/**
+ * epush Server-Sent Events (`GET /push/sse?pushIds=…`): the stream stays open and registered
+ * across deliveries; it counts as armed once its first (empty) event with the starting cursor has
+ * arrived. The resume token would be `Last-Event-ID` / `cursor` on a reconnect.
+ */
+import { SseParser, sseRequestText } from '../lib/sse-client.js';
+import { parseEpushAnswer } from './listen-epush-longpoll.js';
+import type { ListenerProtocol } from './types.js';
+
+export const epushSse: ListenerProtocol = {
+  name: 'epush SSE',
+  resumeToken: "none while the stream lasts (each event's `id:` is the cursor, for a reconnect)",
+  streaming: true,
+  open(context, events, write) {
+    let stopped = false;
+    let open = false;
+    const parser = new SseParser({
+      onOpen: () => undefined,
+      onEvent: (data) => {
+        const answer = parseEpushAnswer(data, events);
+        if (answer === null) return;
+        if (!open) {
+          open = true;
+          events.armed();
+        }
+        events.delivered(answer.payloads);
+      },
+      onRefused: (status, body) => {
+        events.failed(`status:${status}`, body.slice(0, 120));
+      },
+      onEnd: () => {
+        events.answered();
+        if (!stopped) events.failed('stream-ended', 'the server ended the event stream');
+      },
+    });
+    return {
+      start: () => {
+        write(
+          sseRequestText(
+            `/push/sse?pushIds=${encodeURIComponent(context.identity)}`,
+            context.hostHeader,
+          ),
+        );
+      },
+      feed: (chunk) => {
+        parser.feed(chunk);
+      },
+      stop: () => {
+        stopped = true;
+      },
+    };
+  },
+};

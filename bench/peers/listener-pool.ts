@@ -1,0 +1,230 @@
+/**
+ * N listeners of one target, each on its own raw keep-alive socket, spread over source addresses
+ * 127.0.0.1..127.0.0.K, held through the target's listener protocol. It connects them (bounded
+ * in flight and, when the peer needs it, paced), counts how many are armed, reconnects a closed
+ * one after a back-off, and reports every answer's payloads by listener index. What a delivery
+ * means (which notification, its latency) is the scenario's business.
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { rawConnect } from '../lib/http-client.js';
+import { sleep } from '../lib/stats.js';
+import { HOST } from './stack.js';
+import type { ListenerProtocol, ListenerWire, LoadHints } from './types.js';
+
+const SLOT_MS = 10_000;
+
+export interface PoolOptions {
+  readonly port: number;
+  readonly channel: string;
+  readonly protocol: ListenerProtocol;
+  readonly hints: LoadHints;
+  /** One per listener, from PeerStack.prepareListeners. */
+  readonly identities: readonly string[];
+  readonly srcIps: number;
+  /** Connects in flight that are not armed yet. */
+  readonly concurrency: number;
+  /** Times a closed listener is reopened before it gives up. */
+  readonly maxReconnects: number;
+  readonly onDelivered: (index: number, payloads: readonly string[]) => void;
+  readonly onError: (kind: string, detail: string) => void;
+  readonly count: (name: string) => void;
+}
+
+class Listener {
+  socket: Socket | null = null;
+  wire: ListenerWire | null = null;
+  armed = false;
+  everArmed = false;
+  /** Called once, when the listener is first armed or gives up (frees a connect slot). */
+  settled: (() => void) | null = null;
+  reconnects = 0;
+
+  constructor(
+    readonly index: number,
+    readonly identity: string,
+    readonly localAddress: string,
+  ) {}
+}
+
+export class ListenerPool {
+  armed = 0;
+  private openSockets = 0;
+  private closedAfterStop = 0;
+  private stopped = false;
+  private readonly listeners: Listener[];
+
+  constructor(private readonly options: PoolOptions) {
+    this.listeners = options.identities.map(
+      (identity, i) => new Listener(i, identity, `127.0.0.${1 + (i % options.srcIps)}`),
+    );
+  }
+
+  get size(): number {
+    return this.listeners.length;
+  }
+
+  /** Listeners that were armed once and still have a socket. */
+  alive(): number {
+    return this.listeners.filter((l) => l.everArmed && l.socket !== null && !l.socket.destroyed)
+      .length;
+  }
+
+  backoffMs = (attempt: number): number => {
+    const { retryBaseMs, retryMaxMs } = this.options.hints;
+    const base = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, attempt - 1));
+    return base / 2 + Math.random() * base; // jitter: a herd of retries spreads out
+  };
+
+  /**
+   * Opens every listener; `check` runs while it waits for a slot and may throw to abort (the
+   * run's time is up). Resolves once the last one is opened, not armed.
+   */
+  async connectAll(check: () => void): Promise<void> {
+    const rate = this.options.hints.connectRatePerSec;
+    const start = performance.now();
+    let inFlight = 0;
+    for (let i = 0; i < this.listeners.length; i++) {
+      const listener = this.listeners[i]!;
+      while (
+        inFlight >= this.options.concurrency ||
+        (rate > 0 && i >= ((performance.now() - start) * rate) / 1000 + 1)
+      ) {
+        check();
+        await sleep(2);
+      }
+      inFlight += 1;
+      listener.settled = () => {
+        inFlight -= 1;
+      };
+      // A listener the peer keeps refusing (pushpin's 502s) frees its slot after a while and
+      // keeps retrying on its own, so that the others still connect.
+      setTimeout(() => {
+        this.settle(listener);
+      }, SLOT_MS).unref();
+      this.open(listener);
+    }
+  }
+
+  /** Stops re-polling and reconnecting; the server is then stopped and closes the sockets. */
+  stop(): void {
+    this.stopped = true;
+    for (const listener of this.listeners) listener.wire?.stop();
+  }
+
+  /** After stop(): waits up to `ms` for the server to close the sockets, then destroys the rest. */
+  async close(ms: number): Promise<{ closedByServer: number; stillOpen: number }> {
+    const until = performance.now() + ms;
+    while (this.openSockets > 0 && performance.now() < until) await sleep(20);
+    const closedByServer = this.closedAfterStop;
+    let stillOpen = 0;
+    for (const listener of this.listeners) {
+      if (listener.socket && !listener.socket.destroyed) {
+        stillOpen += 1;
+        listener.socket.destroy();
+      }
+    }
+    return { closedByServer, stillOpen };
+  }
+
+  private setArmed(listener: Listener, armed: boolean): void {
+    if (listener.armed === armed) return;
+    listener.armed = armed;
+    this.armed += armed ? 1 : -1;
+    if (armed && !listener.everArmed) {
+      listener.everArmed = true;
+      this.settle(listener);
+    }
+  }
+
+  private settle(listener: Listener): void {
+    const settled = listener.settled;
+    listener.settled = null;
+    settled?.();
+  }
+
+  private open(listener: Listener): void {
+    const { options } = this;
+    let failed = false;
+    let connected = false;
+    const socket = rawConnect({
+      host: HOST,
+      port: options.port,
+      localAddress: listener.localAddress,
+      onData: (chunk) => {
+        try {
+          wire.feed(chunk);
+        } catch (failure) {
+          options.onError('protocol', (failure as Error).message);
+          socket.destroy();
+        }
+      },
+    });
+    const write = (data: string | Buffer): void => {
+      if (!socket.destroyed) socket.write(data);
+    };
+    const wire = options.protocol.open(
+      {
+        hostHeader: `${HOST}:${options.port}`,
+        channel: options.channel,
+        identity: listener.identity,
+        backoffMs: this.backoffMs,
+      },
+      {
+        armed: () => {
+          this.setArmed(listener, true);
+        },
+        answered: () => {
+          this.setArmed(listener, false);
+        },
+        delivered: (payloads) => {
+          options.onDelivered(listener.index, payloads);
+        },
+        retried: (kind, detail) => {
+          // At shutdown a peer may refuse the last polls (nchan answers 410): not a run error.
+          if (!this.stopped) options.onError(kind, detail);
+        },
+        failed: (kind, detail) => {
+          if (failed) return;
+          failed = true;
+          if (!this.stopped) options.onError(kind, detail);
+          socket.destroy();
+        },
+      },
+      write,
+    );
+    listener.socket = socket;
+    listener.wire = wire;
+    socket.once('connect', () => {
+      connected = true;
+      this.openSockets += 1;
+      wire.start();
+    });
+    socket.on('error', (failure) => {
+      if (!this.stopped) {
+        options.onError(
+          `socket:${(failure as NodeJS.ErrnoException).code ?? 'error'}`,
+          failure.message,
+        );
+      }
+    });
+    socket.once('close', () => {
+      if (connected) this.openSockets -= 1;
+      this.setArmed(listener, false);
+      if (this.stopped) {
+        this.closedAfterStop += 1;
+        return;
+      }
+      if (listener.reconnects >= options.maxReconnects) {
+        options.onError('gave-up', `listener closed ${listener.reconnects + 1} times`);
+        this.settle(listener);
+        return;
+      }
+      listener.reconnects += 1;
+      options.count('reconnects');
+      setTimeout(() => {
+        if (!this.stopped) this.open(listener);
+      }, this.backoffMs(listener.reconnects));
+    });
+  }
+}

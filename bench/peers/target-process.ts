@@ -1,0 +1,78 @@
+/**
+ * Runs one target's generator as its own process, pinned to the generator CPU with the raised fd
+ * limit; the generator starts and stops the target's stack itself. This side bounds it in time
+ * (SIGKILL `graceSeconds` after its own --max-seconds) and afterwards stops whatever stack
+ * process it recorded and left behind (pids checked against their start time, never anything
+ * else). Resolves with the generator's JSON result, or the reason there is none.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawnPinned, stopWithin } from '../lib/processes.js';
+import { isAlive, processStartTime, ROOT, stopPids } from './stack.js';
+
+export interface TargetProcess {
+  /** The generator script and its flags; `--out` and `--pids-file` are added. */
+  readonly script: string;
+  readonly args: readonly string[];
+  readonly cpu: number | null;
+  readonly maxSeconds: number;
+  readonly graceSeconds?: number;
+  readonly out: string;
+  readonly pidsFile: string;
+  readonly log: (message: string) => void;
+}
+
+async function cleanUp(pidsFile: string, log: (message: string) => void): Promise<void> {
+  if (!existsSync(pidsFile)) return;
+  const recorded = JSON.parse(readFileSync(pidsFile, 'utf8')) as {
+    pid: number;
+    start: number | null;
+  }[];
+  const left = recorded
+    .filter((one) => isAlive(one.pid) && processStartTime(one.pid) === one.start)
+    .map((one) => one.pid);
+  if (left.length > 0) {
+    log(`stopping ${left.length} process(es) the generator left behind: ${left.join(', ')}`);
+    await stopPids(left, 10_000);
+  }
+}
+
+/** The result is the generator's JSON as written: the caller knows its shape. */
+export async function runTargetProcess(
+  run: TargetProcess,
+): Promise<{ result: unknown } | { reason: string }> {
+  const grace = run.graceSeconds ?? 90;
+  const generator = spawnPinned(
+    run.cpu,
+    [
+      process.execPath,
+      '--import',
+      'tsx',
+      run.script,
+      ...run.args,
+      '--max-seconds',
+      String(run.maxSeconds),
+      '--out',
+      run.out,
+      '--pids-file',
+      run.pidsFile,
+    ],
+    { cwd: ROOT },
+  );
+  generator.child.stderr?.pipe(process.stderr, { end: false });
+  const hardStop = setTimeout(
+    () => {
+      run.log(`hard time limit (${run.maxSeconds + grace} s): killing the generator`);
+      void stopWithin(generator, 5000, 'SIGKILL');
+    },
+    (run.maxSeconds + grace) * 1000,
+  );
+  const exit = await generator.exited;
+  clearTimeout(hardStop);
+  await cleanUp(run.pidsFile, run.log);
+  if (!existsSync(run.out)) {
+    return { reason: `the generator wrote no result (exit ${exit.code ?? exit.signal})` };
+  }
+  const result: unknown = JSON.parse(readFileSync(run.out, 'utf8'));
+  rmSync(run.out, { force: true });
+  return { result };
+}
