@@ -60,7 +60,8 @@ export const HELD_MAX_USAGE = `npm run bench -- held-max [flags]
   --m M                  group notifications, one at a time, each once all re-polled (default 2)
   --concurrency C        connects in flight per generator (default 256)
   --src-base B           generator g binds 127.0.(B+g).1.. (default 1)
-  --src-per-gen K        source addresses per generator (default 2)
+  --src-per-gen K        source addresses per generator (default 8: the kernel's port search in
+                         bind() slows down as one address's ports fill up)
   --connect-rate R       new connections per second, all generators together (default 2000;
                          0 = only --concurrency bounds it)
   --canary-seconds S     epush --canary-seconds (default: epush's own, 1 s; the canary times
@@ -939,7 +940,7 @@ export async function runHeldMax(argv: readonly string[]): Promise<number> {
     throw new Error(`${Math.ceil(n / generators)} listeners per generator do not fit its fd limit`);
   }
   const srcBase = args.integer('src-base', 1, 1, 254);
-  const srcPerGen = args.integer('src-per-gen', 2, 1, 254);
+  const srcPerGen = args.integer('src-per-gen', 8, 1, 254);
   if (srcBase + generators - 1 > 254) throw new Error('--src-base + generators must stay ≤ 255');
   const targets = args
     .string('targets', 'epush')
