@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { Args } from '../lib/args.js';
-import { ProtocolError, rawConnect, requestText } from '../lib/http-client.js';
+import { rawConnect, requestText, ResponseParser } from '../lib/http-client.js';
 import {
   isTarget,
   type DeliveryLine,
@@ -115,45 +115,6 @@ function record(id: string, index: number, us: number): void {
   entry.index.push(index);
   entry.us.push(us);
   notifications += 1;
-}
-
-// --- a minimal response framer that keeps the head (nchan's Last-Modified / Etag) ------------
-
-const HEADER_END = Buffer.from('\r\n\r\n');
-const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)/i;
-const CHUNKED = /\r\ntransfer-encoding:[^\r]*chunked/i;
-
-type OnResponse = (status: number, head: string, body: Buffer) => void;
-
-class HeadParser {
-  private pending: Buffer | null = null;
-
-  constructor(private readonly onResponse: OnResponse) {}
-
-  feed(chunk: Buffer): void {
-    const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = null;
-    let offset = 0;
-    while (offset < buf.length) {
-      const headEnd = buf.indexOf(HEADER_END, offset);
-      if (headEnd === -1) {
-        if (buf.length - offset > 64 * 1024) throw new ProtocolError('response head too large');
-        break;
-      }
-      const head = buf.toString('latin1', offset, headEnd);
-      if (!head.startsWith('HTTP/1.'))
-        throw new ProtocolError(`bad status line: ${head.slice(0, 40)}`);
-      const status = Number(head.slice(9, 12));
-      if (CHUNKED.test(head)) throw new ProtocolError('chunked bodies are not supported');
-      const lengthMatch = CONTENT_LENGTH.exec(head);
-      const length = lengthMatch ? Number(lengthMatch[1]) : 0;
-      const bodyStart = headEnd + HEADER_END.length;
-      if (buf.length < bodyStart + length) break;
-      offset = bodyStart + length;
-      this.onResponse(status, head, buf.subarray(bodyStart, offset));
-    }
-    if (offset < buf.length) this.pending = Buffer.from(buf.subarray(offset));
-  }
 }
 
 // --- listeners -------------------------------------------------------------------------------
@@ -289,7 +250,7 @@ function open(listener: Listener, settled?: () => void): void {
     }
   };
   listener.state = 'connecting';
-  const parser = new HeadParser((status, head, body) => {
+  const parser = new ResponseParser((status, body, _close, head) => {
     onAnswer(listener, status, head, body);
   });
   const socket = rawConnect({
