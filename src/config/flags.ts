@@ -24,7 +24,9 @@ function integer(min: number, max: number): (raw: string) => number {
   return (raw) => {
     const value = Number(raw);
     if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new FlagValueError(`must be an integer from ${min} to ${max} (got "${raw}")`);
+      throw new FlagValueError(
+        `must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`,
+      );
     }
     return value;
   };
@@ -41,7 +43,7 @@ function boolean(raw: string): boolean {
   const value = raw.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on', ''].includes(value)) return true;
   if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  throw new FlagValueError(`must be true or false (got "${raw}")`);
+  throw new FlagValueError(`must be true or false (got ${JSON.stringify(raw)})`);
 }
 
 const BACKPLANE_SCHEMES = ['memory', 'redis:', 'rediss:', 'nats:', 'stomp:'];
@@ -58,7 +60,8 @@ export const FLAGS = {
     defaultText: '127.0.0.1',
     defaultValue: () => '127.0.0.1',
     parse: (raw) => {
-      if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new FlagValueError(`is not a host (got "${raw}")`);
+      if (!/^[A-Za-z0-9.:_-]+$/.test(raw))
+        throw new FlagValueError(`is not a host (got ${JSON.stringify(raw)})`);
       return raw;
     },
   }),
@@ -79,7 +82,7 @@ export const FLAGS = {
     parse: (raw) => {
       if (!BACKPLANE_SCHEMES.some((scheme) => raw === scheme || raw.startsWith(`${scheme}//`))) {
         throw new FlagValueError(
-          `must be memory or a redis://, rediss://, nats:// or stomp:// URL (got "${raw}")`,
+          `must be memory or a redis://, rediss://, nats:// or stomp:// URL (got ${JSON.stringify(raw)})`,
         );
       }
       return raw;
@@ -93,7 +96,9 @@ export const FLAGS = {
     defaultValue: () => `${hostname()}-${process.pid}`,
     parse: (raw) => {
       if (!/^[A-Za-z0-9._:-]{1,100}$/.test(raw)) {
-        throw new FlagValueError(`must be 1-100 characters of [A-Za-z0-9._:-] (got "${raw}")`);
+        throw new FlagValueError(
+          `must be 1-100 characters of [A-Za-z0-9._:-] (got ${JSON.stringify(raw)})`,
+        );
       }
       return raw;
     },
@@ -171,7 +176,7 @@ export const FLAGS = {
       for (const origin of origins) {
         if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
           throw new FlagValueError(
-            `has an entry that is not * or an origin like https://app.example.com (got "${origin}")`,
+            `has an entry that is not * or an origin like https://app.example.com (got ${JSON.stringify(origin)})`,
           );
         }
       }
@@ -244,7 +249,7 @@ export const FLAGS = {
     parse: (raw) => {
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) {
         throw new FlagValueError(
-          `must be one of fatal, error, warn, info, debug, trace, silent (got "${raw}")`,
+          `must be one of fatal, error, warn, info, debug, trace, silent (got ${JSON.stringify(raw)})`,
         );
       }
       return raw;

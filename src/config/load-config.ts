@@ -32,7 +32,7 @@ function parseArgv(argv: readonly string[]): { raw: Map<FlagKey, string>; config
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (!arg.startsWith('--'))
-      throw new ConfigError(`unexpected argument "${arg}" (flags start with --)`);
+      throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags start with --)`);
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     let value = eq === -1 ? undefined : arg.slice(eq + 1);
@@ -43,7 +43,10 @@ function parseArgv(argv: readonly string[]): { raw: Map<FlagKey, string>; config
       continue;
     }
     const key = BY_NAME.get(name);
-    if (!key) throw new ConfigError(`unknown flag --${name} (see epush --help)`);
+    if (!key)
+      throw new ConfigError(
+        `unknown flag ${JSON.stringify(`--${name}`).slice(1, -1)} (see epush --help)`,
+      );
     const spec = specOf(key);
     if (value === undefined) {
       if (spec.boolean) value = 'true';
@@ -84,12 +87,12 @@ function readConfigFile(path: string, readFile: (path: string) => string): Map<F
   const raw = new Map<FlagKey, string>();
   for (const [name, value] of Object.entries(parsed)) {
     // Both the flag's own name ("hold-seconds") and its camelCase form are accepted.
-    const key = BY_NAME.get(name) ?? (name in FLAGS ? (name as FlagKey) : undefined);
-    if (!key) throw new ConfigError(`--config: unknown key "${name}" in ${path}`);
+    const key = BY_NAME.get(name) ?? (Object.hasOwn(FLAGS, name) ? (name as FlagKey) : undefined);
+    if (!key) throw new ConfigError(`--config: unknown key ${JSON.stringify(name)} in ${path}`);
     const text = flagText(value);
     if (text === undefined)
       throw new ConfigError(
-        `--config: key "${name}" in ${path} must be a string, number, boolean or list`,
+        `--config: key ${JSON.stringify(name)} in ${path} must be a string, number, boolean or list`,
       );
     raw.set(key, text);
   }
@@ -164,7 +167,8 @@ export function embeddedConfig(
         `${label}: ${name} is not an option of an embedded epush (the host application owns the server)`,
       );
     }
-    if (!Object.hasOwn(FLAGS, name)) throw new ConfigError(`${label}: unknown option "${name}"`);
+    if (!Object.hasOwn(FLAGS, name))
+      throw new ConfigError(`${label}: unknown option ${JSON.stringify(name)}`);
     const key = name as FlagKey;
     const spec = specOf(key);
     const text = flagText(value);
@@ -193,7 +197,7 @@ function validate(config: EpushConfig): EpushConfig {
   }
   if (config.insecureDev && !LOOPBACK.test(config.host)) {
     throw new ConfigError(
-      `--insecure-dev is refused unless --host is a loopback address (got "${config.host}")`,
+      `--insecure-dev is refused unless --host is a loopback address (got ${JSON.stringify(config.host)})`,
     );
   }
   if (config.headersTimeoutSeconds > config.bodyTimeoutSeconds) {

@@ -28,9 +28,14 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       cleanup();
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     };
-    const onError = (error: Error): void => {
+    const onError = (): void => {
       cleanup();
-      reject(error);
+      // The client cut the body short or went away ("aborted"): its failure, not the node's.
+      reject(
+        new EpushError('bad_request', 'The request body ended before its declared length.', {
+          connection: 'close',
+        }),
+      );
     };
     const cleanup = (): void => {
       req.off('data', onData);
