@@ -110,6 +110,11 @@ export class WebSocketTransport {
       refuseUpgrade(socket, new EpushError('not_ready', notReady, { 'retry-after': '1' }));
       return;
     }
+    const invalid = handshakeError(req);
+    if (invalid !== null) {
+      refuseUpgrade(socket, invalid);
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.serve(ws);
     });
@@ -193,6 +198,49 @@ function rawText(data: Buffer | ArrayBuffer | Buffer[]): string {
 }
 
 /** Refuses an upgrade with the HTTP API's JSON error and closes the socket. */
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+const TOKEN_LIST = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
+
+/**
+ * What `ws` would refuse in the handshake (RFC 6455 §4.2.1), as the JSON error shape: `ws`
+ * writes its own refusals as text/html.
+ */
+function handshakeError(req: IncomingMessage): EpushError | null {
+  if (req.method !== 'GET') {
+    return new EpushError('method_not_allowed', 'A WebSocket handshake is a GET.', {
+      allow: 'GET',
+    });
+  }
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+    return new EpushError('bad_request', 'The Upgrade header must be "websocket".');
+  }
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !WEBSOCKET_KEY.test(key.trim())) {
+    return new EpushError(
+      'bad_request',
+      'Sec-WebSocket-Key is missing or not a 16-byte base64 key.',
+    );
+  }
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') {
+    return new EpushError('bad_request', 'Sec-WebSocket-Version must be 13.', {
+      'sec-websocket-version': '13, 8',
+    });
+  }
+  const protocol = req.headers['sec-websocket-protocol'];
+  if (
+    protocol !== undefined &&
+    (!TOKEN_LIST.test(protocol.trim()) ||
+      new Set(protocol.split(',').map((p) => p.trim())).size !== protocol.split(',').length)
+  ) {
+    return new EpushError(
+      'bad_request',
+      'Sec-WebSocket-Protocol must be a list of distinct tokens.',
+    );
+  }
+  return null;
+}
+
 export function refuseUpgrade(socket: Duplex, error: EpushError): void {
   const body = JSON.stringify(error.toJSON());
   const extra = Object.entries(error.headers)
