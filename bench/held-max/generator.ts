@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { Args } from '../lib/args.js';
-import { rawConnect, requestText, ResponseParser } from '../lib/http-client.js';
+import { listenRequestText, rawConnect, ResponseParser } from '../lib/http-client.js';
 import {
   isTarget,
   type DeliveryLine,
@@ -158,13 +158,7 @@ function listenText(listener: Listener): string {
     if (listener.etag !== null) head += `If-None-Match: ${listener.etag}\r\n`;
     return `${head}\r\n`;
   }
-  const cursor = listener.cursor === null ? 'null' : `"${listener.cursor}"`;
-  return requestText(
-    'POST',
-    '/push/listen',
-    hostHeader,
-    `{"pushIds":["${pushIds[listener.index]}"],"cursor":${cursor}}`,
-  );
+  return listenRequestText(hostHeader, pushIds[listener.index] as string, listener.cursor);
 }
 
 function poll(listener: Listener): void {

@@ -100,6 +100,21 @@ export function rawConnect(options: RawConnectOptions): Socket {
   });
 }
 
+/** `POST /push/listen` for one push ID from `cursor` (null: from now), as epush's client sends it. */
+export function listenRequestText(
+  hostHeader: string,
+  pushId: string,
+  cursor: string | null,
+): string {
+  const from = cursor === null ? 'null' : `"${cursor}"`;
+  return requestText(
+    'POST',
+    '/push/listen',
+    hostHeader,
+    `{"pushIds":["${pushId}"],"cursor":${from}}`,
+  );
+}
+
 export function requestText(
   method: string,
   path: string,

@@ -27,8 +27,8 @@ import { performance } from 'node:perf_hooks';
 import { Args } from '../lib/args.js';
 import {
   ApiClient,
+  listenRequestText,
   rawConnect,
-  requestText,
   ResponseParser,
   type ApiResponse,
 } from '../lib/http-client.js';
@@ -248,13 +248,7 @@ function setState(listener: Listener, state: ListenerState): void {
 }
 
 function listenText(listener: Listener): string {
-  const cursor = listener.cursor === null ? 'null' : `"${listener.cursor}"`;
-  return requestText(
-    'POST',
-    '/push/listen',
-    hostHeader,
-    `{"pushIds":["${listener.pushId}"],"cursor":${cursor}}`,
-  );
+  return listenRequestText(hostHeader, listener.pushId, listener.cursor);
 }
 
 function poll(listener: Listener): void {

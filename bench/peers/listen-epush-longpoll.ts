@@ -2,7 +2,7 @@
  * epush long-poll (`POST /push/listen`): one listen per request, re-polled at once after each
  * answer with the answer's cursor, on the same keep-alive socket.
  */
-import { requestText, ResponseParser } from '../lib/http-client.js';
+import { listenRequestText, ResponseParser } from '../lib/http-client.js';
 import type { ListenerEvents, ListenerProtocol } from './types.js';
 
 interface EpushAnswer {
@@ -45,8 +45,7 @@ export const epushLongPoll: ListenerProtocol = {
     let refusals = 0;
     const poll = (): void => {
       if (stopped) return;
-      const body = `{"pushIds":["${context.identity}"],"cursor":${cursor === null ? 'null' : `"${cursor}"`}}`;
-      write(requestText('POST', '/push/listen', context.hostHeader, body));
+      write(listenRequestText(context.hostHeader, context.identity, cursor));
       events.armed();
     };
     const parser = new ResponseParser((status, body) => {
