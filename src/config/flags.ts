@@ -3,6 +3,7 @@
  * keys, validation and the README table are all derived from this table.
  */
 import { hostname } from 'node:os';
+import { parseApiKeyEntry } from './api-keys.js';
 
 /** Thrown by a flag parser; the loader prefixes the flag's name. */
 export class FlagValueError extends Error {}
@@ -106,13 +107,17 @@ export const FLAGS = {
   apiKey: flag<string[]>({
     name: 'api-key',
     arg: 'KEYS',
-    help: 'secret(s) for the application API, comma-separated; required unless --insecure-dev',
+    help: 'secret(s) for the application API, comma-separated; required unless --insecure-dev. A key may be scoped: KEY;read-only, KEY;groups=app-a.|shared. (only groups with these prefixes)',
     defaultText: 'none',
     defaultValue: () => [],
     parse: (raw) => {
       const keys = list(raw);
-      if (keys.some((key) => key.length < 16)) {
-        throw new FlagValueError('needs keys of at least 16 characters each');
+      for (const key of keys) {
+        try {
+          parseApiKeyEntry(key);
+        } catch (error) {
+          throw new FlagValueError((error as Error).message);
+        }
       }
       return keys;
     },

@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   invalid_count: 400,
   too_many_push_ids: 400,
   unauthorized: 401,
+  forbidden: 403,
   forbidden_origin: 403,
   not_found: 404,
   push_id_not_found: 404,

@@ -5,7 +5,7 @@ declare const groupNameBrand: unique symbol;
  */
 export type GroupName = string & { readonly [groupNameBrand]: true };
 
-const GROUP_NAME_PATTERN = /^[A-Za-z0-9._:~-]{1,200}$/;
+export const GROUP_NAME_PATTERN = /^[A-Za-z0-9._:~-]{1,200}$/;
 
 export function isGroupName(value: unknown): value is GroupName {
   return (

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { EpushError } from '../core/errors.js';
+import type { RejectionCounter } from '../observability/rejections.js';
 import type { ConnectionCounter, ListenerConnection } from '../transports/listener-connection.js';
 import type { CorsPolicy } from './cors.js';
 import { parseJson } from './json-body.js';
@@ -138,6 +140,7 @@ export class HttpFront {
     private readonly http: HttpServer,
     private readonly service: PushService,
     private readonly cors: CorsPolicy,
+    private readonly rejections: RejectionCounter,
     private readonly options: HttpFrontOptions,
     private readonly log: Logger,
   ) {
@@ -275,9 +278,6 @@ export class HttpFront {
       return;
     }
     this.service.listen(request.pushIds, request.from, listen).catch((error: unknown) => {
-      if (!(error instanceof EpushError)) {
-        this.log.error({ err: error, url: this.options.listenPath }, 'request failed');
-      }
       listen.fail(error);
     });
   }
@@ -371,9 +371,13 @@ export class HttpFront {
   /** @internal */
   respondError(connection: FrontConnection, error: unknown): void {
     if (error instanceof EpushError) {
+      this.rejections.count(error.code);
       this.respond(connection, error.status, JSON.stringify(error.toJSON()), error.headers);
     } else {
-      this.respond(connection, 500, INTERNAL_ERROR, null);
+      this.rejections.count('internal_error');
+      const requestId = randomUUID();
+      this.log.error({ err: error, url: this.options.listenPath, requestId }, 'request failed');
+      this.respond(connection, 500, INTERNAL_ERROR, { 'x-request-id': requestId });
     }
   }
 

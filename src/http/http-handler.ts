@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
 import { EpushError } from '../core/errors.js';
+import { RejectionCounter } from '../observability/rejections.js';
 import { WebSocketTransport } from '../transports/websocket.js';
 import { ApiKeyAuth } from './auth.js';
 import { CorsPolicy } from './cors.js';
@@ -35,6 +37,8 @@ export interface HttpHandlerOptions {
    * client then connects with `url: 'https://host/push-server'`.
    */
   readonly basePath?: string;
+  /** Where refused requests are counted (the node's metrics read it); a fresh one by default. */
+  readonly rejections?: RejectionCounter;
 }
 
 const PARSE_BASE = 'http://epush.invalid';
@@ -62,6 +66,10 @@ export class HttpHandler {
   readonly websockets: WebSocketTransport;
   readonly basePath: string;
   readonly cors: CorsPolicy;
+  /** The API keys and their scopes (`--api-key`). */
+  readonly auth: ApiKeyAuth;
+  /** Requests refused, by error code (`epush_rejected_requests_total`). */
+  readonly rejections: RejectionCounter;
   private readonly router = new Router();
 
   constructor(
@@ -71,18 +79,17 @@ export class HttpHandler {
   ) {
     this.basePath = options.basePath ?? '';
     this.cors = new CorsPolicy(options.corsOrigins);
-    if (options.serveApi ?? true) {
-      const auth = new ApiKeyAuth(
-        options.apiKeys,
-        options.insecureDev,
-        options.keylessApiFromLoopbackOnly ?? false,
-      );
-      registerApiRoutes(this.router, service, auth);
-    }
+    this.rejections = options.rejections ?? new RejectionCounter();
+    this.auth = new ApiKeyAuth(
+      options.apiKeys,
+      options.insecureDev,
+      options.keylessApiFromLoopbackOnly ?? false,
+    );
+    if (options.serveApi ?? true) registerApiRoutes(this.router, service, this.auth);
     registerPushRoutes(this.router, service, this.cors, options.streamBudgetBytes);
     registerOpsRoutes(this.router, service);
     registerClientAssetRoutes(this.router);
-    this.websockets = new WebSocketTransport(service, this.cors, {
+    this.websockets = new WebSocketTransport(service, this.cors, this.rejections, {
       budgetBytes: options.streamBudgetBytes,
       pingMs: options.pingMs,
     });
@@ -108,14 +115,19 @@ export class HttpHandler {
       found = this.router.find(req.method ?? 'GET', path);
     } catch (error) {
       // A known path with another method: 405 with Allow.
-      this.fail(req, res, error, path);
+      this.fail(req, res, error, path, requestIdOf(req));
       return true;
     }
     if (found === null) return false;
     const { handler, params } = found;
-    this.run(req, res, path, () => handler({ req, res, params, url })).catch((error: unknown) => {
-      this.log.error({ err: error, url: req.url }, 'request failed');
-    });
+    const requestId = requestIdOf(req);
+    res.setHeader('x-request-id', requestId);
+    if (this.log.isLevelEnabled('debug')) logWhenDone(this.log, req, res, requestId);
+    this.run(req, res, path, requestId, () => handler({ req, res, params, url })).catch(
+      (error: unknown) => {
+        this.log.error({ err: error, url: req.url, requestId }, 'request failed');
+      },
+    );
     return true;
   }
 
@@ -133,6 +145,7 @@ export class HttpHandler {
         ? new EpushError('not_found', 'The request target is not a valid path.')
         : new EpushError('not_found', `There is no ${url.pathname} here.`);
     const browser = rawUrl.startsWith(`${this.basePath}/push/`);
+    this.rejections.count(error.code);
     sendError(res, error, browser ? this.cors.headersFor(req) : {});
   }
 
@@ -159,18 +172,62 @@ export class HttpHandler {
     req: IncomingMessage,
     res: ServerResponse,
     path: string,
+    requestId: string,
     work: () => Promise<void> | void,
   ): Promise<void> {
     try {
       await work();
     } catch (error) {
-      this.fail(req, res, error, path);
+      this.fail(req, res, error, path, requestId);
     }
   }
 
-  private fail(req: IncomingMessage, res: ServerResponse, error: unknown, path: string): void {
-    if (!(error instanceof EpushError))
-      this.log.error({ err: error, url: rawUrlOf(req) }, 'unexpected failure');
-    sendError(res, error, path.startsWith('/push/') ? this.cors.headersFor(req) : {});
+  private fail(
+    req: IncomingMessage,
+    res: ServerResponse,
+    error: unknown,
+    path: string,
+    requestId: string,
+  ): void {
+    if (error instanceof EpushError) {
+      this.rejections.count(error.code);
+    } else {
+      this.rejections.count('internal_error');
+      this.log.error({ err: error, url: rawUrlOf(req), requestId }, 'unexpected failure');
+    }
+    const headers = path.startsWith('/push/') ? this.cors.headersFor(req) : {};
+    sendError(res, error, { ...headers, 'x-request-id': requestId });
   }
+}
+
+/** The caller's `X-Request-Id` when it is a sane token (a proxy's), else a fresh one. */
+function requestIdOf(req: IncomingMessage): string {
+  const offered = req.headers['x-request-id'];
+  return typeof offered === 'string' && /^[\w.:@/+=-]{1,128}$/.test(offered)
+    ? offered
+    : randomUUID();
+}
+
+/** The access log line (debug level): one per request, when its answer is done or cut. */
+function logWhenDone(
+  log: Logger,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+): void {
+  const started = performance.now();
+  res.once('close', () => {
+    log.debug(
+      {
+        requestId,
+        method: req.method,
+        url: rawUrlOf(req),
+        status: res.statusCode,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        remote: req.socket.remoteAddress,
+        complete: res.writableFinished,
+      },
+      'request',
+    );
+  });
 }

@@ -58,6 +58,7 @@ export function serveHandler(
       return;
     }
     const failure = CLIENT_ERRORS[error.code ?? ''] ?? BAD_HTTP;
+    handler.rejections.count(failure.code);
     const body = JSON.stringify(failure.toJSON());
     socket.end(
       `HTTP/1.1 ${failure.status} ${STATUS_TEXT[failure.status] ?? 'Bad Request'}\r\n` +
@@ -71,6 +72,7 @@ export function serveHandler(
     socket.on('error', () => {
       socket.destroy();
     });
+    handler.rejections.count('not_found');
     refuseUpgrade(
       socket,
       new EpushError('not_found', `No WebSocket endpoint at ${pathOf(req.url)}; use /push/ws.`),
@@ -80,6 +82,7 @@ export function serveHandler(
     server,
     handler.service,
     handler.cors,
+    handler.rejections,
     { ...options, listenPath: `${handler.basePath}/push/listen` },
     log,
   );

@@ -92,6 +92,7 @@ export class EpushNode implements PushService {
       streamBudgetBytes: () => config.streamBudgetKb * 1024,
       slowConsumerCloses: () => this.connections.slowConsumerCloses,
       openSockets: () => this.openSockets(),
+      rejections: () => this.http.rejections.counts,
       memoryPerConnection: () => {
         const open = this.openSockets();
         if (open === 0 || this.servingRss === 0) return 0;

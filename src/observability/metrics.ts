@@ -20,6 +20,8 @@ export interface MetricsSource {
   openSockets(): number;
   /** Resident memory grown since the node started serving, per open connection (bytes). */
   memoryPerConnection(): number;
+  /** Requests refused so far, by reason (error code or limit). */
+  rejections(): ReadonlyMap<string, number>;
 }
 
 /**
@@ -105,6 +107,20 @@ export class EpushMetrics {
           const delta = count - (reported.get(transport) ?? 0);
           if (delta > 0) this.inc({ transport }, delta);
           reported.set(transport, count);
+        }
+      },
+    });
+    const rejectedBefore = new Map<string, number>();
+    new Counter({
+      name: 'epush_rejected_requests_total',
+      help: 'Requests and connections refused by this node, by reason (the error code of the answer, or the limit that cut the connection)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        for (const [reason, count] of source.rejections()) {
+          const delta = count - (rejectedBefore.get(reason) ?? 0);
+          if (delta > 0) this.inc({ reason }, delta);
+          rejectedBefore.set(reason, count);
         }
       },
     });

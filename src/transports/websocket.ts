@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EpushError } from '../core/errors.js';
+import type { RejectionCounter } from '../observability/rejections.js';
 import type { CorsPolicy } from '../http/cors.js';
 import type { PushService } from '../http/push-service.js';
 import { parseListenRequest } from '../http/routes/push-routes.js';
@@ -75,6 +76,7 @@ export class WebSocketTransport {
   constructor(
     private readonly service: PushService,
     private readonly cors: CorsPolicy,
+    private readonly rejections: RejectionCounter,
     private readonly options: WebSocketOptions,
   ) {
     this.pinger = setInterval(() => {
@@ -99,7 +101,7 @@ export class WebSocketTransport {
       socket.destroy();
     });
     if (!this.cors.allows(req)) {
-      refuseUpgrade(
+      this.refuse(
         socket,
         new EpushError('forbidden_origin', 'This origin may not open a WebSocket here.'),
       );
@@ -107,17 +109,22 @@ export class WebSocketTransport {
     }
     const notReady = this.service.notReadyReason();
     if (notReady !== null) {
-      refuseUpgrade(socket, new EpushError('not_ready', notReady, { 'retry-after': '1' }));
+      this.refuse(socket, new EpushError('not_ready', notReady, { 'retry-after': '1' }));
       return;
     }
     const invalid = handshakeError(req);
     if (invalid !== null) {
-      refuseUpgrade(socket, invalid);
+      this.refuse(socket, invalid);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.serve(ws);
     });
+  }
+
+  private refuse(socket: Duplex, error: EpushError): void {
+    this.rejections.count(error.code);
+    refuseUpgrade(socket, error);
   }
 
   private serve(ws: WebSocket): void {
@@ -146,6 +153,7 @@ export class WebSocketTransport {
       } catch (error) {
         const failure =
           error instanceof EpushError ? error : new EpushError('bad_request', 'Bad message.');
+        this.rejections.count(failure.code);
         ws.send(JSON.stringify(failure.toJSON()));
         return;
       }

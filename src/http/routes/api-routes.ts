@@ -6,7 +6,7 @@ import {
   parsePushIdCount,
   serializePayload,
 } from '../api-input.js';
-import type { ApiKeyAuth } from '../auth.js';
+import { requireGroup, requireWrite, type ApiKeyAuth, type KeyScope } from '../auth.js';
 import { asObject, parseJson, readBody } from '../json-body.js';
 import type { PushService } from '../push-service.js';
 import { sendJson, sendNoContent } from '../respond.js';
@@ -36,17 +36,32 @@ async function payloadOf(context: RouteContext): Promise<string> {
 
 /** The application API of SPEC §3: every call needs an API key. */
 export function registerApiRoutes(router: Router, service: PushService, auth: ApiKeyAuth): void {
+  /** Checks the key and its scope before the handler reads anything (a refused call changes nothing). */
   const guarded =
-    (handler: (context: RouteContext) => Promise<void>) =>
+    (
+      access: (scope: KeyScope, params: readonly string[]) => void,
+      handler: (context: RouteContext) => Promise<void>,
+    ) =>
     (context: RouteContext): Promise<void> => {
-      auth.check(context.req);
+      access(auth.check(context.req), context.params);
       return handler(context);
     };
+  const write = (scope: KeyScope): void => {
+    requireWrite(scope);
+  };
+  const read = (): void => {};
+  const groupWrite = (scope: KeyScope, params: readonly string[]): void => {
+    requireWrite(scope);
+    requireGroup(scope, groupParam(params[0]));
+  };
+  const groupRead = (scope: KeyScope, params: readonly string[]): void => {
+    requireGroup(scope, groupParam(params[0]));
+  };
 
   router.on(
     'POST',
     '/api/push-ids',
-    guarded(async (context) => {
+    guarded(write, async (context) => {
       const count = parsePushIdCount((await jsonObject(context)).count);
       const pushIds = await service.createPushIds(count);
       sendJson(context.res, 201, JSON.stringify({ pushIds }));
@@ -56,7 +71,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
   router.on(
     'PUT',
     '/api/groups/:group/members/:pushId',
-    guarded(async ({ res, params }) => {
+    guarded(groupWrite, async ({ res, params }) => {
       await service.addMember(groupParam(params[0]), pushIdParam(params[1]));
       sendNoContent(res);
     }),
@@ -65,7 +80,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
   router.on(
     'DELETE',
     '/api/groups/:group/members/:pushId',
-    guarded(async ({ res, params }) => {
+    guarded(groupWrite, async ({ res, params }) => {
       await service.removeMember(groupParam(params[0]), pushIdParam(params[1]));
       sendNoContent(res);
     }),
@@ -74,7 +89,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
   router.on(
     'GET',
     '/api/groups/:group/members',
-    guarded(async ({ res, params }) => {
+    guarded(groupRead, async ({ res, params }) => {
       const members = await service.members(groupParam(params[0]));
       sendJson(res, 200, JSON.stringify({ members }));
     }),
@@ -83,7 +98,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
   router.on(
     'POST',
     '/api/groups/:group/notify',
-    guarded(async (context) => {
+    guarded(groupWrite, async (context) => {
       const group = groupParam(context.params[0]);
       const id = await service.notifyGroup(group, await payloadOf(context));
       sendJson(context.res, 202, JSON.stringify({ id }));
@@ -93,7 +108,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
   router.on(
     'POST',
     '/api/push-ids/:pushId/notify',
-    guarded(async (context) => {
+    guarded(write, async (context) => {
       const pushId = pushIdParam(context.params[0]);
       const id = await service.notifyPushId(pushId, await payloadOf(context));
       sendJson(context.res, 202, JSON.stringify({ id }));
@@ -103,7 +118,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
   router.on(
     'GET',
     '/api/cluster',
-    guarded(async ({ res }) => {
+    guarded(read, async ({ res }) => {
       const nodes = await service.clusterNodes();
       sendJson(res, 200, JSON.stringify({ nodes }));
     }),
