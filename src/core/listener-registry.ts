@@ -91,22 +91,45 @@ export class ListenerRegistry<L extends RegisteredListener> {
 
   /** Listeners a notification to `group` or `pushId` wakes, by current membership. */
   wakeupsFor(group: GroupName | null, pushId: PushId | null): Wakeups<L> | null {
+    let wakeups: Wakeups<L> | null = null;
+    this.visitWakeups(group, pushId, (listener, pushIds) => {
+      (wakeups ??= new Map()).set(listener, [...pushIds]);
+    });
+    return wakeups;
+  }
+
+  /**
+   * Calls `visit` once per listener a notification wakes, with the push IDs of its that it
+   * reaches (do not keep or change the array: it may be the listener's own). The fan-out path:
+   * a listener of one push ID, the common case, costs no allocation.
+   */
+  visitWakeups(
+    group: GroupName | null,
+    pushId: PushId | null,
+    visit: (listener: L, pushIds: readonly PushId[]) => void,
+  ): void {
     if (pushId !== null) {
       const listener = this.byPushId.get(pushId);
-      return listener ? new Map([[listener, [pushId]]]) : null;
+      if (listener) visit(listener, listener.pushIds.length === 1 ? listener.pushIds : [pushId]);
+      return;
     }
-    if (group === null) return null;
+    if (group === null) return;
     const waiting = this.waitingInGroup.get(group);
-    if (!waiting) return null;
-    const wakeups: Wakeups<L> = new Map();
+    if (!waiting) return;
+    let several: Map<L, PushId[]> | null = null;
     for (const member of waiting) {
       const listener = this.byPushId.get(member);
       if (!listener) continue;
-      const pushIds = wakeups.get(listener);
+      if (listener.pushIds.length === 1) {
+        visit(listener, listener.pushIds);
+        continue;
+      }
+      several ??= new Map();
+      const pushIds = several.get(listener);
       if (pushIds) pushIds.push(member);
-      else wakeups.set(listener, [member]);
+      else several.set(listener, [member]);
     }
-    return wakeups;
+    if (several !== null) for (const [listener, pushIds] of several) visit(listener, pushIds);
   }
 
   private join(group: GroupName, pushId: PushId): void {

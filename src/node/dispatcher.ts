@@ -149,11 +149,9 @@ export class Dispatcher implements ClusterEventSink {
 
   /** Push IDs currently held here; the node keeps them alive in the backplane. */
   heldPushIds(): PushId[] {
-    const held: PushId[] = [];
-    for (const pushId of this.registry.pushIds()) {
-      if (this.registry.get(pushId)?.parked === false) held.push(pushId);
-    }
-    return held;
+    // Parked listeners included: a busy long-poll is parked for a moment after every answer,
+    // and skipping it at one refresh after another would let its push ID expire in use.
+    return [...this.registry.pushIds()];
   }
 
   /** Push IDs released since the last call; touching them makes their TTL count from release. */
@@ -177,18 +175,20 @@ export class Dispatcher implements ClusterEventSink {
       const listener = this.registry.get(event.pushId);
       if (listener?.parked) this.unregister(listener);
     }
-    const wakeups = this.registry.apply(event);
-    if (!wakeups || event.type !== 'notification') return;
+    if (event.type !== 'notification') {
+      this.registry.apply(event);
+      return;
+    }
     let fanout: FanoutAnswer | null = null;
     let fanoutEpoch = '';
     let fanoutCursor = '' as Cursor;
-    for (const [listener, pushIds] of wakeups) {
+    this.registry.visitWakeups(event.group, event.pushId, (listener, pushIds) => {
       // Its cursor may be ahead of this node's fan-out (another node answered it, and this one
       // lags behind the log): it already has this event.
-      if (listener.cursorSeq >= event.seq) continue;
+      if (listener.cursorSeq >= event.seq) return;
       if (listener.parked) {
         this.collect(listener, event, pushIds);
-        continue;
+        return;
       }
       if (fanout === null || listener.epoch !== fanoutEpoch) {
         fanoutEpoch = listener.epoch;
@@ -196,7 +196,7 @@ export class Dispatcher implements ClusterEventSink {
         fanout = new FanoutAnswer(event, fanoutCursor);
       }
       this.finish(listener, fanout.for(pushIds), fanoutCursor, pushIds.length, event);
-    }
+    });
   }
 
   onGap(resumeSeq: number): void {
@@ -534,15 +534,16 @@ export class Dispatcher implements ClusterEventSink {
   }
 
   /**
-   * Keeps an answered long-poll registered for its re-poll. Its push IDs count as released
-   * (their TTL runs from the answer, as without parking).
+   * Keeps an answered long-poll registered for its re-poll. Its push IDs are not touched here:
+   * they were touched within a third of a TTL, a park lasts at most half of one, and a park that
+   * ends without a re-poll releases them (so a push ID expires at most one park time later than
+   * one TTL after its answer; touching at every answer cost a backplane write per delivery).
    */
   private park(listener: WaitingListener, answeredSeq: number): void {
     listener.parked = true;
     listener.parkedSeq = answeredSeq;
     listener.pending = null;
     this.parkedCount += 1;
-    for (const pushId of listener.pushIds) this.released.add(pushId);
     listener.parkedAt = this.now();
     this.parkQueue.push(listener);
     this.parkTimes.push(listener.parkedAt);
