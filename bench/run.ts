@@ -3,6 +3,7 @@
  * own server and load generator, bounds every phase in time and stops by itself.
  */
 import { ArgError } from './lib/args.js';
+import { CROSSNODE_USAGE, runCrossnodeSideBySide } from './crossnode-side-by-side/scenario.js';
 import { runFailover } from './failover/scenario.js';
 import { runHeldMax } from './held-max/scenario.js';
 import { renderLongpollFanout, runLongpollFanout, USAGE } from './longpoll-fanout/scenario.js';
@@ -10,12 +11,15 @@ import { REDIS_USAGE, runRedisCrossnode } from './redis-crossnode/scenario.js';
 import { runPublishThroughput } from './publish-throughput/scenario.js';
 import { runSideBySide } from './side-by-side/scenario.js';
 import { runStreamFanout, STREAM_USAGE } from './stream-fanout/scenario.js';
+import { runWriteFloor } from './write-floor/scenario.js';
 
 const SCENARIOS: Record<string, (argv: readonly string[]) => Promise<number>> = {
   failover: runFailover,
   'longpoll-fanout': runLongpollFanout,
   render: renderLongpollFanout,
   'redis-crossnode': runRedisCrossnode,
+  'crossnode-side-by-side': runCrossnodeSideBySide,
+  'write-floor': runWriteFloor,
   'stream-fanout': runStreamFanout,
   'side-by-side': runSideBySide,
   'publish-throughput': runPublishThroughput,
@@ -28,7 +32,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const scenario = SCENARIOS[first];
   if (!scenario) {
     process.stderr.write(
-      `bench: unknown scenario "${first}" (known: ${Object.keys(SCENARIOS).join(', ')})\n\n${USAGE}\n${REDIS_USAGE}\n${STREAM_USAGE}`,
+      `bench: unknown scenario "${first}" (known: ${Object.keys(SCENARIOS).join(', ')})\n\n${USAGE}\n${REDIS_USAGE}\n${CROSSNODE_USAGE}\n${STREAM_USAGE}`,
     );
     return 2;
   }
@@ -41,7 +45,9 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (error instanceof ArgError) {
-      process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n${REDIS_USAGE}\n${STREAM_USAGE}`);
+      process.stderr.write(
+        `bench: ${error.message}\n\n${USAGE}\n${REDIS_USAGE}\n${CROSSNODE_USAGE}\n${STREAM_USAGE}`,
+      );
       process.exit(2);
     }
     process.stderr.write(

@@ -211,6 +211,16 @@ export class EpushCluster implements Cluster {
     return (JSON.parse(body) as { id: string }).id;
   }
 
+  /** Pids of the node processes (for CPU accounting by other scenarios). */
+  pids(): number[] {
+    return this.nodes.map((node) => node.spawned.pid);
+  }
+
+  /** Port of the private redis-server the nodes share. */
+  get redisPort(): number {
+    return this.redis.port;
+  }
+
   async heldListeners(): Promise<number | null> {
     let total = 0;
     for (const [i, port] of this.ports.entries()) {

@@ -43,7 +43,7 @@ interface Instance {
   workers: number[];
 }
 
-function header(head: string, name: string): string | null {
+export function header(head: string, name: string): string | null {
   const match = new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, 'i').exec(head);
   return match ? (match[1] ?? '').trim() : null;
 }
@@ -53,7 +53,7 @@ function seqOf(part: string): number {
 }
 
 /** The message bodies of a multipart/mixed answer (or the one body of a plain answer). */
-function messages(head: string, body: Buffer): string[] {
+export function messages(head: string, body: Buffer): string[] {
   const type = header(head, 'content-type') ?? '';
   const boundary = /boundary=([^;\s]+)/.exec(type)?.[1];
   const text = body.toString('utf8');
@@ -205,6 +205,19 @@ export class NchanCluster implements Cluster {
 
   acceptedId(status: number): string | null {
     return status === 201 || status === 202 ? '' : null;
+  }
+
+  /** Pids of every nginx master and its workers (for CPU accounting by other scenarios). */
+  pids(): number[] {
+    return this.instances.flatMap((instance) => [
+      instance.spawned.pid,
+      ...children(instance.spawned.pid),
+    ]);
+  }
+
+  /** Port of the private redis-server the instances share. */
+  get redisPort(): number {
+    return this.redis.port;
   }
 
   async heldListeners(): Promise<number | null> {
