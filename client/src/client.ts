@@ -18,6 +18,7 @@ import type {
   ConnectOptions,
   ConnectionStatus,
   EPushEvents,
+  ListenOptions,
   PushNotification,
   ResetEvent,
   TimerHandle,
@@ -27,6 +28,8 @@ import type {
 /** Push IDs the server accepts (src/core/push-id.ts); checked here so one bad ID cannot break
  * the listen shared by every application of the site. */
 const PUSH_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+/** Listen tokens as the server mints them (src/http/listen-tokens.ts). */
+const LISTEN_TOKEN_PATTERN = /^v1\.\d{1,12}\.[A-Za-z0-9_-]{43}$/;
 /** A follower forgets registrations it has not heard of for this long (memory bound only). */
 const FOLLOWER_FORGET_MS = 30_000;
 const EXPIRED_MEMORY = 1000;
@@ -46,6 +49,8 @@ export class EPushClient {
   readonly tabId: string;
   private readonly env: Environment;
   private readonly views = new Map<string, Set<NotificationCallback>>();
+  /** Listen tokens of this tab's push IDs (`listen(id, cb, { listenToken })`). */
+  private readonly tokens = new Map<string, string>();
   private readonly emitter: Emitter<EPushEvents>;
   private readonly registry = new TabRegistry();
   private readonly recent = new RecentDeliveries();
@@ -106,12 +111,18 @@ export class EPushClient {
    * Calls `callback` for every notification to `pushId` from now on, once per notification,
    * in every tab that listens on it. Returns `stop`, which ends this view only (idempotent).
    */
-  listen(pushId: string, callback: NotificationCallback): () => void {
+  listen(pushId: string, callback: NotificationCallback, options: ListenOptions = {}): () => void {
     if (this.closed) throw new Error('EPush: listen() on a closed client');
     if (typeof pushId !== 'string' || !PUSH_ID_PATTERN.test(pushId)) {
       throw new TypeError(`EPush: ${JSON.stringify(pushId)} is not a push ID`);
     }
     if (typeof callback !== 'function') throw new TypeError('EPush: listen() needs a callback');
+    const token = (options as { listenToken?: unknown }).listenToken;
+    if (token !== undefined && (typeof token !== 'string' || !LISTEN_TOKEN_PATTERN.test(token))) {
+      throw new TypeError(
+        'EPush: listenToken must be a token from the server (v1.<expires>.<mac>)',
+      );
+    }
     if (this.expiredIds.has(pushId)) {
       queueMicrotask(() => {
         if (!this.closed) this.emitter.emit('expired', [pushId]);
@@ -126,6 +137,11 @@ export class EPushClient {
       set = new Set();
       this.views.set(pushId, set);
       this.addedSince ??= this.currentCursor();
+      if (token !== undefined) this.tokens.set(pushId, token);
+      this.ownPushIdsChanged();
+    } else if (token !== undefined && this.tokens.get(pushId) !== token) {
+      // A fresh token for a push ID already listened on (the old one expires, or was refused).
+      this.tokens.set(pushId, token);
       this.ownPushIdsChanged();
     }
     set.add(view);
@@ -133,11 +149,12 @@ export class EPushClient {
       const current = this.views.get(pushId);
       if (!current?.delete(view) || current.size > 0) return;
       this.views.delete(pushId);
+      this.tokens.delete(pushId);
       if (!this.closed) this.ownPushIdsChanged();
     };
   }
 
-  /** Subscribes to `status`, `reset` or `expired`; returns the function that unsubscribes. */
+  /** Subscribes to `status`, `reset`, `expired` or `forbidden`; returns the unsubscribe function. */
   on<K extends keyof EPushEvents>(event: K, callback: (value: EPushEvents[K]) => void): () => void {
     return this.emitter.on(event, callback);
   }
@@ -261,6 +278,9 @@ export class EPushClient {
       expireLocally: (pushIds) => {
         this.expireLocally(pushIds);
       },
+      forbidLocally: (refused, message) => {
+        this.forbidLocally(refused, message);
+      },
     };
   }
 
@@ -272,7 +292,7 @@ export class EPushClient {
     switch (message.t) {
       case 'register': {
         const known = this.registry.has(message.from);
-        this.registry.set(message.from, message.pushIds, now);
+        this.registry.set(message.from, message.pushIds, now, message.tokens);
         this.leader?.scheduleUnion(message.since);
         if (!known) this.leader?.announce(); // a new tab learns the status at once
         return;
@@ -301,6 +321,9 @@ export class EPushClient {
         return;
       case 'resign':
         this.leadership?.poke();
+        return;
+      case 'forbidden':
+        this.forbidLocally(message.refused, message.message);
         return;
     }
   }
@@ -331,13 +354,15 @@ export class EPushClient {
 
   private postRegistration(since?: string): void {
     const pushIds = this.ownPushIds();
-    this.registry.set(this.tabId, pushIds, this.env.clock.now());
+    const tokens = this.tokens.size === 0 ? undefined : Object.fromEntries(this.tokens);
+    this.registry.set(this.tabId, pushIds, this.env.clock.now(), tokens);
     this.lastRegisteredAt = this.env.clock.now();
     this.channel?.post({
       t: 'register',
       from: this.tabId,
       pushIds,
       ...(since === undefined ? {} : { since }),
+      ...(tokens === undefined ? {} : { tokens }),
     });
   }
 
@@ -395,6 +420,7 @@ export class EPushClient {
         const oldest = this.expiredIds.values().next();
         if (oldest.done !== true) this.expiredIds.delete(oldest.value);
       }
+      this.tokens.delete(id);
       if (this.views.delete(id)) mine.push(id);
     }
     this.registry.dropPushIds(pushIds);
@@ -402,6 +428,14 @@ export class EPushClient {
       this.ownPushIdsChanged();
       this.emitter.emit('expired', mine);
     }
+  }
+
+  /** `forbidden` for this tab's push IDs that still have the token the server refused. */
+  private forbidLocally(refused: Readonly<Record<string, string>>, message: string): void {
+    const mine = Object.keys(refused).filter(
+      (id) => this.views.has(id) && (this.tokens.get(id) ?? '') === refused[id],
+    );
+    if (mine.length > 0) this.emitter.emit('forbidden', { pushIds: mine, message });
   }
 
   private handleWindowEvent(event: WindowEventLike): void {

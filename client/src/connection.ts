@@ -12,6 +12,16 @@ export interface ConnectionEvents {
   status(status: ConnectionStatus): void;
   /** The server refused the cursor (`invalid_cursor`); listening goes on "from now". */
   cursorInvalid(): void;
+  /**
+   * The server refused listen tokens (403 `forbidden` naming push IDs): `used` maps each of
+   * them to the token that was sent ('' for none). The handler is expected to listen on
+   * another union (without them); if it does not, the listen is retried with backoff.
+   */
+  forbidden?(
+    pushIds: readonly string[],
+    message: string,
+    used: Readonly<Record<string, string>>,
+  ): void;
 }
 
 export interface ConnectionOptions {
@@ -25,6 +35,8 @@ export interface ConnectionOptions {
   /** Whether the site was connected before (through another leader): then `reconnecting`, not `connecting`. */
   readonly wasConnected: boolean;
   readonly online: boolean;
+  /** The listen token of a push ID, read when a listen starts; none by default. */
+  readonly tokenOf?: (pushId: string) => string | null;
 }
 
 /** One listen of at most 100 push IDs, resumed from its own cursor. */
@@ -36,6 +48,8 @@ class Slot {
   failing = false;
   /** Consecutive answers flagged `reconnect`, `replaced` or `reset`. */
   flagged = 0;
+  /** The listen tokens the current session was opened with (parallel to `pushIds`). */
+  sentTokens: readonly (string | null)[] | null = null;
 
   constructor(
     readonly pushIds: readonly string[],
@@ -154,8 +168,12 @@ export class Connection {
 
   private start(slot: Slot): void {
     if (this.closed || !this.online || !this.slots.includes(slot)) return;
+    const listenTokens = this.tokensFor(slot.pushIds);
+    slot.sentTokens = listenTokens;
     const session = this.options.transport.open(
-      { pushIds: slot.pushIds, cursor: slot.cursor },
+      listenTokens === null
+        ? { pushIds: slot.pushIds, cursor: slot.cursor }
+        : { pushIds: slot.pushIds, cursor: slot.cursor, listenTokens },
       {
         opened: () => {
           if (slot.session !== session) return;
@@ -204,8 +222,28 @@ export class Connection {
     }
   }
 
+  /** The tokens of `pushIds` (parallel), or null when none has one. */
+  private tokensFor(pushIds: readonly string[]): (string | null)[] | null {
+    const { tokenOf } = this.options;
+    if (tokenOf === undefined) return null;
+    const tokens = pushIds.map(tokenOf);
+    return tokens.some((token) => token !== null) ? tokens : null;
+  }
+
   private onFailed(slot: Slot, failure: TransportFailure): void {
     slot.session = null;
+    const refused = failure.code === 'forbidden' ? failure.pushIds : undefined;
+    const { events } = this.options;
+    if (refused !== undefined && refused.length > 0 && events.forbidden !== undefined) {
+      const used: Record<string, string> = {};
+      for (const id of refused) {
+        const index = slot.pushIds.indexOf(id);
+        used[id] = (index < 0 ? null : slot.sentTokens?.[index]) ?? '';
+      }
+      // Not a transport failure: the handler re-listens without these push IDs, at once.
+      events.forbidden(refused, failure.message, used);
+      if (this.closed || !this.slots.includes(slot)) return;
+    }
     if (failure.code === 'invalid_cursor' && slot.cursor !== null) {
       this.options.logger.warn(
         'epush: the server refused the cursor; listening from now on',
@@ -218,7 +256,15 @@ export class Connection {
       return;
     }
     this.log(failure);
-    const delay = Math.max(this.backoff.next(), failure.retryAfterMs ?? 0);
+    const backoffMs = this.backoff.next();
+    const { retryAfterMs } = failure;
+    // The server's Retry-After (a full node, a rate limit, a backplane outage) is a floor: never
+    // sooner, and spread by up to half again, so the browsers it refused at once do not all
+    // come back in the same instant.
+    const delay =
+      retryAfterMs === undefined || retryAfterMs <= backoffMs
+        ? backoffMs
+        : retryAfterMs + Math.floor(this.options.random() * (retryAfterMs / 2));
     this.retryAt = this.options.clock.now() + delay;
     slot.failing = true;
     slot.opened = false;

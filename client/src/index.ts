@@ -7,6 +7,8 @@
  * push.on('status', (status) => { ... }); // connecting | connected | reconnecting | offline
  * push.on('reset', () => { ... });        // reload application state
  * push.on('expired', (pushIds) => { ... });
+ * push.on('forbidden', ({ pushIds, message }) => { ... }); // listen token refused
+ * push.listen(pushId, callback, { listenToken }); // with --listen-token-secret
  * stop();
  * push.close();
  * ```
@@ -22,6 +24,8 @@ export type {
   ConnectOptions,
   EPushEventName,
   EPushEvents,
+  ForbiddenEvent,
+  ListenOptions,
   PushNotification,
   ResetEvent,
   TransportName,

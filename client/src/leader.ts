@@ -31,7 +31,12 @@ export interface LeaderHost {
   resetLocally(reason: ResetEvent['reason']): void;
   /** Forgets expired push IDs in this tab (views, registry) and emits `expired` for its own. */
   expireLocally(pushIds: readonly string[]): void;
+  /** Emits `forbidden` for this tab's push IDs refused with the token they still have. */
+  forbidLocally(refused: Readonly<Record<string, string>>, message: string): void;
 }
+
+/** Refused (push ID, token) pairs remembered; the oldest are forgotten past it. */
+const REFUSED_MEMORY = 1000;
 
 /** What a tab last heard from a leader (`leader` and `deliver` messages). */
 export interface HeardState {
@@ -88,6 +93,10 @@ export interface Handover {
 export class LeaderRole {
   private readonly connection: Connection;
   private union: readonly string[] = [];
+  /** The union with each push ID's token: a new token re-listens even when the IDs are the same. */
+  private unionKey = '';
+  /** Push ID → the token ('' for none) the server refused (403): not listened on with it again. */
+  private readonly refused = new Map<string, string>();
   private unionScheduled = false;
   /** The oldest `since` of registrations that added push IDs, for the next re-listen. */
   private rewindTo: string | null = null;
@@ -111,7 +120,11 @@ export class LeaderRole {
       cursor: handover.cursor,
       wasConnected: handover.wasConnected,
       online: env.onLine(),
+      tokenOf: (pushId) => this.host.registry.tokenOf(pushId),
       events: {
+        forbidden: (pushIds, message, used) => {
+          this.onForbidden(pushIds, message, used);
+        },
         answer: (answer) => {
           this.onAnswer(answer);
         },
@@ -191,10 +204,15 @@ export class LeaderRole {
   private applyUnion(force: boolean): void {
     if (this.closed) return;
     const expired = this.host.expired;
-    const union = this.host.registry.union().filter((id) => !expired.has(id));
+    const { registry } = this.host;
+    const union = registry
+      .union()
+      .filter((id) => !expired.has(id) && this.refused.get(id) !== (registry.tokenOf(id) ?? ''));
     const rewindTo = this.rewindTo;
     this.rewindTo = null;
-    if (!force && union.join(',') === this.union.join(',')) return;
+    const key = union.map((id) => `${id}=${registry.tokenOf(id) ?? ''}`).join(',');
+    if (!force && key === this.unionKey) return;
+    this.unionKey = key;
     const before = new Set(this.union);
     const grew = union.some((id) => !before.has(id));
     this.union = union;
@@ -221,6 +239,30 @@ export class LeaderRole {
       this.applyUnion(false); // at once: the session must not ask again for expired push IDs
     }
     this.save();
+  }
+
+  /**
+   * The server refused some push IDs' listen tokens: every tab is told (a tab whose token for
+   * one of them is still the refused one emits `forbidden`), and the union is listened on
+   * without them at once, so the refusal neither loops nor stops the other push IDs.
+   */
+  private onForbidden(
+    pushIds: readonly string[],
+    message: string,
+    used: Readonly<Record<string, string>>,
+  ): void {
+    if (this.closed) return;
+    for (const id of pushIds) {
+      this.refused.delete(id);
+      this.refused.set(id, used[id] ?? '');
+      if (this.refused.size > REFUSED_MEMORY) {
+        const oldest = this.refused.keys().next();
+        if (oldest.done !== true) this.refused.delete(oldest.value);
+      }
+    }
+    this.host.channel.post({ t: 'forbidden', from: this.host.tabId, refused: used, message });
+    this.host.forbidLocally(used, message);
+    this.applyUnion(false);
   }
 
   private onReset(reason: ResetEvent['reason']): void {

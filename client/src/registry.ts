@@ -1,6 +1,8 @@
 interface Registration {
   pushIds: readonly string[];
   seenAt: number;
+  /** Listen tokens of some of these push IDs. */
+  tokens: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -12,12 +14,38 @@ export class TabRegistry {
   private readonly entries = new Map<string, Registration>();
 
   /** Replaces `owner`'s push IDs (an empty list removes the owner) and marks it alive. */
-  set(owner: string, pushIds: readonly string[], now: number): void {
+  set(
+    owner: string,
+    pushIds: readonly string[],
+    now: number,
+    tokens?: Readonly<Record<string, string>>,
+  ): void {
     if (pushIds.length === 0) {
       this.entries.delete(owner);
       return;
     }
-    this.entries.set(owner, { pushIds: [...pushIds], seenAt: now });
+    this.entries.set(owner, { pushIds: [...pushIds], seenAt: now, tokens });
+  }
+
+  /**
+   * The listen token of `pushId`: the newest registration's that has one (two tabs may hold
+   * tokens of different ages for one push ID; any valid one will do), null when none has.
+   */
+  tokenOf(pushId: string): string | null {
+    let found: string | null = null;
+    let seenAt = Number.NEGATIVE_INFINITY;
+    for (const entry of this.entries.values()) {
+      const token = entry.tokens?.[pushId];
+      if (
+        token !== undefined &&
+        Object.hasOwn(entry.tokens ?? {}, pushId) &&
+        entry.seenAt >= seenAt
+      ) {
+        found = token;
+        seenAt = entry.seenAt;
+      }
+    }
+    return found;
   }
 
   delete(owner: string): void {

@@ -16,6 +16,9 @@ import type { ConnectionStatus, PushNotification, ResetEvent } from './types.js'
  *   Sent for every answer, empty ones too, so every tab always knows the latest cursor.
  * - `reset` / `expired`: the answer flags, forwarded so every tab emits the event.
  * - `resign`: the leader gives up leadership; lease followers check the lease at once.
+ * - `forbidden`: the server refused listen tokens (403) of these push IDs, each with the token
+ *   that was sent; tabs whose token is still that one emit `forbidden`. A `register` carries the
+ *   tab's tokens (`tokens`), so the leader can send them with the listen.
  */
 export type TabMessage =
   | {
@@ -23,6 +26,8 @@ export type TabMessage =
       readonly from: string;
       readonly pushIds: readonly string[];
       readonly since?: string;
+      /** Listen tokens of some of `pushIds` (`listen(id, cb, { listenToken })`). */
+      readonly tokens?: Readonly<Record<string, string>>;
     }
   | { readonly t: 'unregister'; readonly from: string }
   | {
@@ -40,6 +45,13 @@ export type TabMessage =
     }
   | { readonly t: 'reset'; readonly from: string; readonly reason: ResetEvent['reason'] }
   | { readonly t: 'expired'; readonly from: string; readonly pushIds: readonly string[] }
+  | {
+      readonly t: 'forbidden';
+      readonly from: string;
+      /** Refused push ID → the token that was sent ('' for none). */
+      readonly refused: Readonly<Record<string, string>>;
+      readonly message: string;
+    }
   | { readonly t: 'resign'; readonly from: string };
 
 const STATUSES: readonly string[] = ['connecting', 'connected', 'reconnecting', 'offline'];
@@ -50,6 +62,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return isRecord(value) && Object.values(value).every((item) => typeof item === 'string');
 }
 
 function isCursor(value: unknown): value is string | null {
@@ -76,7 +92,12 @@ export function parseTabMessage(data: unknown): TabMessage | null {
   switch (data.t) {
     case 'register':
       return isStringArray(data.pushIds) &&
-        (data.since === undefined || typeof data.since === 'string')
+        (data.since === undefined || typeof data.since === 'string') &&
+        (data.tokens === undefined || isStringRecord(data.tokens))
+        ? (data as TabMessage)
+        : null;
+    case 'forbidden':
+      return isStringRecord(data.refused) && typeof data.message === 'string'
         ? (data as TabMessage)
         : null;
     case 'expired':

@@ -41,6 +41,29 @@ export interface EPushEvents {
   reset: ResetEvent;
   /** Push IDs of this page that the server reports expired; they are no longer listened to. */
   expired: readonly string[];
+  /**
+   * Push IDs of this page whose listen the server refused (403 `forbidden`: listen token
+   * missing, expired or not matching). They are not listened to until `listen()` is called
+   * again for them with another `listenToken`.
+   */
+  forbidden: ForbiddenEvent;
+}
+
+/** The `forbidden` event. */
+export interface ForbiddenEvent {
+  readonly pushIds: readonly string[];
+  /** The server's sentence (names the first push ID and why). */
+  readonly message: string;
+}
+
+/** Options of `listen()`. */
+export interface ListenOptions {
+  /**
+   * The push ID's signed listen token, from the application's server (`POST /api/push-ids`
+   * or `POST /api/listen-tokens`) when the push server has `--listen-token-secret`. Calling
+   * `listen()` again with a new token (e.g. before the old one expires) replaces it.
+   */
+  readonly listenToken?: string;
 }
 
 export type EPushEventName = keyof EPushEvents;
@@ -50,6 +73,8 @@ export interface ListenRequest {
   readonly pushIds: readonly string[];
   /** Null means "from now": only notifications published after the listen arrives. */
   readonly cursor: string | null;
+  /** Parallel to `pushIds` (null: none for that one); absent when no push ID has a token. */
+  readonly listenTokens?: readonly (string | null)[];
 }
 
 /** A server answer to one listen (SPEC §4), validated. */

@@ -83,6 +83,20 @@ test('network errors, 5xx and 429 are retried after growing jittered delays, and
   assert.equal(requestTimes().length, before + 2, 'retried after the first ceiling again');
 });
 
+test('a 503 or 429 with Retry-After waits at least that long, plus up to half again of jitter', async () => {
+  const { clock, server, connection, requestTimes } = setup({ random: 0.5 });
+  server.faults.push(
+    { kind: 'status', status: 503, code: 'too_many_connections', retryAfter: '2' },
+    { kind: 'status', status: 429, code: 'rate_limited', retryAfter: '5' },
+    { kind: 'status', status: 503, retryAfter: '0' },
+  );
+  connection.listenOn([a]);
+  await clock.advance(20_000);
+  // 2 s + 0.5 × 1 s; then 5 s + 0.5 × 2.5 s; a Retry-After under the backoff leaves the
+  // backoff (ceiling 2 s × 0.5), never a retry at once.
+  assert.deepEqual(requestTimes(), [0, 2500, 2500 + 6250, 2500 + 6250 + 1000]);
+});
+
 test('a 400 is logged as a client bug and retried with backoff instead of a hot loop', async () => {
   const { clock, server, connection, logger, requestTimes } = setup({ random: 0.999 });
   for (let i = 0; i < 20; i++)

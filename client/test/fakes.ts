@@ -385,7 +385,13 @@ export interface ListenBody {
 
 export type Fault =
   | { readonly kind: 'network' }
-  | { readonly kind: 'status'; readonly status: number; readonly code?: string }
+  | {
+      readonly kind: 'status';
+      readonly status: number;
+      readonly code?: string;
+      /** Sent as the Retry-After header (seconds). */
+      readonly retryAfter?: string;
+    }
   | { readonly kind: 'hang' }
   | { readonly kind: 'reconnect' };
 
@@ -494,7 +500,13 @@ export class FakePushServer {
       }
       if (fault?.kind === 'status') {
         const code = fault.code ?? (fault.status >= 500 ? 'not_ready' : 'invalid_body');
-        resolve(response(fault.status, { error: { code, message: `fault ${fault.status}` } }));
+        resolve(
+          response(
+            fault.status,
+            { error: { code, message: `fault ${fault.status}` } },
+            fault.retryAfter,
+          ),
+        );
         return;
       }
       if (fault?.kind === 'hang') {
@@ -615,12 +627,12 @@ export class FakePushServer {
   }
 }
 
-function response(status: number, body: unknown): ResponseLike {
+function response(status: number, body: unknown, retryAfter?: string): ResponseLike {
   const text = JSON.stringify(body);
   return {
     ok: status >= 200 && status < 300,
     status,
-    headers: { get: () => null },
+    headers: { get: (name: string) => (name === 'retry-after' ? (retryAfter ?? null) : null) },
     text: () => Promise.resolve(text),
   };
 }

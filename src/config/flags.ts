@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { parseApiKeyEntry } from './api-keys.js';
+import { defaultMaxConnections } from './open-files-limit.js';
 
 /** Thrown by a flag parser; the loader prefixes the flag's name. */
 export class FlagValueError extends Error {}
@@ -197,6 +198,36 @@ export const FLAGS = {
     parse: boolean,
     boolean: true,
   }),
+  listenTokenSecret: flag<string[]>({
+    name: 'listen-token-secret',
+    arg: 'LIST',
+    help: 'secret(s) that sign listen tokens, comma-separated, each at least 32 characters; the first signs, all verify (rotation). Set: the API mints tokens and a listen token that is sent must be valid',
+    defaultText: 'none',
+    defaultValue: () => [],
+    parse: (raw) => {
+      const secrets = list(raw);
+      if (secrets.some((secret) => secret.length < 32)) {
+        throw new FlagValueError('needs secrets of at least 32 characters each');
+      }
+      return secrets;
+    },
+  }),
+  requireListenTokens: flag({
+    name: 'require-listen-tokens',
+    help: 'every listen must carry a valid listen token for each push ID (needs --listen-token-secret)',
+    defaultText: 'off',
+    defaultValue: () => false,
+    parse: boolean,
+    boolean: true,
+  }),
+  listenTokenTtl: flag({
+    name: 'listen-token-ttl',
+    arg: 'S',
+    help: 'lifetime in seconds of a listen token minted without an explicit ttlSeconds',
+    defaultText: '86400',
+    defaultValue: () => 86400,
+    parse: integer(60, 31_536_000),
+  }),
   headersTimeoutSeconds: flag({
     name: 'headers-timeout-seconds',
     arg: 'S',
@@ -221,6 +252,64 @@ export const FLAGS = {
     defaultValue: () => 60,
     parse: integer(1, 3600),
   }),
+  // --- abuse limits (docs/operations.md, "Limits") ---
+  maxConnections: flag({
+    name: 'max-connections',
+    arg: 'N',
+    help: 'most open TCP connections on this node (per process); past it a connection gets 503 too_many_connections and /readyz turns 503. 0 = no limit',
+    defaultText: 'open-files limit - 256 (0 where unknown)',
+    defaultValue: () => defaultMaxConnections(),
+    parse: integer(0, 100_000_000),
+  }),
+  maxConnectionsPerIp: flag({
+    name: 'max-connections-per-ip',
+    arg: 'N',
+    help: 'most open connections from one peer address; past it 429 rate_limited. 0 = off (behind a load balancer or NAT many users share one address)',
+    defaultText: '0',
+    defaultValue: () => 0,
+    parse: integer(0, 100_000_000),
+  }),
+  listenStormRequests: flag({
+    name: 'listen-storm-requests',
+    arg: 'N',
+    help: 'listen storm: after this many re-polls in a row on one connection, each sooner than --listen-storm-interval-ms after the previous, listens are delayed',
+    defaultText: '25',
+    defaultValue: () => 25,
+    parse: integer(1, 100_000),
+  }),
+  listenStormIntervalMs: flag({
+    name: 'listen-storm-interval-ms',
+    arg: 'MS',
+    help: 'listen storm: a re-poll sooner than this after the previous listen counts towards a storm',
+    defaultText: '275',
+    defaultValue: () => 275,
+    parse: integer(1, 60_000),
+  }),
+  listenStormBackoffMs: flag({
+    name: 'listen-storm-backoff-ms',
+    arg: 'MS',
+    help: 'listen storm: how long a storming listen waits before it is served (it keeps its cursor: nothing is lost, notifications arrive batched). 0 = detection off',
+    defaultText: '1000',
+    defaultValue: () => 1000,
+    parse: integer(0, 60_000),
+  }),
+  maxHeaderKb: flag({
+    name: 'max-header-kb',
+    arg: 'KB',
+    help: 'largest request head (request line and headers); past it 431 headers_too_large',
+    defaultText: '16',
+    defaultValue: () => 16,
+    parse: integer(1, 1024),
+  }),
+  maxPayloadKb: flag({
+    name: 'max-payload-kb',
+    arg: 'KB',
+    help: 'largest notification payload once serialized (may only be lowered: SPEC fixes 64 KiB); past it 413 payload_too_large',
+    defaultText: '64',
+    defaultValue: () => 64,
+    parse: integer(1, 64),
+  }),
+  // --- end of abuse limits ---
   streamBudgetKb: flag({
     name: 'stream-budget-kb',
     arg: 'KB',

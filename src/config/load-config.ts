@@ -131,7 +131,7 @@ export function loadConfig(sources: ConfigSources): EpushConfig {
 
 /**
  * Flags that mean nothing to an embedded epush (`createEpush`): the host application owns the
- * server, its address, its timeouts and its processes.
+ * server, its address, its timeouts, its connection and header limits and its processes.
  */
 export const SERVER_ONLY_FLAGS = [
   'host',
@@ -140,6 +140,9 @@ export const SERVER_ONLY_FLAGS = [
   'headersTimeoutSeconds',
   'bodyTimeoutSeconds',
   'idleTimeoutSeconds',
+  'maxConnections',
+  'maxConnectionsPerIp',
+  'maxHeaderKb',
 ] as const satisfies readonly FlagKey[];
 
 /** The flags an embedded epush takes, by their camelCase names. */
@@ -184,7 +187,9 @@ export function embeddedConfig(
       throw error;
     }
   }
-  return validateBackplane(config as EpushConfig);
+  return validateBackplane(
+    validateListenTokens(config as EpushConfig, `${label}: requireListenTokens`),
+  );
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -200,12 +205,23 @@ function validate(config: EpushConfig): EpushConfig {
       `--insecure-dev is refused unless --host is a loopback address (got ${JSON.stringify(config.host)})`,
     );
   }
+  validateListenTokens(config, '--require-listen-tokens');
   if (config.headersTimeoutSeconds > config.bodyTimeoutSeconds) {
     throw new ConfigError(
       `--headers-timeout-seconds (${config.headersTimeoutSeconds}) must not exceed --body-timeout-seconds (${config.bodyTimeoutSeconds})`,
     );
   }
   return validateBackplane(config);
+}
+
+/** Requiring listen tokens without a secret to verify them would refuse every listen. */
+function validateListenTokens(config: EpushConfig, label: string): EpushConfig {
+  if (config.requireListenTokens && config.listenTokenSecret.length === 0) {
+    throw new ConfigError(
+      `${label} needs --listen-token-secret (no secret: no token could ever be valid)`,
+    );
+  }
+  return config;
 }
 
 function validateBackplane(config: EpushConfig): EpushConfig {

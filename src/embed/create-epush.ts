@@ -196,12 +196,15 @@ export class EmbeddedEpush {
   /**
    * Notifies every member of `group` with `payload` (a JSON value, serialized once; absent:
    * `null`); resolves with the notification's id, as `{ id }` like the HTTP API and
-   * `EpushClient`. `invalid_body` for a value JSON cannot carry, `payload_too_large` past 64 KiB
-   * serialized.
+   * `EpushClient`. `invalid_body` for a value JSON cannot carry, `payload_too_large` past `maxPayloadKb`
+   * (64 KiB) serialized.
    */
   async notifyGroup(group: string, payload?: unknown): Promise<{ id: NotificationId }> {
     const id = await this.call(() =>
-      this.node.notifyGroup(parseGroupName(group), serializePayload(payload)),
+      this.node.notifyGroup(
+        parseGroupName(group),
+        serializePayload(payload, this.node.config.maxPayloadKb * 1024),
+      ),
     );
     return { id };
   }
@@ -209,7 +212,10 @@ export class EmbeddedEpush {
   /** Notifies one push ID; `push_id_not_found` when it is unknown or expired. */
   async notifyPushId(pushId: string, payload?: unknown): Promise<{ id: NotificationId }> {
     const id = await this.call(() =>
-      this.node.notifyPushId(parsePushId(pushId), serializePayload(payload)),
+      this.node.notifyPushId(
+        parsePushId(pushId),
+        serializePayload(payload, this.node.config.maxPayloadKb * 1024),
+      ),
     );
     return { id };
   }

@@ -54,10 +54,11 @@ export function parsePushIdCount(value: unknown): number {
 }
 
 /**
- * A notification's payload serialized once (absent: `null`), checked against the limit. A value
- * JSON cannot carry (a function, a cycle, a BigInt, nesting too deep) is `invalid_body`.
+ * A notification's payload serialized once (absent: `null`), checked against `maxBytes` (the
+ * node's `--max-payload-kb`, at most {@link MAX_PAYLOAD_BYTES}). A value JSON cannot carry (a
+ * function, a cycle, a BigInt, nesting too deep) is `invalid_body`.
  */
-export function serializePayload(payload: unknown): string {
+export function serializePayload(payload: unknown, maxBytes = MAX_PAYLOAD_BYTES): string {
   if (payload === undefined) return 'null';
   let payloadJson: string | undefined;
   try {
@@ -72,11 +73,63 @@ export function serializePayload(payload: unknown): string {
   if (payloadJson === undefined) {
     throw new EpushError('invalid_body', 'The payload is not a JSON value.');
   }
-  if (Buffer.byteLength(payloadJson) > MAX_PAYLOAD_BYTES) {
+  if (Buffer.byteLength(payloadJson) > maxBytes) {
     throw new EpushError(
       'payload_too_large',
-      `The payload is larger than ${MAX_PAYLOAD_BYTES} bytes once serialized.`,
+      `The payload is larger than ${maxBytes} bytes once serialized.`,
     );
   }
   return payloadJson;
+}
+
+/** Bounds of a `POST /api/listen-tokens` call's `ttlSeconds` (the range of --listen-token-ttl, from 1). */
+export const MAX_LISTEN_TOKEN_TTL_SECONDS = 31_536_000;
+
+/**
+ * The body of `POST /api/listen-tokens`: `{"pushIds": [1..1000 push IDs], "ttlSeconds"?: n}`;
+ * `ttlSeconds` is null when absent (the node's --listen-token-ttl applies).
+ */
+export function parseListenTokenRequest(body: Readonly<Record<string, unknown>>): {
+  pushIds: PushId[];
+  ttlSeconds: number | null;
+} {
+  for (const key of Object.keys(body)) {
+    if (key !== 'pushIds' && key !== 'ttlSeconds') {
+      throw new EpushError(
+        'invalid_body',
+        `Unknown field "${key}"; the body is {"pushIds": [...], "ttlSeconds"?: n}.`,
+      );
+    }
+  }
+  const { pushIds, ttlSeconds } = body;
+  if (!Array.isArray(pushIds)) {
+    throw new EpushError('invalid_body', '"pushIds" must be an array of push IDs.');
+  }
+  if (pushIds.length < 1 || pushIds.length > MAX_PUSH_IDS_PER_CALL) {
+    throw new EpushError(
+      'invalid_count',
+      `"pushIds" must hold 1 to ${MAX_PUSH_IDS_PER_CALL} push IDs (got ${pushIds.length}).`,
+    );
+  }
+  for (const [index, pushId] of pushIds.entries()) {
+    if (!isPushId(pushId)) {
+      throw new EpushError(
+        'invalid_push_id',
+        `pushIds[${index}] is not a push ID (16-64 characters of letters, digits, _ and -).`,
+      );
+    }
+  }
+  if (
+    ttlSeconds !== undefined &&
+    (typeof ttlSeconds !== 'number' ||
+      !Number.isInteger(ttlSeconds) ||
+      ttlSeconds < 1 ||
+      ttlSeconds > MAX_LISTEN_TOKEN_TTL_SECONDS)
+  ) {
+    throw new EpushError(
+      'invalid_body',
+      `"ttlSeconds" must be an integer from 1 to ${MAX_LISTEN_TOKEN_TTL_SECONDS}.`,
+    );
+  }
+  return { pushIds: pushIds as PushId[], ttlSeconds: ttlSeconds ?? null };
 }

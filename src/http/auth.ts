@@ -13,7 +13,7 @@ export interface KeyScope {
 }
 
 /** The scope of a keyless call (`--insecure-dev`): everything. */
-const KEYLESS: KeyScope = { readOnly: false, groupPrefixes: null, keyId: 'keyless' };
+export const KEYLESS: KeyScope = { readOnly: false, groupPrefixes: null, keyId: 'keyless' };
 
 interface KnownKey {
   readonly digest: Buffer;

@@ -3,22 +3,39 @@ import type { Server as HttpServer } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { decodeCursor, type CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
 import type { RejectionCounter } from '../observability/rejections.js';
 import type { ConnectionCounter, ListenerConnection } from '../transports/listener-connection.js';
+import { normalizePeerAddress, ThrottledWarning, type ListenStormGuard } from './abuse-limits.js';
 import type { CorsPolicy } from './cors.js';
 import { parseJson } from './json-body.js';
-import { MAX_HEAD_BYTES, parseListenRequestHead } from './listen-request-head.js';
+import { parseListenRequestHead } from './listen-request-head.js';
+import type { ListenTokens } from './listen-tokens.js';
 import type { PushService } from './push-service.js';
 import type { Headers } from './respond.js';
-import { MAX_LISTEN_BODY_BYTES, parseListenRequest } from './routes/push-routes.js';
+import {
+  MAX_LISTEN_BODY_BYTES,
+  parseListenRequest,
+  parsePlainListenBody,
+} from './routes/push-routes.js';
 
 export interface HttpFrontOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** `--max-connections`: most open sockets; past it 503 `too_many_connections` (0 = no limit). */
+  readonly maxConnections: number;
+  /** `--max-connections-per-ip`: most open sockets per peer address; past it 429 (0 = off). */
+  readonly maxConnectionsPerIp: number;
+  /** `--max-header-kb` in bytes: a longer head goes to node:http, which answers 431. */
+  readonly maxHeadBytes: number;
+  /** Listen-storm detection (`--listen-storm-*`); null: off. */
+  readonly listenStorm: ListenStormGuard | null;
   /** `${basePath}/push/listen`: the one path served here. */
   readonly listenPath: string;
+  /** Listen tokens to check (`--listen-token-secret`); absent or null: none (no cost). */
+  readonly listenTokens?: ListenTokens | null;
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
@@ -47,6 +64,9 @@ class FrontConnection {
   listen: HeldListen | null = null;
   /** No request has arrived yet: silence counts against the headers timeout, not the idle one. */
   fresh = true;
+  /** Listen-storm state (abuse-limits.ts): plain numbers, no allocation per listen. */
+  stormServedAt = Number.NEGATIVE_INFINITY;
+  stormQuick = 0;
   readonly onData = (chunk: Buffer): void => {
     this.front.receive(this, chunk);
   };
@@ -134,6 +154,10 @@ export class HttpFront {
   private dateHeader = '';
   private closing = false;
   private sockets = 0;
+  /** Open sockets per peer address, only with `maxConnectionsPerIp`; an entry goes at 0. */
+  private readonly perIp = new Map<string, number>();
+  private readonly connectionLimitWarning: ThrottledWarning;
+  private readonly perIpLimitWarning: ThrottledWarning;
   private readonly requestLinePrefix: Buffer;
 
   constructor(
@@ -145,6 +169,14 @@ export class HttpFront {
     private readonly log: Logger,
   ) {
     this.requestLinePrefix = Buffer.from(`POST ${options.listenPath} HTTP/1.1\r\n`, 'latin1');
+    this.connectionLimitWarning = new ThrottledWarning(
+      log,
+      'connection limit reached (--max-connections): new connections are refused with 503',
+    );
+    this.perIpLimitWarning = new ThrottledWarning(
+      log,
+      'per-address connection limit reached (--max-connections-per-ip): refused with 429',
+    );
     this.server = createServer({ noDelay: true }, (socket) => {
       this.accept(socket);
     });
@@ -162,6 +194,12 @@ export class HttpFront {
   /** Every accepted socket still open, the ones handed to node:http included. */
   get openSockets(): number {
     return this.sockets;
+  }
+
+  /** Whether the sockets open (the asking one included) have reached `--max-connections`. */
+  get atConnectionLimit(): boolean {
+    const max = this.options.maxConnections;
+    return max > 0 && this.sockets >= max;
   }
 
   /** Stops accepting; `callback` runs once every connection, either kind, has closed. */
@@ -198,9 +236,31 @@ export class HttpFront {
   // --- input ---------------------------------------------------------------------------------
 
   private accept(socket: Socket): void {
+    const { maxConnections, maxConnectionsPerIp } = this.options;
+    if (maxConnections > 0 && this.sockets >= maxConnections) {
+      this.connectionLimitWarning.warn({ open: this.sockets, maxConnections });
+      this.refuse(socket, TOO_MANY_CONNECTIONS, 'too_many_connections');
+      return;
+    }
+    let peer: string | undefined;
+    if (maxConnectionsPerIp > 0 && socket.remoteAddress !== undefined) {
+      peer = normalizePeerAddress(socket.remoteAddress);
+      const open = this.perIp.get(peer) ?? 0;
+      if (open >= maxConnectionsPerIp) {
+        this.perIpLimitWarning.warn({ peer, open, maxConnectionsPerIp });
+        this.refuse(socket, PER_IP_LIMIT, 'per_ip_connection_limit');
+        return;
+      }
+      this.perIp.set(peer, open + 1);
+    }
     this.sockets += 1;
     socket.once('close', () => {
       this.sockets -= 1;
+      if (peer !== undefined) {
+        const left = (this.perIp.get(peer) ?? 1) - 1;
+        if (left > 0) this.perIp.set(peer, left);
+        else this.perIp.delete(peer);
+      }
     });
     const connection = new FrontConnection(this, socket, Date.now());
     this.connections.add(connection);
@@ -238,8 +298,9 @@ export class HttpFront {
         return;
       }
       const end = input.indexOf(HEAD_END);
-      if (end < 0) {
-        if (input.length > MAX_HEAD_BYTES) this.handOff(connection);
+      // Past the head limit node:http answers 431 (it has the same `maxHeaderSize`).
+      if (end < 0 || end > this.options.maxHeadBytes) {
+        if (end >= 0 || input.length > this.options.maxHeadBytes) this.handOff(connection);
         return;
       }
       const head = parseListenRequestHead(
@@ -272,13 +333,60 @@ export class HttpFront {
     connection.listen = listen;
     let request;
     try {
-      request = parseListenRequest(parseJson(body));
+      const tokens = this.options.listenTokens ?? null;
+      request =
+        (tokens === null ? parsePlainListenBody(body) : null) ??
+        parseListenRequest(parseJson(body), tokens);
     } catch (error) {
       listen.fail(error);
       return;
     }
+    const delayMs =
+      this.options.listenStorm?.delayFor(connection, Date.now(), connection.socket) ?? 0;
+    if (delayMs > 0) {
+      this.serveLater(listen, request.pushIds, request.from, delayMs).catch((error: unknown) => {
+        listen.fail(error);
+      });
+      return;
+    }
     this.service.listen(request.pushIds, request.from, listen).catch((error: unknown) => {
       listen.fail(error);
+    });
+  }
+
+  /**
+   * A listen of a storming connection, served `delayMs` late: "from now" is pinned to the head
+   * at arrival first, so what is published during the delay is in its answer.
+   */
+  private async serveLater(
+    listen: HeldListen,
+    pushIds: Parameters<PushService['listen']>[0],
+    from: CursorPosition | null,
+    delayMs: number,
+  ): Promise<void> {
+    const pinned = from ?? decodeCursor(await this.service.headCursor());
+    await new Promise<void>((resolve) => {
+      setTimeout(resolve, delayMs).unref();
+    });
+    if (listen.closed) return;
+    await this.service.listen(pushIds, pinned, listen);
+  }
+
+  /**
+   * Refuses a connection at accept with one complete answer, then closes it. Its input is read
+   * and dropped meanwhile: closing with unread input would reset the connection, and the peer
+   * might lose the answer.
+   */
+  private refuse(socket: Socket, error: EpushError, reason: string): void {
+    this.rejections.count(reason);
+    socket.on('error', noop);
+    const body = JSON.stringify(error.toJSON());
+    let head = this.statusAndHeaders(error.status, undefined);
+    for (const [name, value] of Object.entries(error.headers)) head += `${name}: ${value}\r\n`;
+    socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.resume();
+    socket.setTimeout(REFUSED_LINGER_MS, () => {
+      socket.destroy();
     });
   }
 
@@ -406,6 +514,18 @@ export class HttpFront {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** How long a refused connection may take to read its answer and close. */
+const REFUSED_LINGER_MS = 2000;
+const TOO_MANY_CONNECTIONS = new EpushError(
+  'too_many_connections',
+  'This node is at its connection limit; try again shortly (another node may have room).',
+  { 'retry-after': '1', connection: 'close' },
+);
+const PER_IP_LIMIT = new EpushError(
+  'rate_limited',
+  'Too many connections from your address; close some or try again later.',
+  { 'retry-after': '5', connection: 'close' },
+);
 const JSON_HEADERS = {
   'content-type': 'application/json; charset=utf-8',
   'cache-control': 'no-store',

@@ -5,11 +5,15 @@ import { randomUUID } from 'node:crypto';
 import { EpushError } from '../core/errors.js';
 import { RejectionCounter } from '../observability/rejections.js';
 import { WebSocketTransport } from '../transports/websocket.js';
+import { ListenStormGuard, type ListenStormOptions } from './abuse-limits.js';
+import { MAX_PAYLOAD_BYTES } from './api-input.js';
 import { ApiKeyAuth } from './auth.js';
 import { CorsPolicy } from './cors.js';
+import { ListenTokens, type ListenTokenOptions } from './listen-tokens.js';
 import type { PushService } from './push-service.js';
 import { sendError } from './respond.js';
 import { Router, type RouteHandler } from './router.js';
+import { registerAdminRoutes } from './routes/admin-routes.js';
 import { registerApiRoutes } from './routes/api-routes.js';
 import { registerClientAssetRoutes } from './routes/client-asset-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
@@ -39,6 +43,15 @@ export interface HttpHandlerOptions {
   readonly basePath?: string;
   /** Where refused requests are counted (the node's metrics read it); a fresh one by default. */
   readonly rejections?: RejectionCounter;
+  /** `--max-payload-kb` in bytes (at most SPEC's 64 KiB, the default). */
+  readonly maxPayloadBytes?: number;
+  /** `--listen-storm-*`; absent or a backoff of 0: detection off. */
+  readonly listenStorm?: ListenStormOptions;
+  /**
+   * Signed listen tokens (`--listen-token-secret`, `--require-listen-tokens`,
+   * `--listen-token-ttl`); off without secrets.
+   */
+  readonly listenTokens?: Omit<ListenTokenOptions, 'now'>;
 }
 
 const PARSE_BASE = 'http://epush.invalid';
@@ -70,6 +83,10 @@ export class HttpHandler {
   readonly auth: ApiKeyAuth;
   /** Requests refused, by error code (`epush_rejected_requests_total`). */
   readonly rejections: RejectionCounter;
+  /** Mints and checks listen tokens; null when no secret is configured (every path skips it). */
+  readonly listenTokens: ListenTokens | null;
+  /** Listen-storm detection, shared with the accept loop; null when off. */
+  readonly listenStorm: ListenStormGuard | null;
   private readonly router = new Router();
 
   constructor(
@@ -85,13 +102,36 @@ export class HttpHandler {
       options.insecureDev,
       options.keylessApiFromLoopbackOnly ?? false,
     );
-    if (options.serveApi ?? true) registerApiRoutes(this.router, service, this.auth);
-    registerPushRoutes(this.router, service, this.cors, options.streamBudgetBytes);
+    this.listenTokens = listenTokensOf(options.listenTokens);
+    this.listenStorm =
+      options.listenStorm === undefined || options.listenStorm.backoffMs === 0
+        ? null
+        : new ListenStormGuard(options.listenStorm, this.rejections, log);
+    if (options.serveApi ?? true)
+      registerApiRoutes(
+        this.router,
+        service,
+        this.auth,
+        this.listenTokens,
+        options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES,
+      );
+    // The dashboard authenticates like the API: without either, /admin is the host's path.
+    if (options.serveApi ?? true)
+      registerAdminRoutes(this.router, service, this.auth, options.apiKeys, this.basePath);
+    registerPushRoutes(
+      this.router,
+      service,
+      this.cors,
+      options.streamBudgetBytes,
+      this.listenTokens,
+      this.listenStorm,
+    );
     registerOpsRoutes(this.router, service);
     registerClientAssetRoutes(this.router);
     this.websockets = new WebSocketTransport(service, this.cors, this.rejections, {
       budgetBytes: options.streamBudgetBytes,
       pingMs: options.pingMs,
+      listenTokens: this.listenTokens,
     });
   }
 
@@ -198,6 +238,17 @@ export class HttpHandler {
     const headers = path.startsWith('/push/') ? this.cors.headersFor(req) : {};
     sendError(res, error, { ...headers, 'x-request-id': requestId });
   }
+}
+
+/** Listen tokens when a secret is set; requiring them without one would refuse every listen. */
+function listenTokensOf(options: Omit<ListenTokenOptions, 'now'> | undefined): ListenTokens | null {
+  if (options === undefined || options.secrets.length === 0) {
+    if (options?.required === true) {
+      throw new Error('requireListenTokens needs at least one listenTokenSecret');
+    }
+    return null;
+  }
+  return new ListenTokens(options);
 }
 
 /** The caller's `X-Request-Id` when it is a sane token (a proxy's), else a fresh one. */

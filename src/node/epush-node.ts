@@ -12,9 +12,17 @@ import { mintPushIds, type PushId } from '../core/push-id.js';
 import { HttpHandler, type HttpHandlerOptions } from '../http/http-handler.js';
 import { serveHandler } from '../http/http-server.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
-import type { ClusterNodeView, PushService } from '../http/push-service.js';
+import {
+  ADMIN_GROUP,
+  ADMIN_PERIOD_SECONDS,
+  type AdminSample,
+  type AdminSnapshot,
+  type ClusterNodeView,
+  type PushService,
+} from '../http/push-service.js';
 import { EpushMetrics } from '../observability/metrics.js';
 import { ConnectionCounter, type ListenerConnection } from '../transports/listener-connection.js';
+import { AdminFeed } from './admin-feed.js';
 import { createBackplane } from './create-backplane.js';
 import { Dispatcher } from './dispatcher.js';
 
@@ -66,6 +74,8 @@ export class EpushNode implements PushService {
   /** Last delivery-canary round trip (seconds); NaN until the first one. */
   private canaryRtt = Number.NaN;
   private canaryTimer: NodeJS.Timeout | null = null;
+  /** Publishes this node's figures to the `/admin` dashboards while any is open. */
+  private readonly adminFeed: AdminFeed;
 
   constructor(
     readonly config: EpushConfig,
@@ -107,11 +117,40 @@ export class EpushNode implements PushService {
         corsOrigins: config.corsOrigins,
         streamBudgetBytes: config.streamBudgetKb * 1024,
         pingMs: Math.max(1000, config.holdSeconds * 1000),
+        maxPayloadBytes: config.maxPayloadKb * 1024,
+        listenStorm: {
+          requests: config.listenStormRequests,
+          intervalMs: config.listenStormIntervalMs,
+          backoffMs: config.listenStormBackoffMs,
+        },
+        listenTokens: {
+          secrets: config.listenTokenSecret,
+          required: config.requireListenTokens,
+          ttlSeconds: config.listenTokenTtl,
+        },
         ...deps.http,
       },
       deps.log,
     );
     this.websockets = this.http.websockets;
+    this.adminFeed = new AdminFeed(
+      {
+        audience: async () =>
+          this.backplane.isUp() ? (await this.backplane.members(ADMIN_GROUP)).length : 0,
+        sample: () => this.adminSample(),
+        publish: async (payloadJson) => {
+          await this.backplane.publish({
+            type: 'notification',
+            id: this.ids.next(),
+            group: ADMIN_GROUP,
+            pushId: null,
+            payloadJson,
+            publishedAt: Date.now(),
+          });
+        },
+      },
+      deps.log,
+    );
     this.server =
       deps.listen === false
         ? null
@@ -121,6 +160,9 @@ export class EpushNode implements PushService {
               headersTimeoutMs: config.headersTimeoutSeconds * 1000,
               bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
               idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+              maxConnections: config.maxConnections,
+              maxConnectionsPerIp: config.maxConnectionsPerIp,
+              maxHeadBytes: config.maxHeaderKb * 1024,
             },
             deps.log,
           );
@@ -166,6 +208,7 @@ export class EpushNode implements PushService {
     );
     await this.heartbeat();
     this.scheduleCanary(0);
+    this.adminFeed.start();
     this.servingRss = process.memoryUsage.rss();
     const g = this.backplane.guarantees;
     this.log.info(
@@ -189,6 +232,7 @@ export class EpushNode implements PushService {
     });
     this.dispatcher.drain();
     this.websockets.closeAll();
+    void this.adminFeed.stop();
     if (server) {
       // Sockets whose held listen was just answered become idle a moment later: keep closing them.
       closer = setInterval(() => {
@@ -222,6 +266,7 @@ export class EpushNode implements PushService {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     if (this.canaryTimer) clearTimeout(this.canaryTimer);
+    await this.adminFeed.stop();
     this.dispatcher.stop();
     this.websockets.closeAll();
     if (this.server) {
@@ -325,6 +370,10 @@ export class EpushNode implements PushService {
       return 'The backplane is reachable but the delivery canary does not come back.';
     }
     if (!this.dispatcher.isUp) return 'The backplane is unreachable.';
+    // The asking connection counts: a probe on the last free slot already sees red.
+    if (this.server?.atConnectionLimit === true) {
+      return `This node is at its connection limit (--max-connections ${this.config.maxConnections}); new connections go elsewhere.`;
+    }
     return null;
   }
 
@@ -334,6 +383,45 @@ export class EpushNode implements PushService {
 
   async headCursor(): Promise<Cursor> {
     return (await this.backplane.head()).cursor;
+  }
+
+  async adminSnapshot(): Promise<AdminSnapshot> {
+    const [nodes, sample] = await Promise.all([this.clusterNodes(), this.adminSample()]);
+    return {
+      nodes,
+      sample,
+      periodSeconds: ADMIN_PERIOD_SECONDS,
+      group: ADMIN_GROUP,
+      backplane: this.backplane.kind,
+    };
+  }
+
+  /** This node's figures for the `/admin` dashboard, read from the same sources as /metrics. */
+  async adminSample(): Promise<AdminSample> {
+    const counts = this.connections.byTransport;
+    const published = (await this.metrics.published.get()).values.reduce(
+      (sum, { value }) => sum + value,
+      0,
+    );
+    return {
+      node: this.config.nodeId,
+      at: Date.now(),
+      connections: {
+        'long-poll': counts.get('long-poll') ?? 0,
+        sse: counts.get('sse') ?? 0,
+        websocket: counts.get('websocket') ?? 0,
+      },
+      listeners: this.dispatcher.listenerCount,
+      openSockets: this.openSockets(),
+      published,
+      delivered: this.dispatcher.stats.delivered,
+      backplane: {
+        up: this.dispatcher.isUp && this.backplane.isUp(),
+        rttSeconds: Number.isNaN(this.canaryRtt) ? null : this.canaryRtt,
+        leader: this.backplane.isLeader?.() ?? false,
+      },
+      rssBytes: process.memoryUsage.rss(),
+    };
   }
 
   // --- internals -----------------------------------------------------------------------------

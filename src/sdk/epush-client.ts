@@ -25,6 +25,8 @@ export type { GroupName, NotificationId, PushId };
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 /** Most push IDs one createPushIds call may mint (SPEC §3). */
 export const MAX_PUSH_IDS_PER_CALL = 1000;
+/** Longest lifetime a listen token may be minted with (the server's bound). */
+export const MAX_LISTEN_TOKEN_TTL_SECONDS = 31_536_000;
 /** A Retry-After longer than this is waited for this long only (a broken header cannot stall). */
 const MAX_RETRY_AFTER_MS = 60_000;
 /** A node that does not take the TCP connection within this counts as unreachable. */
@@ -118,6 +120,21 @@ export interface EpushClusterNode {
   readonly startedAt: string;
   /** ISO 8601: the node's last heartbeat on the backplane. */
   readonly lastSeen: string;
+}
+
+/** What {@link EpushClient.createPushIdsWithTokens} resolves with. */
+export interface PushIdsWithTokens {
+  readonly pushIds: PushId[];
+  /** `listenTokens[i]` lets a browser listen on `pushIds[i]`; null when the server mints none. */
+  readonly listenTokens: string[] | null;
+}
+
+/** What {@link EpushClient.listenTokens} resolves with. */
+export interface ListenTokensResult {
+  /** One per push ID asked for, same order; sent by the browser client with each listen. */
+  readonly listenTokens: string[];
+  /** ISO 8601: when every token of the call expires. */
+  readonly expiresAt: string;
 }
 
 export interface NotifyResult {
@@ -342,6 +359,66 @@ export class EpushClient {
       throw unexpected('POST /api/push-ids did not answer {"pushIds": [...]}.');
     }
     return pushIds;
+  }
+
+  /**
+   * `POST /api/push-ids`, with the listen tokens the server mints alongside when it has a
+   * `--listen-token-secret` (`listenTokens[i]` is the token of `pushIds[i]`); `listenTokens` is
+   * null when the server sends none (tokens are off there). Retried like {@link createPushIds}.
+   */
+  async createPushIdsWithTokens(count = 1): Promise<PushIdsWithTokens> {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_PUSH_IDS_PER_CALL) {
+      throw invalid(`"count" must be an integer from 1 to ${MAX_PUSH_IDS_PER_CALL}.`);
+    }
+    const body = await this.call({
+      method: 'POST',
+      path: '/api/push-ids',
+      body: JSON.stringify({ count }),
+      repeatable: true,
+    });
+    const pushIds = isRecord(body) ? body.pushIds : undefined;
+    if (!Array.isArray(pushIds) || !pushIds.every(isPushId)) {
+      throw unexpected('POST /api/push-ids did not answer {"pushIds": [...]}.');
+    }
+    const tokens = isRecord(body) ? body.listenTokens : undefined;
+    if (tokens === undefined) return { pushIds, listenTokens: null };
+    if (!isTokenList(tokens, pushIds.length)) {
+      throw unexpected('POST /api/push-ids answered "listenTokens" that do not match "pushIds".');
+    }
+    return { pushIds, listenTokens: tokens };
+  }
+
+  /**
+   * `POST /api/listen-tokens`: fresh listen tokens for `pushIds` (1..1000), valid for
+   * `ttlSeconds` (default: the server's `--listen-token-ttl`), for pages that outlive a token.
+   * Fails with code `not_found` (404) when the server has no `--listen-token-secret`. Retried on
+   * any failure: minting changes nothing on the server.
+   */
+  async listenTokens(pushIds: readonly string[], ttlSeconds?: number): Promise<ListenTokensResult> {
+    if (!Array.isArray(pushIds) || pushIds.length < 1 || pushIds.length > MAX_PUSH_IDS_PER_CALL) {
+      throw invalid(`"pushIds" must be an array of 1 to ${MAX_PUSH_IDS_PER_CALL} push IDs.`);
+    }
+    for (const pushId of pushIds) pushIdArg(pushId);
+    if (
+      ttlSeconds !== undefined &&
+      (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_LISTEN_TOKEN_TTL_SECONDS)
+    ) {
+      throw invalid(`"ttlSeconds" must be an integer from 1 to ${MAX_LISTEN_TOKEN_TTL_SECONDS}.`);
+    }
+    const body = await this.call({
+      method: 'POST',
+      path: '/api/listen-tokens',
+      body: JSON.stringify(ttlSeconds === undefined ? { pushIds } : { pushIds, ttlSeconds }),
+      repeatable: true,
+    });
+    const tokens = isRecord(body) ? body.listenTokens : undefined;
+    const expiresAt = isRecord(body) ? body.expiresAt : undefined;
+    if (!isTokenList(tokens, pushIds.length) || typeof expiresAt !== 'string') {
+      throw unexpected(
+        'POST /api/listen-tokens did not answer {"listenTokens": [...], "expiresAt"}.',
+      );
+    }
+    return { listenTokens: tokens, expiresAt };
   }
 
   /** `PUT /api/groups/{group}/members/{pushId}` (idempotent). */
@@ -595,6 +672,14 @@ export class EpushClient {
       retry: notSent || spec.repeatable,
     };
   }
+}
+
+function isTokenList(value: unknown, length: number): value is string[] {
+  return (
+    Array.isArray(value) &&
+    value.length === length &&
+    value.every((token) => typeof token === 'string' && token !== '')
+  );
 }
 
 function memberPath(group: string, pushId: string): string {

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { EpushError } from '../core/errors.js';
 import type { RejectionCounter } from '../observability/rejections.js';
 import type { CorsPolicy } from '../http/cors.js';
+import type { ListenTokens } from '../http/listen-tokens.js';
 import type { PushService } from '../http/push-service.js';
 import { parseListenRequest } from '../http/routes/push-routes.js';
 import { ListenStream, type StreamCloseReason, type StreamWriter } from './listen-stream.js';
@@ -56,6 +57,8 @@ export interface WebSocketOptions {
   readonly budgetBytes: number;
   /** Ping period; a socket that did not answer the previous ping is dropped (half-open TCP). */
   readonly pingMs: number;
+  /** Listen tokens to check (`--listen-token-secret`); absent or null: none. */
+  readonly listenTokens?: ListenTokens | null;
 }
 
 /**
@@ -149,7 +152,7 @@ export class WebSocketTransport {
       let request;
       try {
         if (isBinary) throw new EpushError('invalid_body', 'Send listen messages as text.');
-        request = parseListenMessage(rawText(data));
+        request = parseListenMessage(rawText(data), this.options.listenTokens ?? null);
       } catch (error) {
         const failure =
           error instanceof EpushError ? error : new EpushError('bad_request', 'Bad message.');
@@ -183,7 +186,10 @@ export class WebSocketTransport {
   }
 }
 
-function parseListenMessage(text: string): ReturnType<typeof parseListenRequest> {
+function parseListenMessage(
+  text: string,
+  tokens: ListenTokens | null,
+): ReturnType<typeof parseListenRequest> {
   let message: unknown;
   try {
     message = JSON.parse(text);
@@ -196,7 +202,7 @@ function parseListenMessage(text: string): ReturnType<typeof parseListenRequest>
       'A message is {"listen": {"pushIds": ["…"], "cursor": "<cursor or null>"}}.',
     );
   }
-  return parseListenRequest(message.listen);
+  return parseListenRequest(message.listen, tokens);
 }
 
 function rawText(data: Buffer | ArrayBuffer | Buffer[]): string {

@@ -37,6 +37,14 @@ const INTEGER_BOUNDS: Partial<Record<FlagKey, readonly [number, number]>> = {
   streamBudgetKb: [16, 65536],
   heartbeatSeconds: [1, 600],
   canarySeconds: [1, 60],
+  listenTokenTtl: [60, 31_536_000],
+  maxConnections: [0, 100_000_000],
+  maxConnectionsPerIp: [0, 100_000_000],
+  listenStormRequests: [1, 100_000],
+  listenStormIntervalMs: [1, 60_000],
+  listenStormBackoffMs: [0, 60_000],
+  maxHeaderKb: [1, 1024],
+  maxPayloadKb: [1, 64],
 };
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;

@@ -536,7 +536,8 @@ describe('hostile input to the streaming transports', () => {
             headers.push(['Last-Event-ID', lastEventId]);
           // The equivalent listen (docs/protocol.md: Last-Event-ID wins over cursor).
           const url = new URL(target, 'http://x');
-          const ids = (url.searchParams.get('pushIds') ?? '').split(',').filter((id) => id !== '');
+          const rawIds = url.searchParams.get('pushIds') ?? '';
+          const ids = rawIds === '' ? [] : rawIds.split(','); // an empty entry is a bad push ID
           const effective =
             lastEventId !== undefined && lastEventId !== ''
               ? lastEventId

@@ -88,6 +88,21 @@ describe('scoped API keys', { concurrency: true }, () => {
     assert.deepEqual(await root.members('app-b.x'), []);
   });
 
+  test('nobody joins or notifies the dashboard group epush.admin through the API', async () => {
+    const root = api(node.url, ROOT);
+    const pushId = await root.mintPushId();
+    for (const [method, path] of [
+      ['PUT', `/api/groups/epush.admin/members/${pushId}`],
+      ['DELETE', `/api/groups/epush.admin/members/${pushId}`],
+      ['POST', '/api/groups/epush.admin/notify'],
+    ] as const) {
+      const refused = await root.call(method, path, { body: { payload: { forged: true } } });
+      assertError(refused, 403, 'forbidden');
+      assert.match(refused.text, /reserved/);
+    }
+    assert.deepEqual(await root.members('epush.admin'), []);
+  });
+
   test('a read-only key reads but cannot mint, join, leave or notify', async () => {
     const reader = api(node.url, READER);
     const root = api(node.url, ROOT);

@@ -37,7 +37,7 @@ export class FallbackTransport implements Transport {
       let answered = false;
       this.onChange(transport.name);
       session = transport.open(
-        { pushIds: request.pushIds, cursor },
+        { ...request, cursor },
         {
           opened: () => {
             sink.opened();

@@ -8,6 +8,7 @@ import type {
   ResponseLike,
   TimerHandle,
 } from '../types.js';
+import { errorFrom } from './server-error.js';
 import type { Transport, TransportFailure, TransportSession, TransportSink } from './transport.js';
 
 export interface LongPollOptions {
@@ -58,7 +59,7 @@ class LongPollSession implements TransportSession {
   async run(request: ListenRequest): Promise<void> {
     let cursor = request.cursor;
     while (this.isOpen()) {
-      const result = await this.exchange(request.pushIds, cursor);
+      const result = await this.exchange(request, cursor);
       if (!this.isOpen()) return;
       if ('failure' in result) {
         this.closed = true;
@@ -81,7 +82,8 @@ class LongPollSession implements TransportSession {
     this.controller = null;
   }
 
-  private async exchange(pushIds: readonly string[], cursor: string | null): Promise<Exchange> {
+  private async exchange(request: ListenRequest, cursor: string | null): Promise<Exchange> {
+    const { pushIds, listenTokens } = request;
     const { clock } = this.options;
     const controller = new AbortController();
     this.controller = controller;
@@ -97,7 +99,9 @@ class LongPollSession implements TransportSession {
       const response = await this.options.fetch(this.options.listenUrl, {
         method: 'POST',
         headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
-        body: JSON.stringify({ pushIds, cursor }),
+        body: JSON.stringify(
+          listenTokens === undefined ? { pushIds, cursor } : { pushIds, cursor, listenTokens },
+        ),
         signal: controller.signal,
         cache: 'no-store',
       });
@@ -127,28 +131,20 @@ function errorMessage(error: unknown): string {
 }
 
 function httpFailure(response: ResponseLike, text: string): TransportFailure {
-  let code: string | undefined;
-  let message = `HTTP ${response.status}`;
-  try {
-    const body: unknown = JSON.parse(text);
-    if (typeof body === 'object' && body !== null && 'error' in body) {
-      const error: unknown = body.error;
-      if (typeof error === 'object' && error !== null) {
-        if ('code' in error && typeof error.code === 'string') code = error.code;
-        if ('message' in error && typeof error.message === 'string') {
-          message = `HTTP ${response.status}: ${error.message}`;
-        }
-      }
-    }
-  } catch {
-    // not JSON (a proxy's error page): the status says enough
-  }
+  // Not JSON (a proxy's error page): the status says enough.
+  const error = errorFrom(text);
+  const code = error === null || error.code === 'error' ? undefined : error.code;
+  const message =
+    error !== null && error.message !== ''
+      ? `HTTP ${response.status}: ${error.message}`
+      : `HTTP ${response.status}`;
   const retryAfter = Number(response.headers.get('retry-after') ?? NaN);
   return {
     kind: 'http',
     status: response.status,
     message,
     ...(code === undefined ? {} : { code }),
+    ...(error?.pushIds === undefined ? {} : { pushIds: error.pushIds }),
     ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
   };
 }

@@ -51,7 +51,12 @@ class SseSession implements TransportSession {
   ) {
     const query = `pushIds=${request.pushIds.map(encodeURIComponent).join(',')}`;
     const cursor = request.cursor === null ? '' : `&cursor=${encodeURIComponent(request.cursor)}`;
-    this.source = new options.EventSource(`${options.url}?${query}${cursor}`);
+    // EventSource cannot read a refusal's status or body: a 403 looks like a failed stream.
+    const tokens =
+      request.listenTokens === undefined
+        ? ''
+        : `&listenTokens=${request.listenTokens.map((t) => encodeURIComponent(t ?? '')).join(',')}`;
+    this.source = new options.EventSource(`${options.url}?${query}${cursor}${tokens}`);
     this.arm(options.firstEventMs, 'no first event within');
     this.source.onmessage = (event) => {
       if (this.closed) return;

@@ -10,6 +10,8 @@ export interface TransportFailure {
   readonly status?: number;
   /** The server's error code (`{"error": {"code"}}`), when it sent one. */
   readonly code?: string;
+  /** The push IDs a `forbidden` error names (`{"error": {"pushIds"}}`: refused listen tokens). */
+  readonly pushIds?: readonly string[];
   readonly message: string;
   /** The server's `Retry-After`, when it sent one and the browser lets us read it. */
   readonly retryAfterMs?: number;

@@ -49,7 +49,13 @@ class WebSocketSession implements TransportSession {
     this.arm();
     ws.onopen = () => {
       if (this.closed) return;
-      ws.send(JSON.stringify({ listen: { pushIds: request.pushIds, cursor: request.cursor } }));
+      const { pushIds, cursor, listenTokens } = request;
+      ws.send(
+        JSON.stringify({
+          listen:
+            listenTokens === undefined ? { pushIds, cursor } : { pushIds, cursor, listenTokens },
+        }),
+      );
       this.sink.opened();
     };
     ws.onmessage = (event) => {
@@ -64,7 +70,13 @@ class WebSocketSession implements TransportSession {
       const error = errorFrom(text);
       this.fail(
         error
-          ? { kind: 'http', status: 400, code: error.code, message: error.message }
+          ? {
+              kind: 'http',
+              status: error.code === 'forbidden' ? 403 : 400,
+              code: error.code,
+              message: error.message,
+              ...(error.pushIds === undefined ? {} : { pushIds: error.pushIds }),
+            }
           : { kind: 'protocol', message: 'a WebSocket message is not a listen answer' },
       );
     };

@@ -3,27 +3,36 @@ import {
   MAX_PAYLOAD_BYTES,
   parseGroupName as groupParam,
   parsePushId as pushIdParam,
+  parseListenTokenRequest,
   parsePushIdCount,
   serializePayload,
 } from '../api-input.js';
 import { requireGroup, requireWrite, type ApiKeyAuth, type KeyScope } from '../auth.js';
 import { asObject, parseJson, readBody } from '../json-body.js';
-import type { PushService } from '../push-service.js';
+import type { ListenTokens } from '../listen-tokens.js';
+import { ADMIN_GROUP, type PushService } from '../push-service.js';
 import { sendJson, sendNoContent } from '../respond.js';
 import type { RouteContext, Router } from '../router.js';
 
 /** Largest serialized payload a notification may carry (SPEC §1). */
 export { MAX_PAYLOAD_BYTES };
 /** The body around the payload may add a little; past this the body is refused unread. */
-const MAX_API_BODY_BYTES = MAX_PAYLOAD_BYTES + 4096;
+const BODY_OVERHEAD_BYTES = 4096;
+const MAX_API_BODY_BYTES = MAX_PAYLOAD_BYTES + BODY_OVERHEAD_BYTES;
 
-async function jsonObject(context: RouteContext): Promise<Record<string, unknown>> {
-  return asObject(parseJson(await readBody(context.req, MAX_API_BODY_BYTES)), 'The request body');
+async function jsonObject(
+  context: RouteContext,
+  maxBodyBytes = MAX_API_BODY_BYTES,
+): Promise<Record<string, unknown>> {
+  return asObject(parseJson(await readBody(context.req, maxBodyBytes)), 'The request body');
 }
 
-/** `{"payload": <json>}` (optional) → the payload serialized once, checked against the limit. */
-async function payloadOf(context: RouteContext): Promise<string> {
-  const body = await jsonObject(context);
+/**
+ * `{"payload": <json>}` (optional) → the payload serialized once, checked against
+ * `maxPayloadBytes` (`--max-payload-kb`); the body limit is derived from it.
+ */
+async function payloadOf(context: RouteContext, maxPayloadBytes: number): Promise<string> {
+  const body = await jsonObject(context, maxPayloadBytes + BODY_OVERHEAD_BYTES);
   for (const key of Object.keys(body)) {
     if (key !== 'payload')
       throw new EpushError(
@@ -31,11 +40,17 @@ async function payloadOf(context: RouteContext): Promise<string> {
         `Unknown field "${key}"; a notify body has only "payload".`,
       );
   }
-  return serializePayload(body.payload);
+  return serializePayload(body.payload, maxPayloadBytes);
 }
 
 /** The application API of SPEC §3: every call needs an API key. */
-export function registerApiRoutes(router: Router, service: PushService, auth: ApiKeyAuth): void {
+export function registerApiRoutes(
+  router: Router,
+  service: PushService,
+  auth: ApiKeyAuth,
+  listenTokens: ListenTokens | null = null,
+  maxPayloadBytes = MAX_PAYLOAD_BYTES,
+): void {
   /** Checks the key and its scope before the handler reads anything (a refused call changes nothing). */
   const guarded =
     (
@@ -52,7 +67,15 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
   const read = (): void => {};
   const groupWrite = (scope: KeyScope, params: readonly string[]): void => {
     requireWrite(scope);
-    requireGroup(scope, groupParam(params[0]));
+    const group = groupParam(params[0]);
+    requireGroup(scope, group);
+    // The dashboard trusts what arrives on its group: only the nodes publish there.
+    if (group === ADMIN_GROUP) {
+      throw new EpushError(
+        'forbidden',
+        `The group ${ADMIN_GROUP} is reserved for the /admin dashboard's live figures.`,
+      );
+    }
   };
   const groupRead = (scope: KeyScope, params: readonly string[]): void => {
     requireGroup(scope, groupParam(params[0]));
@@ -64,7 +87,29 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
     guarded(write, async (context) => {
       const count = parsePushIdCount((await jsonObject(context)).count);
       const pushIds = await service.createPushIds(count);
-      sendJson(context.res, 201, JSON.stringify({ pushIds }));
+      // With a secret, each push ID comes with its listen token (same order).
+      const body =
+        listenTokens === null
+          ? { pushIds }
+          : { pushIds, listenTokens: listenTokens.mint(pushIds).listenTokens };
+      sendJson(context.res, 201, JSON.stringify(body));
+    }),
+  );
+
+  router.on(
+    'POST',
+    '/api/listen-tokens',
+    guarded(write, async (context) => {
+      if (listenTokens === null) {
+        throw new EpushError(
+          'not_found',
+          'Listen tokens are off on this server: start it with --listen-token-secret.',
+        );
+      }
+      const { pushIds, ttlSeconds } = parseListenTokenRequest(await jsonObject(context));
+      const minted = listenTokens.mint(pushIds, ttlSeconds ?? listenTokens.ttlSeconds);
+      const expiresAt = new Date(minted.expires * 1000).toISOString();
+      sendJson(context.res, 200, JSON.stringify({ listenTokens: minted.listenTokens, expiresAt }));
     }),
   );
 
@@ -100,7 +145,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
     '/api/groups/:group/notify',
     guarded(groupWrite, async (context) => {
       const group = groupParam(context.params[0]);
-      const id = await service.notifyGroup(group, await payloadOf(context));
+      const id = await service.notifyGroup(group, await payloadOf(context, maxPayloadBytes));
       sendJson(context.res, 202, JSON.stringify({ id }));
     }),
   );
@@ -110,7 +155,7 @@ export function registerApiRoutes(router: Router, service: PushService, auth: Ap
     '/api/push-ids/:pushId/notify',
     guarded(write, async (context) => {
       const pushId = pushIdParam(context.params[0]);
-      const id = await service.notifyPushId(pushId, await payloadOf(context));
+      const id = await service.notifyPushId(pushId, await payloadOf(context, maxPayloadBytes));
       sendJson(context.res, 202, JSON.stringify({ id }));
     }),
   );

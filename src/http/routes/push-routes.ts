@@ -4,8 +4,14 @@ import { isPushId, type PushId } from '../../core/push-id.js';
 import { ListenStream } from '../../transports/listen-stream.js';
 import { LongPollConnection } from '../../transports/long-poll.js';
 import { SseWriter } from '../../transports/sse.js';
+import {
+  newListenStormState,
+  type ListenStormGuard,
+  type ListenStormState,
+} from '../abuse-limits.js';
 import type { CorsPolicy } from '../cors.js';
 import { asObject, parseJson, readBody } from '../json-body.js';
+import type { ListenTokens } from '../listen-tokens.js';
 import type { PushService } from '../push-service.js';
 import { sendNoContent } from '../respond.js';
 import type { Router } from '../router.js';
@@ -19,10 +25,17 @@ export interface ListenRequest {
   readonly from: CursorPosition | null;
 }
 
-/** Validates a listen body; shared by every transport so they accept exactly the same input. */
-export function parseListenRequest(value: unknown): ListenRequest {
+/**
+ * Validates a listen body; shared by every transport so they accept exactly the same input.
+ * With `tokens` (a secret is configured), this is also the one place where listen tokens are
+ * checked: a refused listen throws 403 `forbidden` before anything touches the node's state.
+ */
+export function parseListenRequest(
+  value: unknown,
+  tokens: ListenTokens | null = null,
+): ListenRequest {
   const body = asObject(value, 'The listen body');
-  const { pushIds, cursor } = body;
+  const { pushIds, cursor, listenTokens } = body;
   if (!Array.isArray(pushIds) || pushIds.length === 0) {
     throw new EpushError('invalid_body', '"pushIds" must be a non-empty array of push IDs.');
   }
@@ -41,6 +54,18 @@ export function parseListenRequest(value: unknown): ListenRequest {
     }
     unique.add(pushId);
   }
+  if (listenTokens !== undefined && listenTokens !== null) {
+    if (
+      !Array.isArray(listenTokens) ||
+      listenTokens.length !== pushIds.length ||
+      !listenTokens.every((token) => token === null || typeof token === 'string')
+    ) {
+      throw new EpushError(
+        'invalid_body',
+        '"listenTokens" must be an array of strings (or nulls), one per entry of "pushIds".',
+      );
+    }
+  }
   let from: CursorPosition | null = null;
   if (cursor !== undefined && cursor !== null) {
     from = typeof cursor === 'string' ? decodeCursor(cursor) : null;
@@ -51,7 +76,45 @@ export function parseListenRequest(value: unknown): ListenRequest {
       );
     }
   }
-  return { pushIds: [...unique], from };
+  const ids = [...unique];
+  if (tokens !== null) tokens.check(ids, tokensFor(ids, pushIds, listenTokens));
+  return { pushIds: ids, from };
+}
+
+/** `{"pushIds":["<one push ID>"],"cursor":<cursor or null>}`, exactly as the clients send it. */
+const PLAIN_LISTEN_BODY =
+  /^\{"pushIds":\["([A-Za-z0-9_-]{16,64})"\],"cursor":(?:null|"([a-z0-9]{1,24})-([0-9a-z]{1,11})")\}$/;
+
+/**
+ * The common listen body (one push ID, a cursor or null, no tokens) read without JSON.parse: the
+ * accept loop's re-poll path. Null for anything else, which then takes parseListenRequest; for
+ * what it accepts, the result is the one parseListenRequest gives.
+ */
+export function parsePlainListenBody(body: Buffer): ListenRequest | null {
+  if (body.length > 160) return null;
+  const match = PLAIN_LISTEN_BODY.exec(body.toString('latin1'));
+  if (match === null) return null;
+  const pushId = match[1] as PushId;
+  const epoch = match[2];
+  if (epoch === undefined) return { pushIds: [pushId], from: null };
+  const seq = parseInt(match[3] ?? '', 36);
+  if (!Number.isSafeInteger(seq)) return null;
+  return { pushIds: [pushId], from: { epoch, seq } };
+}
+
+/** The token of each unique push ID (the first one given for a repeated push ID), or null. */
+function tokensFor(
+  ids: readonly PushId[],
+  pushIds: readonly unknown[],
+  listenTokens: unknown,
+): (string | null)[] | null {
+  if (!Array.isArray(listenTokens)) return null;
+  const byId = new Map<unknown, string>();
+  for (const [index, token] of (listenTokens as (string | null)[]).entries()) {
+    const id = pushIds[index];
+    if (token !== null && token !== '' && !byId.has(id)) byId.set(id, token);
+  }
+  return ids.map((id) => byId.get(id) ?? null);
 }
 
 /** The browser protocol of SPEC §4 (long-poll; no API key, push IDs are the capability). */
@@ -60,13 +123,35 @@ export function registerPushRoutes(
   service: PushService,
   cors: CorsPolicy,
   streamBudgetBytes: number,
+  tokens: ListenTokens | null = null,
+  storm: ListenStormGuard | null = null,
 ): void {
+  /** Listen-storm state per connection (the accept loop keeps its own on its connections). */
+  const stormStates = new WeakMap<object, ListenStormState>();
   router.on('OPTIONS', '/push/listen', ({ req, res }) => {
     sendNoContent(res, cors.preflightHeaders(req));
   });
 
   router.on('POST', '/push/listen', async ({ req, res }) => {
-    const request = parseListenRequest(parseJson(await readBody(req, MAX_LISTEN_BODY_BYTES)));
+    const request = parseListenRequest(
+      parseJson(await readBody(req, MAX_LISTEN_BODY_BYTES)),
+      tokens,
+    );
+    let from = request.from;
+    if (storm !== null) {
+      const { socket } = req;
+      let state = stormStates.get(socket);
+      if (state === undefined) stormStates.set(socket, (state = newListenStormState()));
+      const delayMs = storm.delayFor(state, Date.now(), socket);
+      if (delayMs > 0) {
+        // Served late, with "from now" pinned to arrival: nothing published meanwhile is lost.
+        from ??= decodeCursor(await service.headCursor());
+        await new Promise<void>((resolve) => {
+          setTimeout(resolve, delayMs).unref();
+        });
+        if (socket.destroyed) return;
+      }
+    }
     const connection = new LongPollConnection(
       res,
       {
@@ -76,7 +161,7 @@ export function registerPushRoutes(
       },
       service.connections,
     );
-    await service.listen(request.pushIds, request.from, connection);
+    await service.listen(request.pushIds, from, connection);
   });
 
   router.on('OPTIONS', '/push/sse', ({ req, res }) => {
@@ -91,8 +176,15 @@ export function registerPushRoutes(
       typeof lastEventId === 'string' && lastEventId !== ''
         ? lastEventId
         : url.searchParams.get('cursor');
-    const pushIds = (url.searchParams.get('pushIds') ?? '').split(',').filter((id) => id !== '');
-    const request = parseListenRequest({ pushIds, cursor: cursor === '' ? null : cursor });
+    // An empty entry (`a,,b`, a trailing comma) is refused like any other bad push ID.
+    const rawPushIds = url.searchParams.get('pushIds') ?? '';
+    const pushIds = rawPushIds === '' ? [] : rawPushIds.split(',');
+    // `listenTokens=t1,t2`, parallel to `pushIds` (an empty entry: no token for that push ID).
+    const listenTokens = url.searchParams.get('listenTokens')?.split(',');
+    const request = parseListenRequest(
+      { pushIds, cursor: cursor === '' ? null : cursor, listenTokens },
+      tokens,
+    );
     const notReady = service.notReadyReason();
     if (notReady !== null) throw new EpushError('not_ready', notReady, { 'retry-after': '1' });
     // "From now" is pinned to the head at arrival, so the first event can carry a cursor.
