@@ -22,6 +22,23 @@ function load(
   });
 }
 
+/** Each case's argv (with --insecure-dev) and env is refused with a one-line ConfigError. */
+function assertRefusedOnOneLine(
+  cases: readonly (readonly [string[], Record<string, string>, RegExp])[],
+): void {
+  for (const [argv, env, message] of cases) {
+    assert.throws(
+      () => load(['--insecure-dev', ...argv], env),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, message);
+        assert.doesNotMatch(error.message, /\n/);
+        return true;
+      },
+    );
+  }
+}
+
 describe('loadConfig', () => {
   test('defaults match the SPEC table', () => {
     const config = load(['--insecure-dev']);
@@ -80,17 +97,7 @@ describe('loadConfig', () => {
       [['--nope', '1'], {}, /^unknown flag --nope/],
       [['--port'], {}, /^--port needs a value/],
     ];
-    for (const [argv, env, message] of cases) {
-      assert.throws(
-        () => load(['--insecure-dev', ...argv], env),
-        (error: unknown) => {
-          assert.ok(error instanceof ConfigError);
-          assert.match(error.message, message);
-          assert.doesNotMatch(error.message, /\n/);
-          return true;
-        },
-      );
-    }
+    assertRefusedOnOneLine(cases);
   });
 
   test('requires an API key unless --insecure-dev, and refuses --insecure-dev off loopback', () => {
@@ -255,17 +262,7 @@ describe('loadConfig', () => {
       [['--max-payload-kb', '65'], {}, /^--max-payload-kb must be an integer from 1 to 64/],
       [['--max-payload-kb', '0'], {}, /^--max-payload-kb/],
     ];
-    for (const [argv, env, message] of cases) {
-      assert.throws(
-        () => load(['--insecure-dev', ...argv], env),
-        (error: unknown) => {
-          assert.ok(error instanceof ConfigError);
-          assert.match(error.message, message);
-          assert.doesNotMatch(error.message, /\n/);
-          return true;
-        },
-      );
-    }
+    assertRefusedOnOneLine(cases);
   });
 
   test("the connection and header limits are the server's: an embedded epush refuses them", () => {

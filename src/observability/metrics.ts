@@ -96,34 +96,20 @@ export class EpushMetrics {
         this.set(source.streamBudgetBytes());
       },
     });
-    const reported = new Map<string, number>();
-    new Counter({
-      name: 'epush_slow_consumer_disconnects_total',
-      help: 'Streams closed because their peer did not take its output within --stream-budget-kb',
-      labelNames: ['transport'],
+    countsByLabel(
+      'epush_slow_consumer_disconnects_total',
+      'Streams closed because their peer did not take its output within --stream-budget-kb',
+      'transport',
       registers,
-      collect() {
-        for (const [transport, count] of source.slowConsumerCloses()) {
-          const delta = count - (reported.get(transport) ?? 0);
-          if (delta > 0) this.inc({ transport }, delta);
-          reported.set(transport, count);
-        }
-      },
-    });
-    const rejectedBefore = new Map<string, number>();
-    new Counter({
-      name: 'epush_rejected_requests_total',
-      help: 'Requests and connections refused by this node, by reason (the error code of the answer, or the limit that cut the connection)',
-      labelNames: ['reason'],
+      () => source.slowConsumerCloses(),
+    );
+    countsByLabel(
+      'epush_rejected_requests_total',
+      'Requests and connections refused by this node, by reason (the error code of the answer, or the limit that cut the connection)',
+      'reason',
       registers,
-      collect() {
-        for (const [reason, count] of source.rejections()) {
-          const delta = count - (rejectedBefore.get(reason) ?? 0);
-          if (delta > 0) this.inc({ reason }, delta);
-          rejectedBefore.set(reason, count);
-        }
-      },
-    });
+      () => source.rejections(),
+    );
     new Gauge({
       name: 'epush_backplane_leader',
       help: '1 on the node that sequences the cluster (STOMP backplane), else 0',
@@ -167,4 +153,28 @@ export class EpushMetrics {
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** A counter per label value, read at scrape time from plain counts kept off the hot path. */
+function countsByLabel(
+  name: string,
+  help: string,
+  label: string,
+  registers: Registry[],
+  read: () => ReadonlyMap<string, number>,
+): void {
+  const reported = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers,
+    collect() {
+      for (const [value, count] of read()) {
+        const delta = count - (reported.get(value) ?? 0);
+        if (delta > 0) this.inc({ [label]: value }, delta);
+        reported.set(value, count);
+      }
+    },
+  });
 }

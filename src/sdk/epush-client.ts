@@ -344,32 +344,19 @@ export class EpushClient {
 
   /** `POST /api/push-ids`: mints `count` (1..1000, default 1) fresh push IDs. */
   async createPushIds(count = 1): Promise<PushId[]> {
-    if (!Number.isInteger(count) || count < 1 || count > MAX_PUSH_IDS_PER_CALL) {
-      throw invalid(`"count" must be an integer from 1 to ${MAX_PUSH_IDS_PER_CALL}.`);
-    }
-    // Retried on any failure: a lost answer only wastes ids, which expire unheld.
-    const body = await this.call({
-      method: 'POST',
-      path: '/api/push-ids',
-      body: JSON.stringify({ count }),
-      repeatable: true,
-    });
-    const pushIds = isRecord(body) ? body.pushIds : undefined;
-    if (!Array.isArray(pushIds) || !pushIds.every(isPushId)) {
-      throw unexpected('POST /api/push-ids did not answer {"pushIds": [...]}.');
-    }
-    return pushIds;
+    return (await this.createPushIdsWithTokens(count)).pushIds;
   }
 
   /**
    * `POST /api/push-ids`, with the listen tokens the server mints alongside when it has a
    * `--listen-token-secret` (`listenTokens[i]` is the token of `pushIds[i]`); `listenTokens` is
-   * null when the server sends none (tokens are off there). Retried like {@link createPushIds}.
+   * null when the server sends none (tokens are off there). Retried on any failure.
    */
   async createPushIdsWithTokens(count = 1): Promise<PushIdsWithTokens> {
     if (!Number.isInteger(count) || count < 1 || count > MAX_PUSH_IDS_PER_CALL) {
       throw invalid(`"count" must be an integer from 1 to ${MAX_PUSH_IDS_PER_CALL}.`);
     }
+    // Retried on any failure: a lost answer only wastes ids, which expire unheld.
     const body = await this.call({
       method: 'POST',
       path: '/api/push-ids',

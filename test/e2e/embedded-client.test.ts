@@ -5,13 +5,12 @@
  * the base path and delivers a notification the host sent through the in-process API.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { createEpush, type EmbeddedEpush } from '../../src/index.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { launchChromium, type PushNotification } from '../support/browser.js';
+import { hostEmbedded, launchChromium, type PushNotification } from '../support/browser.js';
 
 const BASE = '/push-server';
 
@@ -31,15 +30,7 @@ describe('the browser client with epush embedded under a base path', () => {
 
   before(async () => {
     epush = createEpush({ basePath: BASE, logger: createLogger('warn', 'embedded-e2e') });
-    server = createServer((req, res) => {
-      epush.handler(req, res, () => {
-        res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html' });
-        res.end(req.url === '/' ? PAGE : 'host: not found');
-      });
-    });
-    epush.attach(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, url } = await hostEmbedded(epush, PAGE));
     [, browser] = await Promise.all([epush.start(), launchChromium()]);
   });
 

@@ -5,13 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { createEpush, type EmbeddedEpush } from '../../src/index.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { launchChromium, type PushNotification } from '../support/browser.js';
+import { hostEmbedded, launchChromium, type PushNotification } from '../support/browser.js';
 
 const SECRET = 'e2e-listen-token-secret-0123456789abcdef';
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tokens</title><script src="/epush.js"></script>`;
@@ -76,15 +75,7 @@ describe('listen tokens in Chromium (--require-listen-tokens)', () => {
       requireListenTokens: true,
       logger: createLogger('warn', 'tokens-e2e'),
     });
-    server = createServer((req, res) => {
-      epush.handler(req, res, () => {
-        res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html' });
-        res.end(req.url === '/' ? PAGE : 'not found');
-      });
-    });
-    epush.attach(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, url } = await hostEmbedded(epush, PAGE));
     [, browser] = await Promise.all([epush.start(), launchChromium()]);
   });
 

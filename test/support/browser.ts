@@ -1,4 +1,7 @@
 import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EmbeddedEpush } from '../../src/index.js';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -169,4 +172,23 @@ export async function clientInfo(
       client.close(); // releases only the reference connect() just took
     }
   }, pushUrl);
+}
+
+/**
+ * A host application on a free loopback port around an embedded epush: every request goes to
+ * epush first; what it leaves is the host's, `page` at `/` and 404 elsewhere.
+ */
+export async function hostEmbedded(
+  epush: EmbeddedEpush,
+  page: string,
+): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    epush.handler(req, res, () => {
+      res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html' });
+      res.end(req.url === '/' ? page : 'host: not found');
+    });
+  });
+  epush.attach(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
