@@ -21,8 +21,10 @@ export interface ListenStormOptions {
 export interface ListenStormState {
   /** When the previous listen was served (its arrival, plus the delay it was given). */
   stormServedAt: number;
-  /** Re-polls in a row that came sooner than the interval after the previous listen. */
+  /** Re-polls in a row that came sooner than the interval and made no progress. */
   stormQuick: number;
+  /** The cursor seq the previous listen resumed from (-1: none, "from now"). */
+  stormSeq: number;
 }
 
 /** Warn at most once per this period per kind of refusal. */
@@ -50,13 +52,15 @@ export class ThrottledWarning {
 }
 
 /**
- * ICEpush's push-storm detection (a client that re-polls in a tight loop, e.g. a broken page or
- * a bug that answers every listen at once), but it never loses a notification: instead of
- * closing the connection, the next listens are served `backoffMs` late. The delayed listen
- * keeps its cursor, so everything published meanwhile arrives in one answer. The cost of the
- * trade-off: a client that legitimately receives a notification more often than every
- * `intervalMs` is batched too (one answer per `backoffMs`); the state resets as soon as a
- * listen comes after a normal interval (e.g. one that was held).
+ * ICEpush's push-storm detection, for a client that re-polls in a tight loop without getting
+ * anywhere: two pages fighting over one push ID (each listen replaces the other, both answered
+ * at once), a page that sends a stale cursor again and again, a loop around an empty answer.
+ * A re-poll counts when it comes sooner than `intervalMs` after the previous one AND resumes
+ * from no later a cursor than the previous one did (a null cursor never advances). A client
+ * that is busy receiving, whose cursor advances with every answer, is never slowed.
+ * It never loses a notification: instead of closing the connection (ICEpush), the next listens
+ * are served `backoffMs` late, keeping their cursor; the state resets at the first listen that
+ * comes after a normal interval or with an advanced cursor.
  */
 export class ListenStormGuard {
   private readonly warning: ThrottledWarning;
@@ -73,7 +77,8 @@ export class ListenStormGuard {
   }
 
   /**
-   * Called when a listen arrives on a connection with `state`; returns how many milliseconds to
+   * Called when a listen resuming from `fromSeq` (-1: no cursor) arrives on a connection with
+   * `state`; returns how many milliseconds to
    * wait before serving it (0: at once). A delayed listen is counted as `listen_storm`; `socket`
    * is only read to name the peer in the (rate-limited) warning.
    */
@@ -81,10 +86,13 @@ export class ListenStormGuard {
     state: ListenStormState,
     now: number,
     socket: { readonly remoteAddress?: string | undefined },
+    fromSeq: number,
   ): number {
     const { requests, intervalMs, backoffMs } = this.options;
     if (backoffMs === 0) return 0;
-    state.stormQuick = now - state.stormServedAt < intervalMs ? state.stormQuick + 1 : 0;
+    const stalled = now - state.stormServedAt < intervalMs && fromSeq <= state.stormSeq;
+    state.stormSeq = fromSeq;
+    state.stormQuick = stalled ? state.stormQuick + 1 : 0;
     if (state.stormQuick <= requests) {
       state.stormServedAt = now;
       return 0;
@@ -98,7 +106,7 @@ export class ListenStormGuard {
 
 /** A fresh state: the first listen of a connection is never quick. */
 export function newListenStormState(): ListenStormState {
-  return { stormServedAt: Number.NEGATIVE_INFINITY, stormQuick: 0 };
+  return { stormServedAt: Number.NEGATIVE_INFINITY, stormQuick: 0, stormSeq: -1 };
 }
 
 /** `::ffff:10.0.0.1` → `10.0.0.1`: one peer is one key, whichever socket family accepted it. */

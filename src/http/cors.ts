@@ -35,11 +35,19 @@ export class CorsPolicy {
   }
 
   /**
-   * Whether a WebSocket may be opened from this request's page. WebSockets are not subject to
-   * CORS, so the allowlist is enforced here; requests without an Origin (not a browser) pass.
+   * Whether this request's page may listen (WebSocket, SSE, long-poll): the allowlist is enforced
+   * on the server, not only by the browser; requests without an Origin (not a browser) pass.
    */
   allows(req: IncomingMessage): boolean {
-    const origin = req.headers.origin;
+    return this.allowsOrigin(req.headers.origin);
+  }
+
+  /**
+   * Whether a request with this Origin may use the browser endpoints at all. A listen from a
+   * page of another origin would be served even though its browser hides the answer, and would
+   * replace the real page's listen: it is refused instead (403 `forbidden_origin`).
+   */
+  allowsOrigin(origin: string | undefined): boolean {
     return this.any || origin === undefined || this.allowed.has(origin);
   }
 

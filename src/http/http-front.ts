@@ -38,6 +38,10 @@ export interface HttpFrontOptions {
   readonly listenTokens?: ListenTokens | null;
 }
 
+const FORBIDDEN_ORIGIN = new EpushError(
+  'forbidden_origin',
+  'This origin may not listen here (--cors-origins).',
+);
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 /** Bytes a client may send while its listen is held (pipelined); past it, it is cut. */
 const MAX_PIPELINED_BYTES = 64 * 1024;
@@ -67,6 +71,7 @@ class FrontConnection {
   /** Listen-storm state (abuse-limits.ts): plain numbers, no allocation per listen. */
   stormServedAt = Number.NEGATIVE_INFINITY;
   stormQuick = 0;
+  stormSeq = -1;
   readonly onData = (chunk: Buffer): void => {
     this.front.receive(this, chunk);
   };
@@ -331,6 +336,10 @@ export class HttpFront {
   private serveListen(connection: FrontConnection, body: Buffer): void {
     const listen = new HeldListen(connection, this.service.connections);
     connection.listen = listen;
+    if (!this.cors.allowsOrigin(connection.origin)) {
+      listen.fail(FORBIDDEN_ORIGIN);
+      return;
+    }
     let request;
     try {
       const tokens = this.options.listenTokens ?? null;
@@ -342,7 +351,12 @@ export class HttpFront {
       return;
     }
     const delayMs =
-      this.options.listenStorm?.delayFor(connection, Date.now(), connection.socket) ?? 0;
+      this.options.listenStorm?.delayFor(
+        connection,
+        Date.now(),
+        connection.socket,
+        request.from?.seq ?? -1,
+      ) ?? 0;
     if (delayMs > 0) {
       this.serveLater(listen, request.pushIds, request.from, delayMs).catch((error: unknown) => {
         listen.fail(error);

@@ -629,13 +629,28 @@ describe('long-poll listen', { concurrency: true }, () => {
       assert.match(answer.headers.get('vary') ?? '', /origin/i);
     });
 
-    test('with cors-origins set, another origin gets no Access-Control-Allow-Origin', async () => {
+    test('with cors-origins set, another origin may not listen (403, no Access-Control-Allow-Origin), nor read a preflight', async () => {
       const answer = await listenRaw(
         cors.url,
         { pushIds: [unknownPushId()], cursor: null },
         { headers: { origin: 'https://evil.example.net' } },
       );
+      assertError(answer, 403, 'forbidden_origin');
       assert.equal(answer.headers.get('access-control-allow-origin'), null);
+      // The node:http path (Content-Encoding is left to it by the accept loop) and SSE refuse it
+      // the same way.
+      const handedOff = await listenRaw(
+        cors.url,
+        { pushIds: [unknownPushId()], cursor: null },
+        { headers: { origin: 'https://evil.example.net', 'content-encoding': 'identity' } },
+      );
+      assertError(handedOff, 403, 'forbidden_origin');
+      const sse = await request('GET', `${cors.url}/push/sse?pushIds=${unknownPushId()}`, {
+        headers: { origin: 'https://evil.example.net' },
+      });
+      assertError(sse, 403, 'forbidden_origin');
+      const metrics = (await request('GET', `${cors.url}/metrics`)).text;
+      assert.match(metrics, /epush_rejected_requests_total\{reason="forbidden_origin"\} [1-9]/);
       const preflight = await request('OPTIONS', `${cors.url}/push/listen`, {
         headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' },
       });

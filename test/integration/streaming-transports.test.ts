@@ -486,12 +486,12 @@ describe('streaming transports', { concurrency: true }, () => {
       stream.close();
     });
 
-    test('CORS: an origin not in --cors-origins gets no allow-origin header', async () => {
-      const stream = await sse(main.url, `pushIds=${unknownPushId()}`, {
-        origin: 'https://evil.example.com',
+    test('CORS: an origin not in --cors-origins may not listen: 403 forbidden_origin, no allow-origin header', async () => {
+      const refused = await request('GET', `${main.url}/push/sse?pushIds=${unknownPushId()}`, {
+        headers: { origin: 'https://evil.example.com' },
       });
-      assert.equal(stream.headers['access-control-allow-origin'], undefined);
-      stream.close();
+      assertError(refused, 403, 'forbidden_origin');
+      assert.equal(refused.headers.get('access-control-allow-origin'), null);
     });
 
     test('heartbeat: with nothing published an empty answer arrives every ~second, its cursor advanced past events for other push IDs', async () => {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { decodeCursor, encodeCursor, type CursorPosition } from '../../core/cursor.js';
 import { EpushError } from '../../core/errors.js';
 import { isPushId, type PushId } from '../../core/push-id.js';
@@ -117,6 +118,13 @@ function tokensFor(
   return ids.map((id) => byId.get(id) ?? null);
 }
 
+/** A page outside `--cors-origins` may not listen (its browser would hide the answer anyway). */
+function refuseForeignOrigin(cors: CorsPolicy, req: IncomingMessage): void {
+  if (!cors.allows(req)) {
+    throw new EpushError('forbidden_origin', 'This origin may not listen here (--cors-origins).');
+  }
+}
+
 /** The browser protocol of SPEC §4 (long-poll; no API key, push IDs are the capability). */
 export function registerPushRoutes(
   router: Router,
@@ -133,6 +141,7 @@ export function registerPushRoutes(
   });
 
   router.on('POST', '/push/listen', async ({ req, res }) => {
+    refuseForeignOrigin(cors, req);
     const request = parseListenRequest(
       parseJson(await readBody(req, MAX_LISTEN_BODY_BYTES)),
       tokens,
@@ -142,7 +151,7 @@ export function registerPushRoutes(
       const { socket } = req;
       let state = stormStates.get(socket);
       if (state === undefined) stormStates.set(socket, (state = newListenStormState()));
-      const delayMs = storm.delayFor(state, Date.now(), socket);
+      const delayMs = storm.delayFor(state, Date.now(), socket, from?.seq ?? -1);
       if (delayMs > 0) {
         // Served late, with "from now" pinned to arrival: nothing published meanwhile is lost.
         from ??= decodeCursor(await service.headCursor());
@@ -171,6 +180,7 @@ export function registerPushRoutes(
   // SPEC §4: `?pushIds=a,b&cursor=…`; a reconnecting EventSource sends `Last-Event-ID`, which is
   // newer than the cursor in the URL it was opened with.
   router.on('GET', '/push/sse', async ({ req, res, url }) => {
+    refuseForeignOrigin(cors, req);
     const lastEventId = req.headers['last-event-id'];
     const cursor =
       typeof lastEventId === 'string' && lastEventId !== ''
