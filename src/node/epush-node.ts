@@ -215,6 +215,16 @@ export class EpushNode implements PushService {
       { backplane: this.backplane.kind, guarantees: g },
       `backplane ${this.backplane.kind}: ${g.summary}`,
     );
+    if (server) {
+      // The default follows the open-files limit: say what it came to, and what to raise.
+      const max = this.config.maxConnections;
+      this.log.info(
+        { maxConnections: max, maxConnectionsPerIp: this.config.maxConnectionsPerIp },
+        max === 0
+          ? 'connections: no limit (--max-connections 0)'
+          : `connections: at most ${max} open at once (--max-connections; the default is the open-files limit less 256: raise "ulimit -n" for more)`,
+      );
+    }
   }
 
   /**
