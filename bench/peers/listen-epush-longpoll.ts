@@ -2,7 +2,8 @@
  * epush long-poll (`POST /push/listen`): one listen per request, re-polled at once after each
  * answer with the answer's cursor, on the same keep-alive socket.
  */
-import { listenRequestText, ResponseParser } from '../lib/http-client.js';
+import { listenRequestText } from '../lib/http-client.js';
+import { longPollLoop } from './long-poll-loop.js';
 import type { ListenerEvents, ListenerProtocol } from './types.js';
 
 interface EpushAnswer {
@@ -41,36 +42,18 @@ export const epushLongPoll: ListenerProtocol = {
   streaming: false,
   open(context, events, write) {
     let cursor: string | null = null;
-    let stopped = false;
-    let refusals = 0;
-    const poll = (): void => {
-      if (stopped) return;
-      write(listenRequestText(context.hostHeader, context.identity, cursor));
-      events.armed();
-    };
-    const parser = new ResponseParser((status, body) => {
-      events.answered();
-      if (status !== 200) {
-        refusals += 1;
-        events.retried(`status:${status}`, body.toString('utf8', 0, 120));
-        setTimeout(poll, context.backoffMs(refusals));
-        return;
-      }
-      refusals = 0;
-      const answer = parseEpushAnswer(body.toString('utf8'), events);
-      if (answer === null) return;
-      cursor = answer.cursor ?? cursor;
-      events.delivered(answer.payloads);
-      poll();
-    });
-    return {
-      start: poll,
-      feed: (chunk) => {
-        parser.feed(chunk);
+    return longPollLoop(
+      context,
+      events,
+      write,
+      () => listenRequestText(context.hostHeader, context.identity, cursor),
+      (status, body) => {
+        if (status !== 200) return 'refused';
+        const answer = parseEpushAnswer(body.toString('utf8'), events);
+        if (answer === null) return 'stop';
+        cursor = answer.cursor ?? cursor;
+        return answer.payloads;
       },
-      stop: () => {
-        stopped = true;
-      },
-    };
+    );
   },
 };

@@ -4,7 +4,7 @@
  * while a listener is between polls is not delivered to it. Pushpin answers bursts on one core
  * with 502/500 (perf.md gotcha 7): those are retried after a back-off.
  */
-import { ResponseParser } from '../lib/http-client.js';
+import { longPollLoop } from './long-poll-loop.js';
 import type { ListenerProtocol } from './types.js';
 
 /** The GRIP backend's body for a hold that expired without a message. */
@@ -15,35 +15,17 @@ export const gripLongPoll: ListenerProtocol = {
   resumeToken: 'none (GRIP `Grip-Hold: response` has no cursor; a message between polls is lost)',
   streaming: false,
   open(context, events, write) {
-    let stopped = false;
-    let refusals = 0;
     const request = `GET /stream?ch=${context.channel} HTTP/1.1\r\nHost: ${context.hostHeader}\r\n\r\n`;
-    const poll = (): void => {
-      if (stopped) return;
-      write(request);
-      events.armed();
-    };
-    const parser = new ResponseParser((status, body) => {
-      events.answered();
-      if (status === 200) {
-        refusals = 0;
+    return longPollLoop(
+      context,
+      events,
+      write,
+      () => request,
+      (status, body) => {
+        if (status !== 200) return 'refused';
         const text = body.toString('utf8');
-        events.delivered(text === GRIP_TIMEOUT_BODY ? [] : [text]);
-        poll();
-      } else {
-        refusals += 1;
-        events.retried(`status:${status}`, body.toString('utf8', 0, 120));
-        setTimeout(poll, context.backoffMs(refusals));
-      }
-    });
-    return {
-      start: poll,
-      feed: (chunk) => {
-        parser.feed(chunk);
+        return text === GRIP_TIMEOUT_BODY ? [] : [text];
       },
-      stop: () => {
-        stopped = true;
-      },
-    };
+    );
   },
 };

@@ -4,7 +4,7 @@
  * resume token nchan needs (without it messages between polls are missed or repeated, perf.md
  * gotcha 8). A subscriber timeout is a 408, answered by a plain re-poll.
  */
-import { ResponseParser } from '../lib/http-client.js';
+import { longPollLoop } from './long-poll-loop.js';
 import type { ListenerProtocol } from './types.js';
 
 const LAST_MODIFIED = /\r\nlast-modified:[ \t]*([^\r]+)/i;
@@ -18,41 +18,19 @@ export const nchanLongPoll: ListenerProtocol = {
   open(context, events, write) {
     let lastModified: string | null = null;
     let etag: string | null = null;
-    let stopped = false;
-    let refusals = 0;
-    const poll = (): void => {
-      if (stopped) return;
+    const request = (): string => {
       let text = `GET /sub/${context.channel} HTTP/1.1\r\nHost: ${context.hostHeader}\r\n`;
       if (lastModified !== null) text += `If-Modified-Since: ${lastModified}\r\n`;
       if (etag !== null) text += `If-None-Match: ${etag}\r\n`;
-      write(`${text}\r\n`);
-      events.armed();
+      return `${text}\r\n`;
     };
-    const parser = new ResponseParser((status, body, _close, head) => {
-      events.answered();
+    return longPollLoop(context, events, write, request, (status, body, head) => {
       if (status === 200) {
-        refusals = 0;
         lastModified = LAST_MODIFIED.exec(head)?.[1] ?? lastModified;
         etag = ETAG.exec(head)?.[1] ?? etag;
-        events.delivered([body.toString('utf8')]);
-        poll();
-      } else if (status === 408 || status === 304) {
-        events.delivered([]);
-        poll();
-      } else {
-        refusals += 1;
-        events.retried(`status:${status}`, body.toString('utf8', 0, 120));
-        setTimeout(poll, context.backoffMs(refusals));
+        return [body.toString('utf8')];
       }
+      return status === 408 || status === 304 ? [] : 'refused';
     });
-    return {
-      start: poll,
-      feed: (chunk) => {
-        parser.feed(chunk);
-      },
-      stop: () => {
-        stopped = true;
-      },
-    };
   },
 };

@@ -2,7 +2,8 @@
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { openLog, spawnPinned, type Spawned } from '../lib/processes.js';
-import { freePort, stopPids } from './stack.js';
+import { freePort, isAlive, Publisher, publisherOn, stopPids } from './stack.js';
+import type { PeerStack, PublishResult, StackOptions } from './types.js';
 
 export interface NodeServer {
   readonly spawned: Spawned;
@@ -56,4 +57,46 @@ export async function startNodeServer(
     throw error;
   }
   return { spawned, port, stop };
+}
+
+/**
+ * A whole stack around one Node peer server that publishes with `POST /publish` (200 = accepted)
+ * and whose listeners all listen on the channel itself (Socket.IO, Faye).
+ */
+export async function startNodeServerStack(
+  options: StackOptions,
+  server: {
+    readonly name: string;
+    readonly version: string;
+    readonly script: string;
+    readonly env: Record<string, string>;
+    readonly logName: string;
+    readonly config: string;
+  },
+): Promise<PeerStack> {
+  const running = await startNodeServer(
+    server.script,
+    server.env,
+    options.cpu,
+    join(options.dir, server.logName),
+  );
+  const api = new Publisher(running.port);
+  const publishOn = async (client: Publisher, payload: string): Promise<PublishResult> => {
+    const response = await client.request('POST', '/publish', payload);
+    return { status: response.status, ok: response.status === 200, body: response.body };
+  };
+  return {
+    name: server.name,
+    version: server.version,
+    port: running.port,
+    config: server.config,
+    pids: () => (isAlive(running.spawned.pid) ? [running.spawned.pid] : []),
+    prepareListeners: (n) => Promise.resolve(Array.from({ length: n }, () => options.channel)),
+    publish: (payload) => publishOn(api, payload),
+    openPublisher: () => publisherOn(running.port, publishOn),
+    async stop() {
+      api.close();
+      await running.stop();
+    },
+  };
 }

@@ -5,9 +5,11 @@
  * process it recorded and left behind (pids checked against their start time, never anything
  * else). Resolves with the generator's JSON result, or the reason there is none.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnPinned, stopWithin } from '../lib/processes.js';
+import type { Target } from './index.js';
 import { isAlive, processStartTime, ROOT, stopPids } from './stack.js';
+import type { PeerStack, StackOptions } from './types.js';
 
 export interface TargetProcess {
   /** The generator script and its flags; `--out` and `--pids-file` are added. */
@@ -75,4 +77,72 @@ export async function runTargetProcess(
   const result: unknown = JSON.parse(readFileSync(run.out, 'utf8'));
   rmSync(run.out, { force: true });
   return { result };
+}
+
+// --- the generator's side -------------------------------------------------------------------
+
+/** What a generator needs from its flags to start its stack (`--epush-cli`, `--pids-file`…). */
+export interface GeneratorStackFlags {
+  readonly epushCli: string | undefined;
+  readonly epushVersion: string | undefined;
+  readonly pidsFile: string | undefined;
+}
+
+/**
+ * Starts the target's stack from the generator and records its pids (with their start times)
+ * in `--pids-file`, so that {@link runTargetProcess} can stop what a dead generator left behind.
+ */
+export async function startGeneratorStack(
+  target: Target,
+  options: Omit<StackOptions, 'epushCli' | 'epushVersion'>,
+  flags: GeneratorStackFlags,
+): Promise<PeerStack> {
+  const stack = await target.start({
+    ...options,
+    ...(flags.epushCli === undefined ? {} : { epushCli: flags.epushCli }),
+    ...(flags.epushVersion === undefined ? {} : { epushVersion: flags.epushVersion }),
+  });
+  recordStackPids(stack, flags.pidsFile);
+  return stack;
+}
+
+/** Writes the stack's pids, with their start times, to `pidsFile` (none: nothing to do). */
+export function recordStackPids(stack: PeerStack, pidsFile: string | undefined): void {
+  if (pidsFile === undefined) return;
+  const pids = stack.pids().map((pid) => ({ pid, start: processStartTime(pid) }));
+  writeFileSync(pidsFile, JSON.stringify(pids));
+}
+
+/**
+ * Runs a generator's `run` to its end: writes the result to `out` and exits 0, or logs the
+ * failure, calls `cleanUp` (stop the listeners and the stack) and exits 1. A last resort stops
+ * the stack and exits whatever happens, `hardStopMs` from now.
+ */
+export function runGenerator<T>(options: {
+  readonly run: () => Promise<T>;
+  readonly out: string;
+  readonly hardStopMs: number;
+  readonly log: (message: string) => void;
+  readonly cleanUp: () => Promise<unknown>;
+}): void {
+  const { log, cleanUp } = options;
+  const hardStop = setTimeout(() => {
+    log('hard time limit reached: stopping the stack');
+    void cleanUp().finally(() => process.exit(1));
+  }, options.hardStopMs);
+  hardStop.unref();
+  options.run().then(
+    (result) => {
+      writeFileSync(options.out, JSON.stringify(result, null, 2));
+      process.stdout.write('DONE\n');
+      process.exit(0);
+    },
+    async (failure: unknown) => {
+      log(
+        `FAILED: ${failure instanceof Error ? (failure.stack ?? failure.message) : String(failure)}`,
+      );
+      await cleanUp().catch(() => undefined);
+      process.exit(1);
+    },
+  );
 }

@@ -9,7 +9,6 @@
  *  4. wait for the last deliveries and for the stack to be quiet: server CPU (every process of
  *     the stack) across the window and the drain, per accepted publish.
  */
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Args } from '../lib/args.js';
@@ -18,7 +17,7 @@ import { sample, waitQuiet, type Sample } from '../lib/quiet.js';
 import { distribution, round, sleep, waitUntil, type Distribution } from '../lib/stats.js';
 import { parseTargets, TARGETS } from '../peers/index.js';
 import { ListenerPool } from '../peers/listener-pool.js';
-import { processStartTime } from '../peers/stack.js';
+import { runGenerator, startGeneratorStack } from '../peers/target-process.js';
 import type { PeerStack, StackPublisher } from '../peers/types.js';
 
 export interface ThroughputResult {
@@ -145,24 +144,22 @@ async function run(): Promise<ThroughputResult> {
   > | null = null;
   let held = 0;
   const publishers: StackPublisher[] = [];
-  stack = await target.start({
-    dir: DIR,
-    cpu: serverCpuArg < 0 ? null : serverCpuArg,
-    channel: CHANNEL,
-    maxConnections: L + C,
-    log,
-    ...(args.optionalString('epush-cli') === undefined
-      ? {}
-      : { epushCli: args.string('epush-cli', '') }),
-    ...(args.optionalString('epush-version') === undefined
-      ? {}
-      : { epushVersion: args.string('epush-version', '') }),
-  });
+  stack = await startGeneratorStack(
+    target,
+    {
+      dir: DIR,
+      cpu: serverCpuArg < 0 ? null : serverCpuArg,
+      channel: CHANNEL,
+      maxConnections: L + C,
+      log,
+    },
+    {
+      epushCli: args.optionalString('epush-cli'),
+      epushVersion: args.optionalString('epush-version'),
+      pidsFile: PIDS_FILE,
+    },
+  );
   const running = stack;
-  if (PIDS_FILE !== undefined) {
-    const pids = running.pids().map((pid) => ({ pid, start: processStartTime(pid) }));
-    writeFileSync(PIDS_FILE, JSON.stringify(pids));
-  }
   try {
     const identities = await running.prepareListeners(L);
     const listeners = new ListenerPool({
@@ -299,27 +296,13 @@ async function run(): Promise<ThroughputResult> {
   };
 }
 
-const hardStop = setTimeout(
-  () => {
-    log('hard time limit reached: stopping the stack');
-    void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
-  },
-  (MAX_SECONDS + 60) * 1000,
-);
-hardStop.unref();
-
-run().then(
-  (result) => {
-    writeFileSync(OUT, JSON.stringify(result, null, 2));
-    process.stdout.write('DONE\n');
-    process.exit(0);
-  },
-  async (failure: unknown) => {
-    log(
-      `FAILED: ${failure instanceof Error ? (failure.stack ?? failure.message) : String(failure)}`,
-    );
+runGenerator({
+  run,
+  out: OUT,
+  hardStopMs: (MAX_SECONDS + 60) * 1000,
+  log,
+  cleanUp: async () => {
     pool?.stop();
-    await stack?.stop().catch(() => undefined);
-    process.exit(1);
+    await stack?.stop();
   },
-);
+});

@@ -15,7 +15,6 @@
  *     is the stack's utime+stime across publish → quiet (fan-out plus re-poll herd).
  *  4. stop the stack (the server closes the connections), write the result, print DONE.
  */
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Args } from '../lib/args.js';
@@ -23,8 +22,8 @@ import { cpuDeltaMs, describeProcess, readKernelMemory, readMemory } from '../li
 import { foreignCpuMs, kernelCpuMs, sample, waitQuiet, type Sample } from '../lib/quiet.js';
 import { distribution, round, sleep, waitUntil } from '../lib/stats.js';
 import { parseTargets, TARGETS } from '../peers/index.js';
-import { processStartTime } from '../peers/stack.js';
 import { ListenerPool } from '../peers/listener-pool.js';
+import { recordStackPids, runGenerator, startGeneratorStack } from '../peers/target-process.js';
 import type { PeerStack } from '../peers/types.js';
 import type { MemorySample, MessageResult, TargetResult } from './types.js';
 
@@ -267,28 +266,24 @@ async function run(): Promise<TargetResult> {
   let shutdown = { closedByServer: 0, stillOpen: 0, ms: 0 };
 
   log(`starting the stack (${N} listeners, ${M} notifications + ${W} warm-up)`);
-  stack = await target.start({
-    dir: DIR,
-    cpu: SERVER_CPU,
-    channel: CHANNEL,
-    maxConnections: N,
-    log,
-    ...(args.optionalString('epush-cli') === undefined
-      ? {}
-      : { epushCli: args.string('epush-cli', '') }),
-    ...(args.optionalString('epush-version') === undefined
-      ? {}
-      : { epushVersion: args.string('epush-version', '') }),
-  });
+  stack = await startGeneratorStack(
+    target,
+    {
+      dir: DIR,
+      cpu: SERVER_CPU,
+      channel: CHANNEL,
+      maxConnections: N,
+      log,
+    },
+    {
+      epushCli: args.optionalString('epush-cli'),
+      epushVersion: args.optionalString('epush-version'),
+      pidsFile: PIDS_FILE,
+    },
+  );
   const running = stack;
-  const writePids = (): void => {
-    if (PIDS_FILE === undefined) return;
-    const pids = running.pids().map((pid) => ({ pid, start: processStartTime(pid) }));
-    writeFileSync(PIDS_FILE, JSON.stringify(pids));
-  };
   try {
     stackPids = running.pids();
-    writePids();
     log(`${running.version}: pids ${stackPids.join(',')}, port ${running.port}`);
     await quiet('after start');
     samples.push(memorySample('fresh', running.pids()));
@@ -328,7 +323,7 @@ async function run(): Promise<TargetResult> {
     };
     samples.push(memorySample('held', running.pids()));
     stackPids = running.pids();
-    writePids();
+    recordStackPids(running, PIDS_FILE);
     log(`held: ${listeners.armed}/${N} armed in ${connect.ms} ms`);
 
     for (let k = 0; k < TOTAL; k++) {
@@ -433,28 +428,13 @@ async function run(): Promise<TargetResult> {
   };
 }
 
-// A last resort: whatever happens, the stack is stopped and this process exits.
-const hardStop = setTimeout(
-  () => {
-    log('hard time limit reached: stopping the stack');
-    void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
-  },
-  (MAX_SECONDS + SETUP_SECONDS + 60) * 1000,
-);
-hardStop.unref();
-
-run().then(
-  (result) => {
-    writeFileSync(OUT, JSON.stringify(result, null, 2));
-    process.stdout.write('DONE\n');
-    process.exit(0);
-  },
-  async (failure: unknown) => {
-    log(
-      `FAILED: ${failure instanceof Error ? (failure.stack ?? failure.message) : String(failure)}`,
-    );
+runGenerator({
+  run,
+  out: OUT,
+  hardStopMs: (MAX_SECONDS + SETUP_SECONDS + 60) * 1000,
+  log,
+  cleanUp: async () => {
     pool?.stop();
-    await stack?.stop().catch(() => undefined);
-    process.exit(1);
+    await stack?.stop();
   },
-);
+});
