@@ -1,5 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { parseApiKeyEntry } from '../config/api-keys.js';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { digestOf, type KeyScope, type KnownKey } from '../http/auth.js';
 
 /** How long a dashboard login lasts (the cookie's Max-Age). */
 export const ADMIN_SESSION_SECONDS = 12 * 60 * 60;
@@ -10,12 +10,6 @@ export const ADMIN_COOKIE = 'epush_admin';
 /** Accepted ahead of the local clock, for nodes whose clocks differ a little. */
 const CLOCK_SKEW_SECONDS = 300;
 
-interface SigningKey<S> {
-  /** SHA-256 of the API key: the HMAC key, so the cookie holds nothing of the key itself. */
-  readonly digest: Buffer;
-  readonly scope: S;
-}
-
 /**
  * Stateless dashboard sessions: `v1.<expiresUnixSeconds>.<base64url HMAC-SHA256(sha256(key),
  * "epush-admin:" + expires)>`. Nothing is stored on the node, so any node configured with the
@@ -24,17 +18,9 @@ interface SigningKey<S> {
  * timingSafeEqual. A session cannot be revoked before it expires except by removing its key:
  * logging out only makes the browser forget the cookie.
  */
-export class AdminSessions<S> {
-  private readonly keys: SigningKey<S>[] = [];
-
-  /** `scopeOf` maps a key to what it allows (null: not a key of this node). */
-  constructor(entries: readonly string[], scopeOf: (secret: string) => S | null) {
-    for (const entry of entries) {
-      const { secret } = parseApiKeyEntry(entry);
-      const scope = scopeOf(secret);
-      if (scope !== null) this.keys.push({ digest: digestOf(secret), scope });
-    }
-  }
+export class AdminSessions {
+  /** The node's API keys: each one's SHA-256 is its HMAC key, so the cookie holds nothing of it. */
+  constructor(private readonly keys: readonly KnownKey[]) {}
 
   /** A session cookie value for `key` (a configured key, checked by the caller). */
   issue(key: string, nowMs = Date.now()): string {
@@ -43,7 +29,7 @@ export class AdminSessions<S> {
   }
 
   /** The scope of the key that signed `value`, or null when it is not a valid, current session. */
-  verify(value: string, nowMs = Date.now()): S | null {
+  verify(value: string, nowMs = Date.now()): KeyScope | null {
     const match = /^v1\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(value);
     if (!match) return null;
     const expires = Number(match[1]);
@@ -51,7 +37,7 @@ export class AdminSessions<S> {
     if (expires <= now || expires > now + ADMIN_SESSION_SECONDS + CLOCK_SKEW_SECONDS) return null;
     const offered = Buffer.from(match[2] ?? '', 'base64url');
     if (offered.length !== 32) return null;
-    let found: S | null = null;
+    let found: KeyScope | null = null;
     for (const key of this.keys) {
       if (timingSafeEqual(offered, mac(key.digest, expires))) found ??= key.scope;
     }
@@ -68,10 +54,6 @@ export function cookieValue(header: string | undefined, name: string): string | 
     if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return null;
-}
-
-function digestOf(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
 }
 
 function mac(digest: Buffer, expires: number): Buffer {

@@ -15,7 +15,8 @@ export interface KeyScope {
 /** The scope of a keyless call (`--insecure-dev`): everything. */
 export const KEYLESS: KeyScope = { readOnly: false, groupPrefixes: null, keyId: 'keyless' };
 
-interface KnownKey {
+/** A configured key: its SHA-256 (what is compared, and what signs dashboard sessions) and scope. */
+export interface KnownKey {
   readonly digest: Buffer;
   readonly scope: KeyScope;
 }
@@ -26,7 +27,7 @@ interface KnownKey {
  * configured key is checked (several keys: rotation, one per application).
  */
 export class ApiKeyAuth {
-  private readonly keys: KnownKey[];
+  readonly keys: readonly KnownKey[];
 
   /**
    * `keylessFromLoopbackOnly`: a call without a key (allowed by `allowWithoutKey`) must come
@@ -120,7 +121,7 @@ export function isLoopback(address: string | undefined): boolean {
   return address === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(address);
 }
 
-function digestOf(key: string): Buffer {
+export function digestOf(key: string): Buffer {
   return createHash('sha256').update(key).digest();
 }
 

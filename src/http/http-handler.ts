@@ -117,7 +117,7 @@ export class HttpHandler {
       );
     // The dashboard authenticates like the API: without either, /admin is the host's path.
     if (options.serveApi ?? true)
-      registerAdminRoutes(this.router, service, this.auth, options.apiKeys, this.basePath);
+      registerAdminRoutes(this.router, service, this.auth, this.basePath);
     registerPushRoutes(
       this.router,
       service,

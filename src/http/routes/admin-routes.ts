@@ -87,10 +87,9 @@ export function registerAdminRoutes(
   router: Router,
   service: PushService,
   auth: ApiKeyAuth,
-  apiKeys: readonly string[],
   basePath: string,
 ): void {
-  const sessions = new AdminSessions<KeyScope>(apiKeys, (secret) => auth.scopeOf(secret));
+  const sessions = new AdminSessions(auth.keys);
   const cookiePath = `${basePath}/admin`;
   const page = `${basePath}/admin`;
 
