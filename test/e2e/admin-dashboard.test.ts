@@ -193,6 +193,9 @@ describe('the /admin dashboard in Chromium', () => {
         (byNode.get('node-a')?.publish ?? 0) > 0 &&
         (byNode.get('node-b')?.deliver ?? 0) > 0 &&
         (byNode.get('node-b')?.lp ?? 0) >= 1 &&
+        // A sample counts the long-polls held at that instant: one just answered is between
+        // answer and re-poll, so wait for a sample that caught all of them held.
+        shown.connections >= 4 &&
         shown.charts['chart-publish']?.line === true &&
         shown.charts['chart-deliver']?.line === true &&
         (shown.charts['chart-deliver']?.points ?? 0) >= 4;
