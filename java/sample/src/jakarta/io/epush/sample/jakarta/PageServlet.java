@@ -1,0 +1,28 @@
+package io.epush.sample.jakarta;
+
+import io.epush.client.PageView;
+import io.epush.client.servlet.jakarta.EpushPageViews;
+import io.epush.sample.SampleApp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+
+/** {@code GET /}: a page view with its own push ID, listening through {@code /epush.js}. */
+public final class PageServlet extends HttpServlet {
+  private static final long serialVersionUID = 1L;
+
+  @Override
+  protected void doGet(HttpServletRequest request, HttpServletResponse response) throws IOException {
+    SampleApp app = SampleApp.get();
+    PageView view = new EpushPageViews(app.client()).open(request, "sample.pages");
+    response.setContentType("text/html;charset=UTF-8");
+    response.setHeader("Cache-Control", "no-store");
+    response.getWriter().write(app.page(view));
+  }
+
+  @Override
+  public void destroy() {
+    SampleApp.shutdown();
+  }
+}

@@ -1,0 +1,6 @@
+// Compile-only signature (see ../../README.md); never packaged.
+package jakarta.jms;
+
+public interface Queue extends Destination {
+  String getQueueName() throws JMSException;
+}
