@@ -12,8 +12,9 @@ import jakarta.jms.Session;
 import jakarta.jms.TextMessage;
 
 /**
- * Notifies epush through a JMS broker (the {@code jakarta.jms} API: Jakarta Messaging 3, ActiveMQ Artemis,
- * TomEE 9+, WildFly 27+, GlassFish 7+, Open Liberty): sends a persistent {@code TextMessage} to
+ * Notifies epush through a JMS broker, on the {@code jakarta.jms} API
+ * (Jakarta Messaging 3; Artemis, TomEE 9+, WildFly 27+, GlassFish 7+, Open Liberty).
+ * It sends a persistent {@code TextMessage} to
  * the notify queue that the epush cluster's JMS ingress consumes (docs/jms.md), with the payload
  * as its text and the target in the {@code epushGroup} or {@code epushPushId} property.
  *

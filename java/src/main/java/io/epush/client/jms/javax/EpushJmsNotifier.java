@@ -12,8 +12,9 @@ import javax.jms.Session;
 import javax.jms.TextMessage;
 
 /**
- * Notifies epush through a JMS broker (the {@code javax.jms} API: JMS 1.1 and 2.0, ActiveMQ
- * Classic, Tomcat 9, WebLogic, WebSphere, JBoss EAP 7): sends a persistent {@code TextMessage} to
+ * Notifies epush through a JMS broker, on the {@code javax.jms} API
+ * (JMS 1.1 and 2.0; ActiveMQ Classic, Tomcat 9, WebLogic, WebSphere, JBoss EAP 7).
+ * It sends a persistent {@code TextMessage} to
  * the notify queue that the epush cluster's JMS ingress consumes (docs/jms.md), with the payload
  * as its text and the target in the {@code epushGroup} or {@code epushPushId} property.
  *
