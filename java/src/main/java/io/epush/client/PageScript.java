@@ -105,7 +105,9 @@ public final class PageScript {
         .append(attribute(scriptUrl)).append("\"></script>\n");
     out.append("<script").append(nonceAttribute).append(">\n");
     out.append("(function () {\n");
-    out.append("  var push = EPush.connect({ url: ").append(Json.quote(pushUrl)).append(" });\n");
+    // An empty push URL means the page's own origin (a reverse proxy routes /push/ to epush).
+    String url = pushUrl.isEmpty() ? "location.origin" : Json.quote(pushUrl);
+    out.append("  var push = EPush.connect({ url: ").append(url).append(" });\n");
     if (statusCallback != null) {
       out.append("  push.on(\"status\", function (status) { ")
           .append(statusCallback).append("(status); });\n");

@@ -18,7 +18,7 @@ class PageScriptTest {
   void rendersTheListen() {
     String html = new PageView(PUSH_ID, "v1.2.mac", List.of()).script("app.onPush").html();
     assertTrue(html.startsWith("<script src=\"/epush.js\"></script>\n<script>\n"), html);
-    assertTrue(html.contains("EPush.connect({ url: \"\" })"), html);
+    assertTrue(html.contains("EPush.connect({ url: location.origin })"), html);
     assertTrue(
         html.contains("push.listen(\"" + PUSH_ID + "\", function (notification) { app.onPush(notification); }, { listenToken: \"v1.2.mac\" });"),
         html);
