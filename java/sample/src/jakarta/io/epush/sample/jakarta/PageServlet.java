@@ -1,5 +1,6 @@
 package io.epush.sample.jakarta;
 
+import io.epush.client.EpushException;
 import io.epush.client.PageView;
 import io.epush.client.servlet.jakarta.EpushPageViews;
 import io.epush.sample.SampleApp;
@@ -15,7 +16,14 @@ public final class PageServlet extends HttpServlet {
   @Override
   protected void doGet(HttpServletRequest request, HttpServletResponse response) throws IOException {
     SampleApp app = SampleApp.get();
-    PageView view = new EpushPageViews(app.client()).open(request, "sample.pages");
+    PageView view;
+    try {
+      view = new EpushPageViews(app.client()).open(request, "sample.pages");
+    } catch (EpushException unavailable) {
+      // No push ID, no live page: say so instead of a stack trace.
+      response.sendError(503, "The push server cannot be reached: " + unavailable.code());
+      return;
+    }
     response.setContentType("text/html;charset=UTF-8");
     response.setHeader("Cache-Control", "no-store");
     response.getWriter().write(app.page(view));
