@@ -254,6 +254,10 @@ export function describeJavaAppScenario(scenario: JavaAppScenario): void {
         throw new Error(`${String(error)}; missing: ${missing.join(', ')}`);
       });
       const runSeen = seen.filter((n) => n.payload.n.startsWith('run-'));
+      for (const n of runSeen) {
+        // Over JMS the id comes from the JMS message ID (docs/jms.md); over HTTP, from the node.
+        assert.equal(n.id.startsWith('jms-'), n.payload.via === 'jms', JSON.stringify(n));
+      }
       const killed = await victim;
       assert.ok(killed, 'a node was killed');
       t.diagnostic(
