@@ -1,4 +1,4 @@
-import { MemoryBackplane } from '../../src/backplane/memory-backplane.js';
+import { MemoryBackplane, MemoryStore } from '../../src/backplane/memory-backplane.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,
@@ -6,9 +6,18 @@ import {
 } from './backplane-conformance.js';
 
 const memory: BackplaneFactory = (options) => {
-  // One process, one state: both "nodes" are the same instance.
-  const backplane = new MemoryBackplane(options);
-  return Promise.resolve({ a: backplane, b: backplane, close: () => backplane.stop() });
+  // One process, one state: two nodes connected to the same store.
+  const store = new MemoryStore(options);
+  const a = new MemoryBackplane(options, store);
+  const b = new MemoryBackplane(options, store);
+  return Promise.resolve({
+    a,
+    b,
+    close: async () => {
+      await a.stop();
+      await b.stop();
+    },
+  });
 };
 
 runBackplaneConformance('memory', memory);
