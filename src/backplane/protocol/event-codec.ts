@@ -1,6 +1,7 @@
 import type { ClusterEvent, EventDraft, NotificationId } from '../../core/events.js';
 import { isGroupName } from '../../core/group-name.js';
 import { isPushId } from '../../core/push-id.js';
+import type { NodeInfo } from '../backplane.js';
 import type { LogEntry } from '../driver.js';
 
 /** The wire text of an event draft, as every driver stores it. */
@@ -72,4 +73,19 @@ export function validateDraft(value: unknown): EventDraft | null {
     default:
       return null;
   }
+}
+
+/** A node's beat as written by `beat`, validated. */
+export function nodeInfoOf(json: string): Omit<NodeInfo, 'lastSeen'> | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { id, connections, startedAt } = value as Record<string, unknown>;
+  if (typeof id !== 'string' || typeof connections !== 'number' || typeof startedAt !== 'string')
+    return null;
+  return { id, connections, startedAt };
 }

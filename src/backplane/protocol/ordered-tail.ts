@@ -23,6 +23,7 @@ export class OrderedTail {
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
   private stopped = false;
   private catching = false;
+  private started = false;
 
   constructor(
     private readonly driver: BackplaneDriver,
@@ -34,6 +35,7 @@ export class OrderedTail {
   startAt(epoch: string, seq: number): void {
     this.epoch = epoch;
     this.lastSeq = seq;
+    this.started = true;
   }
 
   get position(): { epoch: string; seq: number } {
@@ -48,6 +50,8 @@ export class OrderedTail {
 
   /** An entry from the driver's live tail. */
   receive(epoch: string, entry: LogEntry): void {
+    // Before the start position is known, entries are read back by the first catch-up.
+    if (!this.started) return;
     if (this.queued) {
       this.queued.push({ epoch, entry });
       return;
@@ -105,7 +109,7 @@ export class OrderedTail {
    * Called on a hole, after a reconnect, and when a probe finds the tail behind the head.
    */
   async catchUp(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     if (this.queued && this.catching) return;
     this.queued ??= [];
     this.catching = true;

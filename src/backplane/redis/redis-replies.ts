@@ -1,6 +1,6 @@
 import { isPushId, type PushId } from '../../core/push-id.js';
-import type { NodeInfo } from '../backplane.js';
 import type { Beat, LogHead } from '../driver.js';
+import { nodeInfoOf } from '../protocol/event-codec.js';
 
 /** Replies of the Redis scripts, checked before use: what Redis returns is not trusted by a cast. */
 
@@ -31,19 +31,4 @@ export function readBeats(reply: unknown): Beat[] {
     if (info !== null) beats.push({ info, at: Number(value.slice(0, bar)), ageMs });
   }
   return beats;
-}
-
-/** A node's beat as written by `beat`, validated. */
-export function nodeInfoOf(json: string): Omit<NodeInfo, 'lastSeen'> | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { id, connections, startedAt } = value as Record<string, unknown>;
-  if (typeof id !== 'string' || typeof connections !== 'number' || typeof startedAt !== 'string')
-    return null;
-  return { id, connections, startedAt };
 }
