@@ -85,7 +85,11 @@ export interface BackplaneDriver {
   isUp(): boolean;
 
   // --- the log ---------------------------------------------------------------------------
-  head(): Promise<LogHead>;
+  /**
+   * The log's head. With `fresh`, it includes everything committed on any node before the call
+   * (a driver that serves from a local replica syncs first; the others are always fresh).
+   */
+  head(fresh?: boolean): Promise<LogHead>;
   /**
    * Appends a notification; resolves with its seq once it is stored as durably as
    * `guarantees` says. Seqs are gap-free and every node's tail receives the entry.

@@ -27,7 +27,8 @@ export function decodeEntry(entry: LogEntry): ClusterEvent | null {
   return draft === null ? null : withSeq(draft, entry.seq);
 }
 
-function withSeq(draft: EventDraft, seq: number): ClusterEvent {
+/** The event of a draft once the log gave it `seq`. */
+export function withSeq(draft: EventDraft, seq: number): ClusterEvent {
   switch (draft.type) {
     case 'notification':
       return { ...draft, seq };

@@ -6,6 +6,9 @@ import type { MembershipHistory } from '../../core/membership-history.js';
 import type { PushId } from '../../core/push-id.js';
 import type { ListenerSnapshot } from '../backplane.js';
 import type { BackplaneDriver } from '../driver.js';
+
+/** What a listener's read needs: a driver, or a replica of the log held in memory. */
+export type LogReader = Pick<BackplaneDriver, 'head' | 'read' | 'histories'>;
 import { decodeEntry } from './event-codec.js';
 
 /** Entries read at once by a listener's read. */
@@ -18,12 +21,13 @@ const READ_PAGE = 500;
  * event atomically); a stay is compared by seq, so later changes in them do not matter.
  */
 export async function readForListener(
-  driver: BackplaneDriver,
+  driver: LogReader,
   from: CursorPosition | null,
   pushIds: readonly PushId[],
   limit: number,
 ): Promise<ListenerSnapshot> {
-  const head = await driver.head();
+  // A cursor may come from a node ahead of this one's view: read after everything committed.
+  const head = await driver.head(from !== null);
   const reset: ListenerSnapshot = {
     kind: 'reset',
     cursor: encodeCursor(head.epoch, head.seq),
