@@ -1,23 +1,15 @@
-import { MemoryBackplane, MemoryStore } from '../../src/backplane/memory-backplane.js';
+import { MemoryDriver } from '../../src/backplane/memory/memory-driver.js';
+import { MemoryStore } from '../../src/backplane/memory/memory-store.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,
-  type BackplaneFactory,
+  type DriverFactory,
 } from './backplane-conformance.js';
 
-const memory: BackplaneFactory = (options) => {
+const memory: DriverFactory = (options) => {
   // One process, one state: two nodes connected to the same store.
   const store = new MemoryStore(options);
-  const a = new MemoryBackplane(options, store);
-  const b = new MemoryBackplane(options, store);
-  return Promise.resolve({
-    a,
-    b,
-    close: async () => {
-      await a.stop();
-      await b.stop();
-    },
-  });
+  return Promise.resolve({ a: new MemoryDriver(store), b: new MemoryDriver(store) });
 };
 
 runBackplaneConformance('memory', memory);
