@@ -13,8 +13,8 @@ import type { Cursor, CursorPosition } from '../core/cursor.js';
 import type { ClusterEvent, NotificationDraft, NotificationEvent } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import type { Delivery } from '../core/listen-answer.js';
+import type { NotificationId } from '../core/events.js';
 import type { PushId } from '../core/push-id.js';
-import type { NotifyTarget } from './stomp/jms-notify-ingress.js';
 
 /** What a backplane promises; the node prints it at start-up and docs/backplanes.md tabulates it. */
 export interface BackplaneGuarantees {
@@ -41,6 +41,12 @@ export interface BackplaneOptions {
   readonly nodeTimeoutMs: number;
   /** Clock, injectable for tests. */
   readonly now?: () => number;
+}
+
+/** What a broker-side notify path (the JMS ingress) publishes through: the node's own notify. */
+export interface NotifyTarget {
+  notifyGroup(group: GroupName, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
+  notifyPushId(pushId: PushId, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
 }
 
 /** Receives the cluster's events on this node. */

@@ -1,54 +1,39 @@
 import type { GroupName } from './group-name.js';
+import { MembershipHistory } from './membership-history.js';
 import type { PushId } from './push-id.js';
 
-/** One stay of a push ID in a group: member for notifications with `joined < seq < left`. */
-interface Stay {
-  readonly group: GroupName;
-  readonly joined: number;
-  left: number;
-}
-
 /**
- * Group membership with the history needed to answer "was this push ID a member of that group
+ * Group membership held in memory (the memory backplane, a STOMP replica): the members of each
+ * group, and each push ID's MembershipHistory to answer "was this push ID a member of that group
  * when notification `seq` was published?" for every seq still in the log's retention window.
  */
 export class MembershipIndex {
   private readonly groups = new Map<GroupName, Set<PushId>>();
-  private readonly stays = new Map<PushId, Stay[]>();
+  private readonly histories = new Map<PushId, MembershipHistory>();
 
   /** Returns false when the push ID was already a member. */
   add(group: GroupName, pushId: PushId, seq: number): boolean {
+    if (!this.historyOf(pushId).join(group, seq)) return false;
     let members = this.groups.get(group);
     if (!members) {
       members = new Set();
       this.groups.set(group, members);
     }
-    if (members.has(pushId)) return false;
     members.add(pushId);
-    const stays = this.stays.get(pushId);
-    const stay: Stay = { group, joined: seq, left: Infinity };
-    if (stays) stays.push(stay);
-    else this.stays.set(pushId, [stay]);
     return true;
   }
 
   /** Returns false when the push ID was not a member. */
   remove(group: GroupName, pushId: PushId, seq: number): boolean {
-    const members = this.groups.get(group);
-    if (!members?.delete(pushId)) return false;
-    if (members.size === 0) this.groups.delete(group);
-    for (const stay of this.stays.get(pushId) ?? []) {
-      if (stay.group === group && stay.left === Infinity) stay.left = seq;
-    }
+    if (!this.histories.get(pushId)?.leave(group, seq)) return false;
+    this.dropMember(group, pushId);
     return true;
   }
 
   /** Removes the push ID from every group (expiry); returns the groups it left. */
   removeEverywhere(pushId: PushId, seq: number): GroupName[] {
-    const left: GroupName[] = [];
-    for (const stay of this.stays.get(pushId) ?? []) {
-      if (stay.left === Infinity && this.remove(stay.group, pushId, seq)) left.push(stay.group);
-    }
+    const left = this.histories.get(pushId)?.leaveAll(seq) ?? [];
+    for (const group of left) this.dropMember(group, pushId);
     return left;
   }
 
@@ -70,44 +55,37 @@ export class MembershipIndex {
 
   /** Current groups of a push ID. */
   groupsOf(pushId: PushId): GroupName[] {
-    const out: GroupName[] = [];
-    for (const stay of this.stays.get(pushId) ?? [])
-      if (stay.left === Infinity) out.push(stay.group);
-    return out;
+    return this.histories.get(pushId)?.openGroups() ?? [];
+  }
+
+  /** The push ID's history, or null when it never joined a group (or it was forgotten). */
+  history(pushId: PushId): MembershipHistory | null {
+    return this.histories.get(pushId) ?? null;
   }
 
   /** Groups of a push ID just after event `seq` took effect. */
   groupsAt(pushId: PushId, seq: number): GroupName[] {
-    const out: GroupName[] = [];
-    for (const stay of this.stays.get(pushId) ?? []) {
-      if (stay.joined <= seq && seq < stay.left) out.push(stay.group);
-    }
-    return out;
+    return this.histories.get(pushId)?.groupsAt(seq) ?? [];
   }
 
   /** Whether a notification published at `seq` reached this push ID through `group`. */
   wasMemberAt(group: GroupName, pushId: PushId, seq: number): boolean {
-    for (const stay of this.stays.get(pushId) ?? []) {
-      if (stay.group === group && stay.joined < seq && seq < stay.left) return true;
-    }
-    return false;
+    return this.histories.get(pushId)?.wasMemberAt(group, seq) ?? false;
   }
 
   /** Forgets stays that ended at or before `seq` (nothing that old can still be read). */
   forgetBefore(seq: number): void {
-    for (const [pushId, stays] of this.stays) {
-      const kept = stays.filter((stay) => stay.left > seq);
-      if (kept.length === 0) this.stays.delete(pushId);
-      else if (kept.length !== stays.length) this.stays.set(pushId, kept);
+    for (const [pushId, history] of this.histories) {
+      if (history.forgetBefore(seq)) this.histories.delete(pushId);
     }
   }
 
   /** Every stay, for a replica's checkpoint: [pushId, group, joined, left or null if current]. */
   exportStays(): [PushId, GroupName, number, number | null][] {
     const out: [PushId, GroupName, number, number | null][] = [];
-    for (const [pushId, stays] of this.stays) {
-      for (const stay of stays) {
-        out.push([pushId, stay.group, stay.joined, stay.left === Infinity ? null : stay.left]);
+    for (const [pushId, history] of this.histories) {
+      for (const [group, stay] of history.entries()) {
+        out.push([pushId, group, stay.joined, stay.left === Infinity ? null : stay.left]);
       }
     }
     return out;
@@ -115,20 +93,36 @@ export class MembershipIndex {
 
   /** Restores one exported stay (into an empty index, in export order). */
   importStay(pushId: PushId, group: GroupName, joined: number, left: number | null): void {
+    this.historyOf(pushId).restore(group, { joined, left: left ?? Infinity });
     if (left === null) {
-      this.add(group, pushId, joined);
-      return;
+      let members = this.groups.get(group);
+      if (!members) {
+        members = new Set();
+        this.groups.set(group, members);
+      }
+      members.add(pushId);
     }
-    const stay: Stay = { group, joined, left };
-    const stays = this.stays.get(pushId);
-    if (stays) stays.push(stay);
-    else this.stays.set(pushId, [stay]);
   }
 
   /** Push IDs that are a member of at least one group now. */
   *currentMembers(): IterableIterator<PushId> {
-    for (const [pushId, stays] of this.stays) {
-      if (stays.some((stay) => stay.left === Infinity)) yield pushId;
+    for (const [pushId, history] of this.histories) {
+      if (history.openGroups().length > 0) yield pushId;
     }
+  }
+
+  private historyOf(pushId: PushId): MembershipHistory {
+    let history = this.histories.get(pushId);
+    if (!history) {
+      history = new MembershipHistory();
+      this.histories.set(pushId, history);
+    }
+    return history;
+  }
+
+  private dropMember(group: GroupName, pushId: PushId): void {
+    const members = this.groups.get(group);
+    if (!members?.delete(pushId)) return;
+    if (members.size === 0) this.groups.delete(group);
   }
 }

@@ -35,6 +35,21 @@ export class PushIdLiveness {
     return expired;
   }
 
+  /** Up to `limit` push IDs whose time ran out (still known: `forget` removes them). */
+  due(now: number, limit: number): PushId[] {
+    const out: PushId[] = [];
+    for (const [pushId, at] of this.expiresAt) {
+      if (at > now) continue;
+      out.push(pushId);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  forget(pushId: PushId): void {
+    this.expiresAt.delete(pushId);
+  }
+
   /** When the push ID expires (ms since the epoch), if it is known. */
   expiresAtOf(pushId: PushId): number | undefined {
     return this.expiresAt.get(pushId);

@@ -129,10 +129,10 @@ describe('Dispatcher', () => {
     // broker reconnect, load): the event arriving late here must not be delivered again.
     class LaggingBackplane extends MemoryBackplane {
       private held: ClusterEvent[] = [];
-      private sink: ClusterEventSink | null = null;
+      private outer: ClusterEventSink | null = null;
       lagging = true;
       override start(sink: ClusterEventSink): Promise<void> {
-        this.sink = sink;
+        this.outer = sink;
         return super.start({
           onEvent: (event) => {
             if (this.lagging) this.held.push(event);
@@ -148,7 +148,7 @@ describe('Dispatcher', () => {
       }
       catchUp(): void {
         this.lagging = false;
-        for (const event of this.held.splice(0)) this.sink?.onEvent(event);
+        for (const event of this.held.splice(0)) this.outer?.onEvent(event);
       }
     }
     const backplane = new LaggingBackplane({

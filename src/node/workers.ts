@@ -1,14 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Backplane } from '../backplane/backplane.js';
+import { IpcBackplane } from '../backplane/ipc-backplane.js';
+import { DriverRelay } from '../backplane/ipc/driver-relay.js';
 import {
-  BackplaneRelay,
-  IpcBackplane,
   isRelayMessage,
   type RelayChannel,
   type RelayMessage,
-} from '../backplane/ipc-backplane.js';
-import { MEMORY_GUARANTEES, MemoryBackplane } from '../backplane/memory-backplane.js';
+} from '../backplane/ipc/ipc-driver.js';
+import { MEMORY_GUARANTEES } from '../backplane/memory-backplane.js';
 import type { EpushConfig } from '../config/flags.js';
 import { backplaneOptions, createBackplane } from './create-backplane.js';
 
@@ -43,10 +43,15 @@ export function workerBackplane(config: EpushConfig, workers: number): Backplane
       });
     },
   };
-  return new IpcBackplane(channel, 'memory', {
-    ...MEMORY_GUARANTEES,
-    summary: `one machine: ${workers} workers share the primary process's memory log; exact resume while the primary lives; everything is lost when it exits`,
-  });
+  return new IpcBackplane(
+    channel,
+    'memory',
+    {
+      ...MEMORY_GUARANTEES,
+      summary: `one machine: ${workers} workers share the primary process's memory log; exact resume while the primary lives; everything is lost when it exits`,
+    },
+    backplaneOptions(config),
+  );
 }
 
 /** Tells the primary that this worker serves at `url`. */
@@ -67,11 +72,7 @@ export async function runPrimary(
   printReady: (url: string) => void,
 ): Promise<number> {
   cluster.setupPrimary({ serialization: 'advanced' });
-  const relay =
-    config.backplane === 'memory'
-      ? new BackplaneRelay(new MemoryBackplane(backplaneOptions(config)))
-      : null;
-  await relay?.start();
+  const relay = config.backplane === 'memory' ? new DriverRelay(backplaneOptions(config)) : null;
   let stopping = false;
   const ready = new Set<number>();
   let announced = false;

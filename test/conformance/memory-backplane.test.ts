@@ -1,14 +1,15 @@
-import { MemoryBackplane } from '../../src/backplane/memory-backplane.js';
+import { MemoryDriver } from '../../src/backplane/memory/memory-driver.js';
+import { MemoryStore } from '../../src/backplane/memory/memory-store.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,
-  type BackplaneFactory,
+  type DriverFactory,
 } from './backplane-conformance.js';
 
-const memory: BackplaneFactory = (options) => {
-  // One process, one state: both "nodes" are the same instance.
-  const backplane = new MemoryBackplane(options);
-  return Promise.resolve({ a: backplane, b: backplane, close: () => backplane.stop() });
+const memory: DriverFactory = (options) => {
+  // One process, one state: two nodes connected to the same store.
+  const store = new MemoryStore(options);
+  return Promise.resolve({ a: new MemoryDriver(store), b: new MemoryDriver(store) });
 };
 
 runBackplaneConformance('memory', memory);

@@ -1,10 +1,10 @@
 import { after, before } from 'node:test';
-import { NatsBackplane } from '../../src/backplane/nats-backplane.js';
+import { NatsDriver } from '../../src/backplane/nats/nats-driver.js';
 import { PrivateNats } from '../support/brokers/nats.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,
-  type BackplaneFactory,
+  type DriverFactory,
 } from './backplane-conformance.js';
 
 let nats: PrivateNats;
@@ -18,20 +18,11 @@ after(async () => {
   await nats.stop();
 });
 
-const factory: BackplaneFactory = (options) => {
+const factory: DriverFactory = (options) => {
   // Two connections to one nats-server behave as two nodes; a fresh prefix isolates each cluster.
   prefixCounter += 1;
   const url = `${nats.url}/?prefix=conf${prefixCounter}`;
-  const a = new NatsBackplane(url, options);
-  const b = new NatsBackplane(url, options);
-  return Promise.resolve({
-    a,
-    b,
-    close: async () => {
-      await a.stop();
-      await b.stop();
-    },
-  });
+  return Promise.resolve({ a: new NatsDriver(url, options), b: new NatsDriver(url, options) });
 };
 
 runBackplaneConformance('nats', factory);

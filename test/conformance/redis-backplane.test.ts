@@ -1,10 +1,10 @@
 import { after, before } from 'node:test';
-import { RedisBackplane } from '../../src/backplane/redis-backplane.js';
+import { RedisDriver } from '../../src/backplane/redis/redis-driver.js';
 import { PrivateRedis } from '../support/brokers/redis.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,
-  type BackplaneFactory,
+  type DriverFactory,
 } from './backplane-conformance.js';
 
 let redis: PrivateRedis;
@@ -18,20 +18,11 @@ after(async () => {
   await redis.stop();
 });
 
-const factory: BackplaneFactory = (options) => {
+const factory: DriverFactory = (options) => {
   // Two connections to one Redis behave as two nodes; a fresh key prefix isolates each cluster.
   prefixCounter += 1;
   const url = `${redis.url}/?prefix=${encodeURIComponent(`{conf${prefixCounter}}:`)}`;
-  const a = new RedisBackplane(url, options);
-  const b = new RedisBackplane(url, options);
-  return Promise.resolve({
-    a,
-    b,
-    close: async () => {
-      await a.stop();
-      await b.stop();
-    },
-  });
+  return Promise.resolve({ a: new RedisDriver(url, options), b: new RedisDriver(url, options) });
 };
 
 runBackplaneConformance('redis', factory);

@@ -1,10 +1,10 @@
 import { after, before } from 'node:test';
-import { StompBackplane } from '../../src/backplane/stomp/stomp-backplane.js';
+import { StompDriver } from '../../src/backplane/stomp/stomp-driver.js';
 import { PrivateActiveMq } from '../support/brokers/activemq.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,
-  type BackplaneFactory,
+  type DriverFactory,
 } from './backplane-conformance.js';
 
 let broker: PrivateActiveMq;
@@ -18,20 +18,11 @@ after(async () => {
   await broker.stop();
 });
 
-const factory: BackplaneFactory = (options) => {
+const factory: DriverFactory = (options) => {
   // Two connections to one ActiveMQ behave as two nodes; a fresh prefix isolates each cluster.
   prefixCounter += 1;
   const url = `${broker.stompUrl}?prefix=conf${prefixCounter}`;
-  const a = new StompBackplane(url, options);
-  const b = new StompBackplane(url, options);
-  return Promise.resolve({
-    a,
-    b,
-    close: async () => {
-      await a.stop();
-      await b.stop();
-    },
-  });
+  return Promise.resolve({ a: new StompDriver(url, options), b: new StompDriver(url, options) });
 };
 
 runBackplaneConformance('stomp', factory);

@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
+import type { NotifyTarget } from '../../src/backplane/backplane.js';
 import {
   JmsNotifyIngress,
   notificationIdForJmsMessage,
-  type NotifyTarget,
 } from '../../src/backplane/stomp/jms-notify-ingress.js';
 import {
   parseStompUrl,

@@ -12,6 +12,7 @@ import type { NotificationId } from '../../core/events.js';
 import { isGroupName, type GroupName } from '../../core/group-name.js';
 import { isPushId, type PushId } from '../../core/push-id.js';
 import { MAX_PAYLOAD_BYTES } from '../../http/routes/api-routes.js';
+import type { NotifyTarget } from '../backplane.js';
 import {
   sendWithReceipt,
   stompHeaders,
@@ -44,10 +45,6 @@ const RETRY_MAX_MS = 2_000;
 const RECEIPT_TIMEOUT_MS = 10_000;
 
 /** What the ingress hands valid messages to (the node's notify path). */
-export interface NotifyTarget {
-  notifyGroup(group: GroupName, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
-  notifyPushId(pushId: PushId, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
-}
 
 export function notifyQueue(prefix: string): string {
   return `${prefix}.notify`;

@@ -44,6 +44,8 @@ export type Command =
   | { readonly k: 'add'; readonly c: string; readonly group: GroupName; readonly pushId: PushId }
   | { readonly k: 'remove'; readonly c: string; readonly group: GroupName; readonly pushId: PushId }
   | { readonly k: 'probe'; readonly c: string }
+  /** Expires the push ID if its time ran out and it is in a group (else answered ok). */
+  | { readonly k: 'expire'; readonly c: string; readonly pushId: PushId }
   /** Answered by a mark on the events topic, not stored: a read barrier. */
   | { readonly k: 'sync'; readonly c: string }
   /** Asks for the log window before a checkpoint (events with seq ≤ `through`), sent to `reply`. */

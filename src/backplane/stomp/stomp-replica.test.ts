@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { encodeCursor } from '../../core/cursor.js';
+import { encodeCursor, type CursorPosition } from '../../core/cursor.js';
 import type { ClusterEvent, NotificationDraft, NotificationId } from '../../core/events.js';
 import type { GroupName } from '../../core/group-name.js';
 import { mintPushIds, type PushId } from '../../core/push-id.js';
 import type { ListenerSnapshot } from '../backplane.js';
+import { readForListener } from '../protocol/listener-read.js';
 import type { Batch, Command, Entry, LogMessage } from './stomp-protocol.js';
 import { StompReplica, type ReplicaOptions } from './stomp-replica.js';
 
@@ -49,6 +50,7 @@ const cmd = {
   }),
   probe: (c = `p${++counter}`): Command => ({ k: 'probe', c }),
   sync: (c = `s${++counter}`): Command => ({ k: 'sync', c }),
+  expire: (pushId: PushId, c = `x${++counter}`): Command => ({ k: 'expire', c, pushId }),
 };
 
 function started(epoch = 'e1', options: ReplicaOptions = OPTIONS): StompReplica {
@@ -68,9 +70,8 @@ function step(
   commands: readonly Command[],
   now: number,
   followers: readonly StompReplica[] = [],
-  expire = false,
 ): Batch {
-  const batch = sequencer.buildBatch(commands, now, expire);
+  const batch = sequencer.buildBatch(commands, now);
   assert.ok(batch, 'expected a batch');
   sequencer.apply(batch);
   for (const follower of followers) follower.apply(wire(batch));
@@ -86,12 +87,25 @@ function entryFor(batch: Batch, c: string): Entry[] {
 }
 
 /** Every read from every cursor in [0, head], for comparing two replicas. */
-function allReads(replica: StompReplica, pushIds: readonly PushId[]): ListenerSnapshot[] {
+async function allReads(
+  replica: StompReplica,
+  pushIds: readonly PushId[],
+): Promise<ListenerSnapshot[]> {
   const reads: ListenerSnapshot[] = [];
   for (let seq = 0; seq <= replica.headSeq; seq++) {
-    reads.push(replica.readForListener({ epoch: replica.epoch ?? '0', seq }, pushIds, 1000));
+    reads.push(await readAt(replica, { epoch: replica.epoch ?? '0', seq }, pushIds, 1000));
   }
   return reads;
+}
+
+/** A listener's read of a replica, as the cluster protocol makes it. */
+function readAt(
+  replica: StompReplica,
+  from: CursorPosition | null,
+  pushIds: readonly PushId[],
+  limit: number,
+): Promise<ListenerSnapshot> {
+  return readForListener(replica, from, pushIds, limit);
 }
 
 function deliveredIds(snapshot: ListenerSnapshot): string[] {
@@ -128,7 +142,7 @@ describe('StompReplica.buildBatch', () => {
     assert.equal(r.headSeq, 3);
     assert.equal(r.bi, 2);
 
-    const third = r.buildBatch([cmd.notify(draft(g, null))], T0 + 9, false);
+    const third = r.buildBatch([cmd.notify(draft(g, null))], T0 + 9);
     assert.equal(third?.bi, 3);
     assert.deepEqual(third && eventsOf(third).map((e) => e.seq), [4]);
   });
@@ -137,8 +151,8 @@ describe('StompReplica.buildBatch', () => {
     const r = started();
     const g = group('g');
     const commands = [cmd.notify(draft(g, null)), cmd.probe()];
-    const a = r.buildBatch(commands, T0, false);
-    const b = r.buildBatch(commands, T0, false);
+    const a = r.buildBatch(commands, T0);
+    const b = r.buildBatch(commands, T0);
     assert.deepEqual(a, b);
     assert.equal(r.bi, 0);
     assert.equal(r.headSeq, 0);
@@ -146,20 +160,16 @@ describe('StompReplica.buildBatch', () => {
 
   test('returns null when nothing needs storing (no commands, only syncs, nothing to expire)', () => {
     const r = started();
-    assert.equal(r.buildBatch([], T0, false), null);
-    assert.equal(r.buildBatch([], T0, true), null);
-    assert.equal(r.buildBatch([cmd.sync(), cmd.sync()], T0, false), null);
-    assert.equal(r.buildBatch([cmd.sync()], T0, true), null);
+    assert.equal(r.buildBatch([], T0), null);
+    assert.equal(r.buildBatch([cmd.sync(), cmd.sync()], T0), null);
     // A probe is answered, so it is stored.
     const probe = cmd.probe();
-    assert.deepEqual(r.buildBatch([cmd.sync(), probe], T0, false)?.entries, [
-      { k: 'ok', c: probe.c },
-    ]);
+    assert.deepEqual(r.buildBatch([cmd.sync(), probe], T0)?.entries, [{ k: 'ok', c: probe.c }]);
   });
 
   test('refuses to build without an epoch', () => {
     const r = new StompReplica(OPTIONS);
-    assert.throws(() => r.buildBatch([cmd.probe()], T0, false), /no state/);
+    assert.throws(() => r.buildBatch([cmd.probe()], T0), /no state/);
   });
 });
 
@@ -183,7 +193,7 @@ describe('StompReplica.buildBatch: commands within one batch', () => {
     const [stranger] = mintPushIds(1);
     const g = group('g');
     const add = cmd.add(g, stranger!);
-    const batch = r.buildBatch([add], T0, false);
+    const batch = r.buildBatch([add], T0);
     assert.equal(batch?.entries.length, 1);
     const entry = batch?.entries[0];
     assert.equal(entry?.k, 'rejected');
@@ -213,7 +223,7 @@ describe('StompReplica.buildBatch: commands within one batch', () => {
     assert.deepEqual(r.members(g), [p]);
     // And against the applied state: an add of a member is ok, with no event.
     const later = cmd.add(g, p!);
-    assert.deepEqual(r.buildBatch([later], T0 + 2, false)?.entries, [{ k: 'ok', c: later.c }]);
+    assert.deepEqual(r.buildBatch([later], T0 + 2)?.entries, [{ k: 'ok', c: later.c }]);
   });
 
   test('add then remove in one batch makes both events, and the push ID ends outside', () => {
@@ -252,7 +262,7 @@ describe('StompReplica.buildBatch: commands within one batch', () => {
     step(r, [cmd.register([p!])], T0);
     const live = cmd.remove(g, p!);
     const unknown = cmd.remove(g, stranger!);
-    const batch = r.buildBatch([live, unknown], T0 + 1, false);
+    const batch = r.buildBatch([live, unknown], T0 + 1);
     assert.deepEqual(batch?.entries, [
       { k: 'ok', c: live.c },
       { k: 'ok', c: unknown.c },
@@ -282,7 +292,7 @@ describe('StompReplica: touch and liveness', () => {
     }
     // Expired stays expired: a later touch does not bring it back.
     const again = cmd.touch([p2!]);
-    const later = a.buildBatch([again], at + 1, false);
+    const later = a.buildBatch([again], at + 1);
     assert.deepEqual(later?.entries, [{ k: 'live', c: again.c, ids: [], expired: [p2] }]);
   });
 
@@ -301,7 +311,7 @@ describe('StompReplica: touch and liveness', () => {
     const r = started();
     const [p] = mintPushIds(1);
     const t = cmd.touch([p!]);
-    const batch = r.buildBatch([cmd.register([p!]), t], T0, false);
+    const batch = r.buildBatch([cmd.register([p!]), t], T0);
     assert.deepEqual(entryFor(batch!, t.c), [{ k: 'live', c: t.c, ids: [p], expired: [] }]);
   });
 });
@@ -318,7 +328,7 @@ describe('StompReplica: commands redelivered to a new sequencer', () => {
     assert.equal(seq, 2);
     // A dies before acknowledging; the broker hands the command to B, the new sequencer.
     const fresh = cmd.notify(draft(g, null));
-    const batch = b.buildBatch([n, fresh], T0 + 2, false);
+    const batch = b.buildBatch([n, fresh], T0 + 2);
     assert.ok(batch, 'expected a batch');
     assert.deepEqual(batch.entries[0], { k: 'ok', c: n.c, seq: 2 });
     assert.deepEqual(
@@ -340,7 +350,7 @@ describe('StompReplica: commands redelivered to a new sequencer', () => {
     const remove = cmd.remove(g, p!);
     step(b, [remove], T0 + 2);
     // The add again, after the push ID left: it was done before, so it must not re-join.
-    const batch = b.buildBatch([add], T0 + 3, false);
+    const batch = b.buildBatch([add], T0 + 3);
     assert.deepEqual(batch?.entries, [{ k: 'ok', c: add.c, seq: 1 }]);
     b.apply(batch);
     assert.deepEqual(b.members(g), []);
@@ -350,7 +360,7 @@ describe('StompReplica: commands redelivered to a new sequencer', () => {
     const r = started();
     const g = group('g');
     const n = cmd.notify(draft(g, null));
-    const batch = r.buildBatch([n, n, n], T0, false);
+    const batch = r.buildBatch([n, n, n], T0);
     assert.equal(batch?.entries.length, 1);
     assert.equal(batch?.entries[0]?.c, n.c);
     assert.equal(eventsOf(batch).length, 1);
@@ -366,13 +376,13 @@ describe('StompReplica: commands redelivered to a new sequencer', () => {
     const add = cmd.add(g, stranger!);
     const first = step(a, [add], T0, [b]);
     assert.equal(first.entries[0]?.k, 'rejected');
-    const again = b.buildBatch([add], T0 + 1, false);
+    const again = b.buildBatch([add], T0 + 1);
     assert.equal(again?.entries[0]?.k, 'rejected');
   });
 });
 
 describe('StompReplica: expiry', () => {
-  test('with expire, a member whose time ran out expires and leaves every group', () => {
+  test('an expire command: a member whose time ran out leaves every group, once', async () => {
     const r = started();
     const follower = started();
     const [p, q] = mintPushIds(2);
@@ -381,24 +391,29 @@ describe('StompReplica: expiry', () => {
     step(r, [cmd.register([p!]), cmd.add(g1, p!), cmd.add(g2, p!)], T0, [follower]);
     step(r, [cmd.register([q!]), cmd.add(g1, q!)], T0 + TTL / 2, [follower]);
     const at = T0 + TTL;
-    assert.equal(r.buildBatch([], at, false), null);
-    assert.equal(r.buildBatch([], at - 1, true), null, 'p is live until T0 + TTL');
-    const batch = step(r, [], at, [follower], true);
+    assert.deepEqual(r.due(at - 1, 10), [], 'p is live until T0 + TTL');
+    assert.deepEqual(r.due(at, 10), [p]);
+    const early = cmd.expire(p!);
+    assert.deepEqual(r.buildBatch([early], at - 1)?.entries, [{ k: 'ok', c: early.c }]);
+    const expire = cmd.expire(p!);
+    const twice = cmd.expire(p!);
+    const batch = step(r, [expire, twice, cmd.expire(q!)], at, [follower]);
     assert.deepEqual(eventsOf(batch), [{ type: 'push-id-expired', pushId: p, seq: 4 }]);
-    assert.equal(batch.entries[0]?.c, undefined);
+    assert.equal(batch.entries[0]?.c, expire.c);
+    assert.equal(batch.entries[1]?.k, 'ok', 'the second expire in one batch changes nothing');
     for (const replica of [r, follower]) {
       assert.deepEqual(replica.members(g1), [q]);
       assert.deepEqual(replica.members(g2), []);
-      const read = replica.readForListener({ epoch: 'e1', seq: 4 }, [p!, q!], 10);
+      const read = await readAt(replica, { epoch: 'e1', seq: 4 }, [p!, q!], 10);
       assert.equal(read.kind, 'read');
       assert.deepEqual(read.kind === 'read' ? read.groups.get(p!) : null, []);
       assert.deepEqual(read.kind === 'read' ? read.groups.get(q!) : null, [g1]);
     }
-    // Nothing left to expire: the next run stores nothing.
-    assert.equal(r.buildBatch([], at + 1, true), null);
+    // Nothing left to expire.
+    assert.deepEqual(r.due(at + 1, 10), []);
     // A group notification after the expiry reaches q only.
     step(r, [cmd.notify(draft(g1, null))], at + 2, [follower]);
-    const read = r.readForListener({ epoch: 'e1', seq: 4 }, [p!, q!], 10);
+    const read = await readAt(r, { epoch: 'e1', seq: 4 }, [p!, q!], 10);
     assert.deepEqual(read.kind === 'read' ? read.deliveries.map((d) => d.pushId) : null, [q]);
   });
 
@@ -407,14 +422,14 @@ describe('StompReplica: expiry', () => {
     const [p] = mintPushIds(1);
     const g = group('g');
     step(r, [cmd.register([p!]), cmd.add(g, p!)], T0);
-    const batch = r.buildBatch([cmd.touch([p!])], T0 + TTL - 1, true);
+    const batch = r.buildBatch([cmd.touch([p!]), cmd.expire(p!)], T0 + TTL - 1);
     assert.ok(batch, 'the touch is stored');
     assert.deepEqual(eventsOf(batch), []);
   });
 });
 
 describe('StompReplica: replicas applying the same batches', () => {
-  test('answer every read, from every cursor, the same way', () => {
+  test('answer every read, from every cursor, the same way', async () => {
     const a = started();
     const b = started();
     const [p, q, r] = mintPushIds(3);
@@ -429,14 +444,14 @@ describe('StompReplica: replicas applying the same batches', () => {
     step(a, [cmd.notify(n1), cmd.add(g, q!), cmd.add(h, r!)], T0 + 10, [b]); // 2 3 4
     step(a, [cmd.notify(n2), cmd.remove(g, p!), cmd.notify(n3)], T0 + 20, [b]); // 5 6 7
     step(a, [cmd.touch([q!, r!])], T0 + TTL / 2, [b]);
-    step(a, [cmd.notify(n4)], T0 + TTL, [b], true); // 8, then p expires: nothing, not a member
+    step(a, [cmd.notify(n4), cmd.expire(p!)], T0 + TTL, [b]); // 8, then p: not a member, ok
     step(a, [cmd.add(g, r!), cmd.notify(n5)], T0 + TTL + 1, [b]); // 9 10
     assert.equal(a.headSeq, 10);
     assert.equal(b.headSeq, 10);
     assert.equal(b.bi, a.bi);
 
     const ids = [p!, q!, r!];
-    assert.deepEqual(deliveredIds(a.readForListener({ epoch: 'e1', seq: 0 }, ids, 100)), [
+    assert.deepEqual(deliveredIds(await readAt(a, { epoch: 'e1', seq: 0 }, ids, 100)), [
       `${n1.id}>${p}`,
       `${n2.id}>${p}`,
       `${n2.id}>${q}`,
@@ -446,7 +461,7 @@ describe('StompReplica: replicas applying the same batches', () => {
       `${n5.id}>${r}`,
     ]);
     // A limited read stops early and gives the groups as of where it stopped, not today's.
-    const limited = a.readForListener({ epoch: 'e1', seq: 0 }, ids, 1);
+    const limited = await readAt(a, { epoch: 'e1', seq: 0 }, ids, 1);
     assert.deepEqual(deliveredIds(limited), [`${n1.id}>${p}`]);
     assert.equal(limited.cursorSeq, 2);
     assert.deepEqual(limited.kind === 'read' ? [...limited.groups] : null, [
@@ -454,16 +469,16 @@ describe('StompReplica: replicas applying the same batches', () => {
       [q, []],
       [r, []],
     ]);
-    assert.deepEqual(b.readForListener({ epoch: 'e1', seq: 0 }, ids, 1), limited);
-    assert.deepEqual(allReads(b, ids), allReads(a, ids));
-    assert.deepEqual(b.readForListener(null, ids, 100), a.readForListener(null, ids, 100));
+    assert.deepEqual(await readAt(b, { epoch: 'e1', seq: 0 }, ids, 1), limited);
+    assert.deepEqual(await allReads(b, ids), await allReads(a, ids));
+    assert.deepEqual(await readAt(b, null, ids, 100), await readAt(a, null, ids, 100));
     for (const name of [g, h]) assert.deepEqual(b.members(name), a.members(name));
     assert.deepEqual(b.checkpoint(T0), a.checkpoint(T0));
   });
 });
 
 describe('StompReplica.apply', () => {
-  test('refuses a batch that does not follow and leaves the state unchanged', () => {
+  test('refuses a batch that does not follow and leaves the state unchanged', async () => {
     const a = started();
     const b = started();
     const [p] = mintPushIds(1);
@@ -475,14 +490,14 @@ describe('StompReplica.apply', () => {
       bi: b.bi,
       head: b.headSeq,
       checkpoint: b.checkpoint(T0),
-      reads: allReads(b, [p!]),
+      reads: await allReads(b, [p!]),
     };
 
     assert.throws(() => b.apply(third), /does not follow/); // skips bi 2
     assert.throws(() => b.apply({ ...second, epoch: 'e2' }), /does not follow/);
     assert.throws(() => b.apply({ ...second, bi: 1 }), /does not follow/); // a repeat
     assert.deepEqual(
-      { bi: b.bi, head: b.headSeq, checkpoint: b.checkpoint(T0), reads: allReads(b, [p!]) },
+      { bi: b.bi, head: b.headSeq, checkpoint: b.checkpoint(T0), reads: await allReads(b, [p!]) },
       before,
     );
     assert.deepEqual(b.members(g), [p]);
@@ -527,7 +542,7 @@ describe('StompReplica.checkpoint and catchUp from a checkpoint', () => {
     assert.throws(() => new StompReplica(OPTIONS).checkpoint(T0), /empty replica/);
   });
 
-  test('a fresh replica reloads history, checkpoint and later batches, and reads old cursors', () => {
+  test('a fresh replica reloads history, checkpoint and later batches, and reads old cursors', async () => {
     const { a, ids, g, h, before, checkpoint, after, notes } = history();
     const c = new StompReplica(OPTIONS);
     assert.equal(c.loaded, false);
@@ -540,8 +555,8 @@ describe('StompReplica.checkpoint and catchUp from a checkpoint', () => {
     // Every cursor, including those before the checkpoint, reads as on A: the membership
     // history came back with the checkpoint.
     assert.ok(checkpoint.seq > 3, 'the history has cursors before the checkpoint');
-    assert.deepEqual(allReads(c, ids), allReads(a, ids));
-    const old = c.readForListener({ epoch: 'e1', seq: 1 }, ids, 100);
+    assert.deepEqual(await allReads(c, ids), await allReads(a, ids));
+    const old = await readAt(c, { epoch: 'e1', seq: 1 }, ids, 100);
     assert.deepEqual(deliveredIds(old).slice(0, 1), [`${notes[0]!.id}>${ids[0]!}`]);
     for (const name of [g, h]) assert.deepEqual(c.members(name), a.members(name));
     for (const id of ids) assert.equal(c.isLive(id, T0 + TTL - 1), a.isLive(id, T0 + TTL - 1));
@@ -554,7 +569,7 @@ describe('StompReplica.checkpoint and catchUp from a checkpoint', () => {
     c.catchUp([...before, checkpoint, ...after]);
     const early = cmd.notify(notes[0]!);
     const late = cmd.notify(notes[7]!);
-    const batch = c.buildBatch([early, late], T0 + 60, false);
+    const batch = c.buildBatch([early, late], T0 + 60);
     const seqOf = (id: string) =>
       [...before, ...after].flatMap(eventsOf).find((e) => e.type === 'notification' && e.id === id)
         ?.seq;
@@ -564,20 +579,20 @@ describe('StompReplica.checkpoint and catchUp from a checkpoint', () => {
     ]);
   });
 
-  test('without the batches before the checkpoint, older cursors are reset', () => {
+  test('without the batches before the checkpoint, older cursors are reset', async () => {
     const { a, ids, g, checkpoint, after } = history();
     const c = new StompReplica(OPTIONS);
     assert.deepEqual(c.catchUp([checkpoint, ...after]), { kind: 'reloaded' });
     assert.equal(c.bi, a.bi);
     assert.equal(c.headSeq, a.headSeq);
-    const older = c.readForListener({ epoch: 'e1', seq: checkpoint.seq - 1 }, ids, 100);
+    const older = await readAt(c, { epoch: 'e1', seq: checkpoint.seq - 1 }, ids, 100);
     assert.deepEqual(older, {
       kind: 'reset',
       cursor: encodeCursor('e1', a.headSeq),
       cursorSeq: a.headSeq,
     });
     const from = { epoch: 'e1', seq: checkpoint.seq };
-    assert.deepEqual(c.readForListener(from, ids, 100), a.readForListener(from, ids, 100));
+    assert.deepEqual(await readAt(c, from, ids, 100), await readAt(a, from, ids, 100));
     assert.deepEqual(c.members(g), a.members(g));
   });
 });
@@ -622,7 +637,7 @@ describe('StompReplica.catchUp on a loaded replica', () => {
     assert.equal(b.bi, a.bi);
   });
 
-  test('batches starting beyond bi + 1 (a hole) reload from the checkpoint', () => {
+  test('batches starting beyond bi + 1 (a hole) reload from the checkpoint', async () => {
     const { a, ids, before, checkpoint, after } = history();
     const b = started();
     b.apply(before[0]!);
@@ -631,7 +646,7 @@ describe('StompReplica.catchUp on a loaded replica', () => {
     assert.equal(b.bi, a.bi);
     assert.equal(b.headSeq, a.headSeq);
     const from = { epoch: 'e1', seq: checkpoint.seq };
-    assert.deepEqual(b.readForListener(from, ids, 100), a.readForListener(from, ids, 100));
+    assert.deepEqual(await readAt(b, from, ids, 100), await readAt(a, from, ids, 100));
   });
 
   test('a hole with no checkpoint to load leaves the replica as it was', () => {
@@ -656,7 +671,7 @@ describe('StompReplica.catchUp on a loaded replica', () => {
     assert.ok(a.bi > checkpoint.bi, 'the cluster went on after the checkpoint');
   });
 
-  test('a checkpoint of another epoch reloads into that epoch', () => {
+  test('a checkpoint of another epoch reloads into that epoch', async () => {
     const old = started('e1');
     const [p] = mintPushIds(1);
     const g = group('g');
@@ -676,10 +691,10 @@ describe('StompReplica.catchUp on a loaded replica', () => {
     assert.equal(old.bi, next.bi);
     assert.equal(old.headSeq, next.headSeq);
     assert.deepEqual(old.members(g), [q]);
-    assert.equal(old.readForListener({ epoch: 'e1', seq: 2 }, [p!], 10).kind, 'reset');
+    assert.equal((await readAt(old, { epoch: 'e1', seq: 2 }, [p!], 10)).kind, 'reset');
     assert.deepEqual(
-      old.readForListener({ epoch: 'e2', seq: 0 }, [q!], 10),
-      next.readForListener({ epoch: 'e2', seq: 0 }, [q!], 10),
+      await readAt(old, { epoch: 'e2', seq: 0 }, [q!], 10),
+      await readAt(next, { epoch: 'e2', seq: 0 }, [q!], 10),
     );
   });
 });
@@ -711,7 +726,7 @@ describe('StompReplica.catchUp on an empty replica', () => {
 });
 
 describe('StompReplica: log retention', () => {
-  test('apply trims events older than retention by batch clock; older cursors are reset', () => {
+  test('apply trims events older than retention by batch clock; older cursors are reset', async () => {
     const r = started('e1', { ...OPTIONS, retentionMs: 10_000 });
     const [p] = mintPushIds(1);
     const g = group('g');
@@ -721,27 +736,27 @@ describe('StompReplica: log retention', () => {
     step(r, [cmd.notify(n2)], T0 + 5_000); // 3
     // Exactly at the edge of retention nothing is dropped yet.
     step(r, [cmd.probe()], T0 + 10_000);
-    assert.deepEqual(deliveredIds(r.readForListener({ epoch: 'e1', seq: 0 }, [p!], 10)), [
+    assert.deepEqual(deliveredIds(await readAt(r, { epoch: 'e1', seq: 0 }, [p!], 10)), [
       `${n1.id}>${p}`,
       `${n2.id}>${p}`,
     ]);
     // A batch with no events still moves the clock: seqs 1 and 2 (at T0) are dropped.
     step(r, [cmd.touch([p!])], T0 + 10_001);
     const reset = { kind: 'reset', cursor: encodeCursor('e1', 3), cursorSeq: 3 };
-    assert.deepEqual(r.readForListener({ epoch: 'e1', seq: 0 }, [p!], 10), reset);
-    assert.deepEqual(r.readForListener({ epoch: 'e1', seq: 1 }, [p!], 10), reset);
-    assert.deepEqual(deliveredIds(r.readForListener({ epoch: 'e1', seq: 2 }, [p!], 10)), [
+    assert.deepEqual(await readAt(r, { epoch: 'e1', seq: 0 }, [p!], 10), reset);
+    assert.deepEqual(await readAt(r, { epoch: 'e1', seq: 1 }, [p!], 10), reset);
+    assert.deepEqual(deliveredIds(await readAt(r, { epoch: 'e1', seq: 2 }, [p!], 10)), [
       `${n2.id}>${p}`,
     ]);
   });
 
-  test('a cursor of another epoch, or beyond the head, is reset', () => {
+  test('a cursor of another epoch, or beyond the head, is reset', async () => {
     const r = started();
     step(r, [cmd.notify(draft(group('g'), null))], T0);
     const reset = { kind: 'reset', cursor: encodeCursor('e1', 1), cursorSeq: 1 };
-    assert.deepEqual(r.readForListener({ epoch: 'e0', seq: 1 }, [], 10), reset);
-    assert.deepEqual(r.readForListener({ epoch: 'e1', seq: 2 }, [], 10), reset);
-    const head = r.readForListener(null, [], 10);
+    assert.deepEqual(await readAt(r, { epoch: 'e0', seq: 1 }, [], 10), reset);
+    assert.deepEqual(await readAt(r, { epoch: 'e1', seq: 2 }, [], 10), reset);
+    const head = await readAt(r, null, [], 10);
     assert.equal(head.kind, 'read');
     assert.equal(head.cursorSeq, 1);
   });

@@ -4,15 +4,15 @@
  * order. The sequencer builds batches from commands against its own replica. Pure: no I/O, the
  * caller passes the clock.
  */
-import { encodeCursor, type Cursor, type CursorPosition } from '../../core/cursor.js';
 import { EventLog } from '../../core/event-log.js';
 import type { ClusterEvent } from '../../core/events.js';
 import type { GroupName } from '../../core/group-name.js';
+import type { MembershipHistory } from '../../core/membership-history.js';
 import { MembershipIndex } from '../../core/membership-index.js';
 import { PushIdLiveness } from '../../core/push-id-liveness.js';
 import type { PushId } from '../../core/push-id.js';
-import type { ListenerSnapshot } from '../backplane.js';
-import { readLogWindow } from '../log-window-read.js';
+import type { LogEntry, LogHead } from '../driver.js';
+import type { LogReader } from '../protocol/listener-read.js';
 import type { Batch, Checkpoint, Command, Entry, LogMessage } from './stomp-protocol.js';
 
 export interface ReplicaOptions {
@@ -32,7 +32,7 @@ export type CatchUp =
   /** The log queue holds nothing this replica can start from. */
   | { readonly kind: 'empty' };
 
-export class StompReplica {
+export class StompReplica implements LogReader {
   epoch: string | null = null;
   /** Index of the last batch applied. */
   bi = 0;
@@ -150,17 +150,45 @@ export class StompReplica {
 
   // --- reads -------------------------------------------------------------------------------
 
-  head(): { cursor: Cursor; seq: number } {
-    const seq = this.log.headSeq;
-    return { cursor: encodeCursor(this.epoch ?? '0', seq), seq };
+  /** The replica's head; a caller that needs it fresh syncs with the sequencer first. */
+  head(): Promise<LogHead> {
+    return Promise.resolve(this.logHead());
   }
 
-  readForListener(
-    from: CursorPosition | null,
-    pushIds: readonly PushId[],
-    limit: number,
-  ): ListenerSnapshot {
-    return readLogWindow(this.log, this.membership, this.epoch ?? '0', from, pushIds, limit);
+  logHead(): LogHead {
+    const seq = this.log.headSeq;
+    return { epoch: this.epoch ?? '0', seq, firstSeq: this.log.oldestResumableSeq + 1 };
+  }
+
+  /** Entries `first..last` of the log window. */
+  read(first: number, last: number): Promise<LogEntry[]> {
+    const read = this.log.readSince(first - 1);
+    if (read.kind === 'gone') return Promise.resolve([]);
+    const out: LogEntry[] = [];
+    for (const event of read.events) {
+      if (event.seq > last) break;
+      out.push({ seq: event.seq, body: event });
+    }
+    return Promise.resolve(out);
+  }
+
+  histories(pushIds: readonly PushId[]): Promise<Map<PushId, MembershipHistory>> {
+    const out = new Map<PushId, MembershipHistory>();
+    for (const pushId of pushIds) {
+      const history = this.membership.history(pushId);
+      if (history) out.set(pushId, history);
+    }
+    return Promise.resolve(out);
+  }
+
+  /** Up to `limit` members whose time ran out (expiry candidates). */
+  due(now: number, limit: number): PushId[] {
+    const out: PushId[] = [];
+    for (const id of this.membership.currentMembers()) {
+      if (out.length >= limit) break;
+      if (!this.liveness.isLive(id, now)) out.push(id);
+    }
+    return out;
   }
 
   members(group: GroupName): PushId[] {
@@ -185,12 +213,13 @@ export class StompReplica {
    * push ID registered earlier in the same batch may join a group later in it). Returns null when
    * nothing needs storing. Sync commands are left to the caller.
    */
-  buildBatch(commands: readonly Command[], now: number, expire: boolean): Batch | null {
+  buildBatch(commands: readonly Command[], now: number): Batch | null {
     if (this.epoch === null) throw new Error('the sequencer has no state');
     const entries: Entry[] = [];
     const seen = new Set<string>();
     const registered = new Set<PushId>();
     const memberNow = new Map<string, boolean>();
+    const expiredNow = new Set<PushId>();
     let seq = this.log.headSeq;
     const live = (id: PushId): boolean => registered.has(id) || this.liveness.isLive(id, now);
     const isMember = (group: GroupName, id: PushId): boolean =>
@@ -258,12 +287,19 @@ export class StompReplica {
         case 'probe':
           entries.push({ k: 'ok', c: command.c });
           break;
-      }
-    }
-    // Expiry is the sequencer's call: members whose time ran out leave every group.
-    if (expire) {
-      for (const id of this.membership.currentMembers()) {
-        if (!live(id)) event(undefined, { type: 'push-id-expired', pushId: id });
+        case 'expire':
+          // Judged here, on the sequencer's clock: a member whose time ran out leaves every group.
+          if (
+            live(command.pushId) ||
+            expiredNow.has(command.pushId) ||
+            this.membership.groupsOf(command.pushId).length === 0
+          ) {
+            entries.push({ k: 'ok', c: command.c });
+          } else {
+            expiredNow.add(command.pushId);
+            event(command.c, { type: 'push-id-expired', pushId: command.pushId });
+          }
+          break;
       }
     }
     if (entries.length === 0) return null;

@@ -9,6 +9,8 @@
  * and the clock is Redis's own TIME, so TTLs do not depend on the nodes' clocks.
  */
 
+import { STAYS_PER_GROUP } from '../../core/membership-history.js';
+
 const PRELUDE = `
 local function now_ms()
   local t = redis.call('TIME')
@@ -40,7 +42,8 @@ return append(ARGV[3])
 /**
  * KEYS[5] liveness zset, KEYS[6] group set, KEYS[7] stays hash of the push ID;
  * ARGV[3] push ID, ARGV[4] group, ARGV[5] event body → -1 not live, 0 already a member, else seq.
- * Stays are "joined,left;joined,left;joined," (the last one open); only the last 8 are kept.
+ * Stays are the MembershipHistory text form (core/membership-history.ts): "joined,left;joined,"
+ * (the last one open); only the last STAYS_PER_GROUP (8) are kept.
  */
 export const ADD_MEMBER = `${PRELUDE}
 local expires = redis.call('ZSCORE', KEYS[5], ARGV[3])
@@ -53,7 +56,7 @@ if stays then
   for stay in string.gmatch(stays, '[^;]+') do table.insert(kept, stay) end
 end
 table.insert(kept, seq .. ',')
-while #kept > 8 do table.remove(kept, 1) end
+while #kept > ${STAYS_PER_GROUP} do table.remove(kept, 1) end
 redis.call('HSET', KEYS[7], ARGV[4], table.concat(kept, ';'))
 redis.call('PERSIST', KEYS[7])
 return seq
@@ -70,29 +73,39 @@ return seq
 `;
 
 /**
- * Expires push IDs whose time ran out: each leaves every group (one push-id-expired event).
- * KEYS[5] liveness zset; ARGV[3] key prefix, ARGV[4] batch size, ARGV[5] ms to keep stays.
+ * Expires one push ID if its time ran out (a touch since makes it a no-op): it leaves the
+ * liveness set and every group, with one push-id-expired event when it was in any.
+ * KEYS[5] liveness zset; ARGV[3] key prefix, ARGV[4] push ID, ARGV[5] ms to keep its stays
+ * → the event's seq, or 0 when nothing was appended.
  */
 export const EXPIRE = `${PRELUDE}
-local pids = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[4]))
-for _, pid in ipairs(pids) do
-  redis.call('ZREM', KEYS[5], pid)
-  local stays_key = ARGV[3] .. 's:' .. pid
-  local stays = redis.call('HGETALL', stays_key)
-  local open = {}
-  for i = 1, #stays, 2 do
-    if string.sub(stays[i + 1], -1) == ',' then
-      redis.call('SREM', ARGV[3] .. 'g:' .. stays[i], pid)
-      table.insert(open, i)
-    end
+local pid = ARGV[4]
+local expires = redis.call('ZSCORE', KEYS[5], pid)
+if expires and tonumber(expires) > now_ms() then return 0 end
+redis.call('ZREM', KEYS[5], pid)
+local stays_key = ARGV[3] .. 's:' .. pid
+local stays = redis.call('HGETALL', stays_key)
+local open = {}
+for i = 1, #stays, 2 do
+  if string.sub(stays[i + 1], -1) == ',' then
+    redis.call('SREM', ARGV[3] .. 'g:' .. stays[i], pid)
+    table.insert(open, i)
   end
-  if #open > 0 then
-    local seq = append('{"type":"push-id-expired","pushId":"' .. pid .. '"}')
-    for _, i in ipairs(open) do redis.call('HSET', stays_key, stays[i], stays[i + 1] .. seq) end
-  end
-  if #stays > 0 then redis.call('PEXPIRE', stays_key, ARGV[5]) end
 end
-return #pids
+local seq = 0
+if #open > 0 then
+  seq = append('{"type":"push-id-expired","pushId":"' .. pid .. '"}')
+  for _, i in ipairs(open) do redis.call('HSET', stays_key, stays[i], stays[i + 1] .. seq) end
+end
+if #stays > 0 then redis.call('PEXPIRE', stays_key, ARGV[5]) end
+return seq
+`;
+
+/** KEYS[1] liveness zset; ARGV[1] limit → push IDs whose time ran out (on Redis's clock). */
+export const DUE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 `;
 
 /** KEYS[1] liveness zset; ARGV[1] ttl ms, ARGV[2..] push IDs → the ones unknown or expired. */
@@ -111,6 +124,15 @@ end
 return expired
 `;
 
+/** KEYS[1] liveness zset; ARGV[1] push ID → 1 when known and not expired, else 0. */
+export const LIVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expires = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if expires and tonumber(expires) > now then return 1 end
+return 0
+`;
+
 /** KEYS[1] liveness zset; ARGV[1] ttl ms, ARGV[2..] push IDs. */
 export const REGISTER = `
 local t = redis.call('TIME')
@@ -120,11 +142,10 @@ return #ARGV - 1
 `;
 
 /**
- * What a listener's read needs, taken at one instant: epoch, head seq, the first retained seq,
- * and the stays of each push ID. KEYS[1..3] epoch, seq, log; ARGV[1] epoch candidate,
- * ARGV[2] key prefix, ARGV[3..] push IDs.
+ * The log's head at one instant: epoch (set from the candidate when Redis has none: a new
+ * epoch), last seq and first retained seq. KEYS[1..3] epoch, seq, log; ARGV[1] epoch candidate.
  */
-export const SNAPSHOT = `
+export const HEAD = `
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   epoch = ARGV[1]
@@ -134,9 +155,7 @@ local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
 local first_seq = head + 1
 if #first > 0 then first_seq = tonumber(string.match(first[1][1], '^(%d+)')) end
-local stays = {}
-for i = 3, #ARGV do stays[i - 2] = redis.call('HGETALL', ARGV[2] .. 's:' .. ARGV[i]) end
-return {epoch, head, first_seq, stays}
+return {epoch, head, first_seq}
 `;
 
 /**
@@ -178,20 +197,17 @@ redis.call('HSET', KEYS[1], ARGV[1], now .. '|' .. ARGV[2])
 return now
 `;
 
-/** KEYS[1] nodes hash; ARGV[1] timeout ms → flat [id, "at|json", …] of live nodes; drops dead ones. */
-export const NODES = `
+/** KEYS[1] nodes hash → flat [id, "at|json", age ms, …], ages on Redis's clock. */
+export const BEATS = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local all = redis.call('HGETALL', KEYS[1])
-local live = {}
+local out = {}
 for i = 1, #all, 2 do
-  local at = tonumber(string.match(all[i + 1], '^(%d+)|'))
-  if at and now - at <= tonumber(ARGV[1]) then
-    table.insert(live, all[i])
-    table.insert(live, all[i + 1])
-  else
-    redis.call('HDEL', KEYS[1], all[i])
-  end
+  local at = tonumber(string.match(all[i + 1], '^(%d+)|')) or 0
+  table.insert(out, all[i])
+  table.insert(out, all[i + 1])
+  table.insert(out, now - at)
 end
-return live
+return out
 `;
