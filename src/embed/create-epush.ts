@@ -17,7 +17,7 @@ import {
   parsePushIdCount,
   serializePayload,
 } from '../http/api-input.js';
-import type { ClusterNodeView } from '../http/push-service.js';
+import type { NodeInfo } from '../backplane/backplane.js';
 import { EpushNode } from '../node/epush-node.js';
 import { createLogger } from '../observability/logger.js';
 import { refuseUpgrade } from '../transports/websocket.js';
@@ -221,7 +221,7 @@ export class EmbeddedEpush {
   }
 
   /** The cluster's nodes (`GET /api/cluster`). */
-  cluster(): Promise<ClusterNodeView[]> {
+  cluster(): Promise<NodeInfo[]> {
     return this.call(() => this.node.clusterNodes());
   }
 

@@ -5,8 +5,10 @@ import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { decodeCursor, type CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
+import { MAX_LISTEN_BODY_BYTES } from '../core/limits.js';
+import { parseListenRequest } from '../core/listen-request.js';
 import type { RejectionCounter } from '../observability/rejections.js';
-import type { ConnectionCounter, ListenerConnection } from '../transports/listener-connection.js';
+import { LongPollConnection, type LongPollExchange } from '../transports/long-poll.js';
 import { normalizePeerAddress, ThrottledWarning, type ListenStormGuard } from './abuse-limits.js';
 import type { CorsPolicy } from './cors.js';
 import { parseJson } from './json-body.js';
@@ -14,11 +16,7 @@ import { parseListenRequestHead } from './listen-request-head.js';
 import type { ListenTokens } from './listen-tokens.js';
 import type { PushService } from './push-service.js';
 import type { Headers } from './respond.js';
-import {
-  MAX_LISTEN_BODY_BYTES,
-  parseListenRequest,
-  parsePlainListenBody,
-} from './routes/push-routes.js';
+import { parsePlainListenBody } from './plain-listen-body.js';
 
 export interface HttpFrontOptions {
   readonly headersTimeoutMs: number;
@@ -56,8 +54,11 @@ const enum Phase {
   Listening,
 }
 
-/** One accepted socket while the front serves it (until it is handed to node:http). */
-class FrontConnection {
+/**
+ * One accepted socket while the front serves it (until it is handed to node:http); the exchange
+ * its held listens are answered through.
+ */
+class FrontConnection implements LongPollExchange {
   phase = Phase.Head;
   /** Input not consumed yet. */
   input: Buffer | null = null;
@@ -65,7 +66,7 @@ class FrontConnection {
   since: number;
   contentLength = 0;
   origin: string | undefined = undefined;
-  listen: HeldListen | null = null;
+  listen: LongPollConnection | null = null;
   /** No request has arrived yet: silence counts against the headers timeout, not the idle one. */
   fresh = true;
   /** Listen-storm state (abuse-limits.ts): plain numbers, no allocation per listen. */
@@ -86,56 +87,13 @@ class FrontConnection {
   ) {
     this.since = now;
   }
-}
 
-/** A held `POST /push/listen` on a front connection: one answer ends it. */
-class HeldListen implements ListenerConnection {
-  readonly transport = 'long-poll' as const;
-  readonly streaming = false;
-  answered = false;
-  private closeCallback: (() => void) | null = null;
-
-  constructor(
-    private readonly connection: FrontConnection,
-    private readonly counter: ConnectionCounter,
-  ) {
-    counter.opened('long-poll');
+  get peerGone(): boolean {
+    return this.socket.destroyed;
   }
 
-  get closed(): boolean {
-    return this.answered || this.connection.socket.destroyed;
-  }
-
-  onClose(callback: () => void): void {
-    this.closeCallback = callback;
-  }
-
-  send(answerJson: string): void {
-    if (this.answered) return;
-    this.finish();
-    this.connection.front.respond(this.connection, 200, answerJson, null);
-  }
-
-  fail(error: unknown): void {
-    if (this.answered) return;
-    this.finish();
-    this.connection.front.respondError(this.connection, error);
-  }
-
-  /** The peer went away before the answer. */
-  gone(): void {
-    if (this.answered) return;
-    this.answered = true;
-    this.counter.closed('long-poll');
-    const callback = this.closeCallback;
-    this.closeCallback = null;
-    callback?.();
-  }
-
-  private finish(): void {
-    this.answered = true;
-    this.closeCallback = null;
-    this.counter.closed('long-poll');
+  answer(answerJson: string): void {
+    this.front.respond(this, 200, answerJson, null);
   }
 }
 
@@ -334,10 +292,10 @@ export class HttpFront {
   }
 
   private serveListen(connection: FrontConnection, body: Buffer): void {
-    const listen = new HeldListen(connection, this.service.connections);
+    const listen = new LongPollConnection(connection, this.service.connections);
     connection.listen = listen;
     if (!this.cors.allowsOrigin(connection.origin)) {
-      listen.fail(FORBIDDEN_ORIGIN);
+      this.failListen(connection, listen, FORBIDDEN_ORIGIN);
       return;
     }
     let request;
@@ -347,7 +305,7 @@ export class HttpFront {
         (tokens === null ? parsePlainListenBody(body) : null) ??
         parseListenRequest(parseJson(body), tokens);
     } catch (error) {
-      listen.fail(error);
+      this.failListen(connection, listen, error);
       return;
     }
     const delayMs =
@@ -359,13 +317,22 @@ export class HttpFront {
       ) ?? 0;
     if (delayMs > 0) {
       this.serveLater(listen, request.pushIds, request.from, delayMs).catch((error: unknown) => {
-        listen.fail(error);
+        this.failListen(connection, listen, error);
       });
       return;
     }
     this.service.listen(request.pushIds, request.from, listen).catch((error: unknown) => {
-      listen.fail(error);
+      this.failListen(connection, listen, error);
     });
+  }
+
+  /** Answers a listen that could not be served with its error, unless it was answered already. */
+  private failListen(
+    connection: FrontConnection,
+    listen: LongPollConnection,
+    error: unknown,
+  ): void {
+    if (listen.settle()) this.respondError(connection, error);
   }
 
   /**
@@ -373,7 +340,7 @@ export class HttpFront {
    * at arrival first, so what is published during the delay is in its answer.
    */
   private async serveLater(
-    listen: HeldListen,
+    listen: LongPollConnection,
     pushIds: Parameters<PushService['listen']>[0],
     from: CursorPosition | null,
     delayMs: number,
@@ -422,7 +389,7 @@ export class HttpFront {
   gone(connection: FrontConnection): void {
     this.connections.delete(connection);
     this.waiting.delete(connection);
-    connection.listen?.gone();
+    connection.listen?.peerClosed();
     connection.listen = null;
     connection.input = null;
   }

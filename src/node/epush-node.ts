@@ -1,7 +1,7 @@
 import type { HttpFront } from '../http/http-front.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Backplane } from '../backplane/backplane.js';
+import type { Backplane, NodeInfo } from '../backplane/backplane.js';
 import type { EpushConfig } from '../config/flags.js';
 import type { Cursor, CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
@@ -17,7 +17,6 @@ import {
   ADMIN_PERIOD_SECONDS,
   type AdminSample,
   type AdminSnapshot,
-  type ClusterNodeView,
   type PushService,
 } from '../http/push-service.js';
 import { EpushMetrics } from '../observability/metrics.js';
@@ -356,7 +355,7 @@ export class EpushNode implements PushService {
     return event.id;
   }
 
-  async clusterNodes(): Promise<ClusterNodeView[]> {
+  async clusterNodes(): Promise<NodeInfo[]> {
     this.requireBackplane();
     const nodes = await this.backplane.nodes();
     // This node's own figure is live; the others' are as of their last heartbeat.

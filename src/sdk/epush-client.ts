@@ -14,19 +14,20 @@
  * This module imports only pure validators and types from src/core: no server I/O.
  */
 import { Pool } from 'undici';
+import type { NodeInfo } from '../backplane/backplane.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { NotificationId } from '../core/events.js';
 import { isGroupName, type GroupName } from '../core/group-name.js';
+import {
+  MAX_LISTEN_TOKEN_TTL_SECONDS,
+  MAX_PAYLOAD_BYTES,
+  MAX_PUSH_IDS_PER_CALL,
+} from '../core/limits.js';
 import { isPushId, type PushId } from '../core/push-id.js';
 
-export type { GroupName, NotificationId, PushId };
+export type { GroupName, NodeInfo, NotificationId, PushId };
+export { MAX_LISTEN_TOKEN_TTL_SECONDS, MAX_PAYLOAD_BYTES, MAX_PUSH_IDS_PER_CALL };
 
-/** Largest serialized payload a notification may carry (SPEC §1); the server refuses more. */
-export const MAX_PAYLOAD_BYTES = 64 * 1024;
-/** Most push IDs one createPushIds call may mint (SPEC §3). */
-export const MAX_PUSH_IDS_PER_CALL = 1000;
-/** Longest lifetime a listen token may be minted with (the server's bound). */
-export const MAX_LISTEN_TOKEN_TTL_SECONDS = 31_536_000;
 /** A Retry-After longer than this is waited for this long only (a broken header cannot stall). */
 const MAX_RETRY_AFTER_MS = 60_000;
 /** A node that does not take the TCP connection within this counts as unreachable. */
@@ -112,15 +113,8 @@ export type EpushClientOptions = CommonOptions &
       }
   );
 
-/** One node as `GET /api/cluster` reports it. */
-export interface EpushClusterNode {
-  readonly id: string;
-  readonly connections: number;
-  /** ISO 8601. */
-  readonly startedAt: string;
-  /** ISO 8601: the node's last heartbeat on the backplane. */
-  readonly lastSeen: string;
-}
+/** @deprecated The same type as {@link NodeInfo}, the one name for a cluster node. */
+export type EpushClusterNode = NodeInfo;
 
 /** What {@link EpushClient.createPushIdsWithTokens} resolves with. */
 export interface PushIdsWithTokens {
@@ -474,7 +468,7 @@ export class EpushClient {
   }
 
   /** `GET /api/cluster`: the nodes of the cluster. */
-  async cluster(): Promise<EpushClusterNode[]> {
+  async cluster(): Promise<NodeInfo[]> {
     const body = await this.call({ method: 'GET', path: '/api/cluster', repeatable: true });
     const nodes = isRecord(body) ? body.nodes : undefined;
     if (
@@ -483,7 +477,7 @@ export class EpushClient {
     ) {
       throw unexpected('GET /api/cluster did not answer {"nodes": [...]}.');
     }
-    return nodes as EpushClusterNode[];
+    return nodes as NodeInfo[];
   }
 
   /** Closes the connection pools once the calls in flight have finished. Later calls fail. */

@@ -11,10 +11,12 @@ export {
   type EpushClientErrorCode,
   type EpushClientLocalCode,
   type EpushClientOptions,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- still exported for existing users
   type EpushClusterNode,
   type EpushRetryOptions,
   type GroupName,
   type ListenTokensResult,
+  type NodeInfo,
   type NotificationId,
   type NotifyItem,
   type NotifyManyOptions,

@@ -5,7 +5,7 @@ import {
   ADMIN_SESSION_SECONDS,
   AdminSessions,
   cookieValue,
-} from '../../admin/admin-session.js';
+} from '../admin-session.js';
 import { DASHBOARD_CSS, dashboardPage, loginPage } from '../../admin/dashboard-page.js';
 import { DASHBOARD_SCRIPT } from '../../admin/dashboard-script.js';
 import { EpushError } from '../../core/errors.js';
