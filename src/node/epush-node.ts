@@ -1,4 +1,4 @@
-import type { HttpFront } from '../http/http-front.js';
+import type { AcceptLoop } from '../http/accept-loop.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Backplane, NodeInfo } from '../backplane/backplane.js';
@@ -9,8 +9,8 @@ import type { NotificationId } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import { NotificationIdSource } from '../core/notification-id.js';
 import { mintPushIds, type PushId } from '../core/push-id.js';
-import { HttpHandler, type HttpHandlerOptions } from '../http/http-handler.js';
-import { serveHandler } from '../http/http-server.js';
+import { RequestHandler, type RequestHandlerOptions } from '../http/request-handler.js';
+import { serveStandalone } from '../http/standalone-server.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
 import {
   ADMIN_GROUP,
@@ -44,7 +44,10 @@ export interface EpushNodeDeps {
    */
   readonly listen?: boolean;
   /** The HTTP surface's settings that do not come from the configuration (embedding). */
-  readonly http?: Pick<HttpHandlerOptions, 'basePath' | 'serveApi' | 'keylessApiFromLoopbackOnly'>;
+  readonly http?: Pick<
+    RequestHandlerOptions,
+    'basePath' | 'serveApi' | 'keylessApiFromLoopbackOnly'
+  >;
 }
 
 /**
@@ -60,9 +63,9 @@ export class EpushNode implements PushService {
   readonly connections = new ConnectionCounter();
   readonly metrics: EpushMetrics;
   /** Every route and the WebSocket upgrade, without a server (the host's, when embedded). */
-  readonly http: HttpHandler;
+  readonly http: RequestHandler;
   /** Null when the node does not listen itself (`listen: false`). */
-  private readonly server: HttpFront | null;
+  private readonly server: AcceptLoop | null;
   private readonly websockets: WebSocketTransport;
   private readonly ids = new NotificationIdSource();
   private readonly startedAt = new Date().toISOString();
@@ -108,7 +111,7 @@ export class EpushNode implements PushService {
         return Math.max(0, process.memoryUsage.rss() - this.servingRss) / open;
       },
     });
-    this.http = new HttpHandler(
+    this.http = new RequestHandler(
       this,
       {
         apiKeys: config.apiKey,
@@ -153,7 +156,7 @@ export class EpushNode implements PushService {
     this.server =
       deps.listen === false
         ? null
-        : serveHandler(
+        : serveStandalone(
             this.http,
             {
               headersTimeoutMs: config.headersTimeoutSeconds * 1000,
