@@ -196,7 +196,7 @@ export class EmbeddedEpush {
   /**
    * Notifies every member of `group` with `payload` (a JSON value, serialized once; absent:
    * `null`); resolves with the notification's id, as `{ id }` like the HTTP API and
-   * `EpushClient`. `invalid_body` for a value JSON cannot carry, `payload_too_large` past `maxPayloadKb`
+   * `EpushApiClient`. `invalid_body` for a value JSON cannot carry, `payload_too_large` past `maxPayloadKb`
    * (64 KiB) serialized.
    */
   async notifyGroup(group: string, payload?: unknown): Promise<{ id: NotificationId }> {

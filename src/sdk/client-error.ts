@@ -17,7 +17,7 @@ export type EpushClientLocalCode =
 export type EpushClientErrorCode =
   ErrorCode | EpushClientLocalCode | (string & Record<never, never>);
 
-/** Every failure of an EpushClient call. */
+/** Every failure of an EpushApiClient call. */
 export class EpushClientError extends Error {
   /** The HTTP status of the last answer; null when no answer came (local, network, timeout). */
   readonly status: number | null;

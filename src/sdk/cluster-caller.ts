@@ -138,7 +138,7 @@ export class ClusterCaller {
     this.nextNode = (this.nextNode + 1) % this.nodes.length;
     for (let attempt = 1; ; attempt++) {
       if (this.closed) {
-        throw new EpushClientError('client_closed', 'The EpushClient is closed.', {
+        throw new EpushClientError('client_closed', 'The EpushApiClient is closed.', {
           attempts: attempt - 1,
         });
       }
@@ -241,7 +241,7 @@ export class ClusterCaller {
     if (this.closed || code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED') {
       return {
         ok: false,
-        error: new EpushClientError('client_closed', 'The EpushClient is closed.', {
+        error: new EpushClientError('client_closed', 'The EpushApiClient is closed.', {
           cause: error,
         }),
         retry: false,

@@ -80,14 +80,14 @@ export type EpushClientOptions = CommonOptions &
 /** @deprecated The same type as {@link NodeInfo}, the one name for a cluster node. */
 export type EpushClusterNode = NodeInfo;
 
-/** What {@link EpushClient.createPushIdsWithTokens} resolves with. */
+/** What {@link EpushApiClient.createPushIdsWithTokens} resolves with. */
 export interface PushIdsWithTokens {
   readonly pushIds: PushId[];
   /** `listenTokens[i]` lets a browser listen on `pushIds[i]`; null when the server mints none. */
   readonly listenTokens: string[] | null;
 }
 
-/** What {@link EpushClient.listenTokens} resolves with. */
+/** What {@link EpushApiClient.listenTokens} resolves with. */
 export interface ListenTokensResult {
   /** One per push ID asked for, same order; sent by the browser client with each listen. */
   readonly listenTokens: string[];
@@ -116,12 +116,12 @@ export interface NotifyManyOptions {
  * A client of one epush cluster. Every method validates its arguments first and throws an
  * {@link EpushClientError} with code `invalid_argument` before sending anything.
  */
-export class EpushClient {
+export class EpushApiClient {
   private readonly caller: ClusterCaller;
 
   constructor(options: EpushClientOptions) {
     const raw: unknown = options;
-    if (!isRecord(raw)) throw invalid('EpushClient needs an options object.');
+    if (!isRecord(raw)) throw invalid('EpushApiClient needs an options object.');
     const { url, urls } = options as { url?: unknown; urls?: unknown };
     if ((url === undefined) === (urls === undefined)) {
       throw invalid('Give exactly one of "url" and "urls".');
@@ -334,3 +334,11 @@ export class EpushClient {
     }
   }
 }
+
+/**
+ * @deprecated Renamed {@link EpushApiClient}: `EpushClient` was one capital letter away from the
+ * browser client's `EPushClient`. Same class; this alias will go in a later major version.
+ */
+export const EpushClient = EpushApiClient;
+/** @deprecated Renamed {@link EpushApiClient}. */
+export type EpushClient = EpushApiClient;

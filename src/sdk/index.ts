@@ -3,6 +3,8 @@
  * a remote epush cluster. See docs/sdk.md.
  */
 export {
+  EpushApiClient,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- still exported for existing users
   EpushClient,
   EpushClientError,
   MAX_PAYLOAD_BYTES,
