@@ -21,4 +21,6 @@ export {
   type EpushReadiness,
   type NextFunction,
 } from './embed/create-epush.js';
+export type { NodeInfo } from './backplane/backplane.js';
+// eslint-disable-next-line @typescript-eslint/no-deprecated -- still exported for existing users
 export type { ClusterNodeView } from './http/push-service.js';

@@ -1,6 +1,6 @@
 /**
  * The `/admin` pages: the key form and the dashboard shell (its figures are filled in by
- * `dashboard.js`, see dashboard-script.ts), and their one stylesheet. No inline script or
+ * `dashboard.js`, built from browser/dashboard.ts), and their one stylesheet. No inline script or
  * style anywhere, so the pages run under `default-src 'self'`.
  */
 

@@ -3,7 +3,8 @@
  * keys, validation and the README table are all derived from this table.
  */
 import { hostname } from 'node:os';
-import { parseApiKeyEntry } from './api-keys.js';
+import { parseApiKeyEntry } from '../core/api-key-entry.js';
+import { MAX_LISTEN_TOKEN_TTL_SECONDS, MIN_LISTEN_TOKEN_SECRET_LENGTH } from '../core/limits.js';
 import { defaultMaxConnections } from './open-files-limit.js';
 
 /** Thrown by a flag parser; the loader prefixes the flag's name. */
@@ -201,13 +202,15 @@ export const FLAGS = {
   listenTokenSecret: flag<string[]>({
     name: 'listen-token-secret',
     arg: 'LIST',
-    help: 'secret(s) that sign listen tokens, comma-separated, each at least 32 characters; the first signs, all verify (rotation). Set: the API mints tokens and a listen token that is sent must be valid',
+    help: `secret(s) that sign listen tokens, comma-separated, each at least ${MIN_LISTEN_TOKEN_SECRET_LENGTH} characters; the first signs, all verify (rotation). Set: the API mints tokens and a listen token that is sent must be valid`,
     defaultText: 'none',
     defaultValue: () => [],
     parse: (raw) => {
       const secrets = list(raw);
-      if (secrets.some((secret) => secret.length < 32)) {
-        throw new FlagValueError('needs secrets of at least 32 characters each');
+      if (secrets.some((secret) => secret.length < MIN_LISTEN_TOKEN_SECRET_LENGTH)) {
+        throw new FlagValueError(
+          `needs secrets of at least ${MIN_LISTEN_TOKEN_SECRET_LENGTH} characters each`,
+        );
       }
       return secrets;
     },
@@ -226,7 +229,7 @@ export const FLAGS = {
     help: 'lifetime in seconds of a listen token minted without an explicit ttlSeconds',
     defaultText: '86400',
     defaultValue: () => 86400,
-    parse: integer(60, 31_536_000),
+    parse: integer(60, MAX_LISTEN_TOKEN_TTL_SECONDS),
   }),
   headersTimeoutSeconds: flag({
     name: 'headers-timeout-seconds',

@@ -13,7 +13,8 @@ export interface CursorPosition {
 }
 
 const EPOCH_PATTERN = /^[a-z0-9]{1,24}$/;
-const CURSOR_PATTERN = /^([a-z0-9]{1,24})-([0-9a-z]{1,11})$/;
+/** A cursor's text; its groups are the epoch and the seq in base 36. */
+export const CURSOR_PATTERN = /^([a-z0-9]{1,24})-([0-9a-z]{1,11})$/;
 
 export function isEpoch(value: string): boolean {
   return EPOCH_PATTERN.test(value);

@@ -4,8 +4,11 @@ declare const pushIdBrand: unique symbol;
 /** An unguessable listening capability: 128 random bits, base64url (22 characters). */
 export type PushId = string & { readonly [pushIdBrand]: true };
 
-/** Accepts our own 22-character ids and longer ones an operator may have minted elsewhere. */
-const PUSH_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+/**
+ * Accepts our own 22-character ids and longer ones an operator may have minted elsewhere. The one
+ * definition of a push ID's shape (the accept loop's plain-body pattern is built from it).
+ */
+export const PUSH_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 export function isPushId(value: unknown): value is PushId {
   return typeof value === 'string' && PUSH_ID_PATTERN.test(value);

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { packageRoot } from '../http/routes/client-asset-routes.js';
+import { packageRoot } from '../config/package-root.js';
+import { isPushId } from '../core/push-id.js';
 
 export interface DemoAppsOptions {
   /** Base URL of the epush node the apps use (API and browser client). */
@@ -168,7 +169,7 @@ export class DemoApps {
    */
   private async join(group: string, body: Record<string, unknown> | null): Promise<string> {
     const previous = body?.pushId;
-    if (typeof previous === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(previous)) {
+    if (isPushId(previous)) {
       try {
         await this.api('PUT', `/api/groups/${group}/members/${previous}`);
         return previous;

@@ -17,7 +17,7 @@ import {
   parsePushIdCount,
   serializePayload,
 } from '../http/api-input.js';
-import type { ClusterNodeView } from '../http/push-service.js';
+import type { NodeInfo } from '../backplane/backplane.js';
 import { EpushNode } from '../node/epush-node.js';
 import { createLogger } from '../observability/logger.js';
 import { refuseUpgrade } from '../transports/websocket.js';
@@ -196,7 +196,7 @@ export class EmbeddedEpush {
   /**
    * Notifies every member of `group` with `payload` (a JSON value, serialized once; absent:
    * `null`); resolves with the notification's id, as `{ id }` like the HTTP API and
-   * `EpushClient`. `invalid_body` for a value JSON cannot carry, `payload_too_large` past `maxPayloadKb`
+   * `EpushApiClient`. `invalid_body` for a value JSON cannot carry, `payload_too_large` past `maxPayloadKb`
    * (64 KiB) serialized.
    */
   async notifyGroup(group: string, payload?: unknown): Promise<{ id: NotificationId }> {
@@ -221,7 +221,7 @@ export class EmbeddedEpush {
   }
 
   /** The cluster's nodes (`GET /api/cluster`). */
-  cluster(): Promise<ClusterNodeView[]> {
+  cluster(): Promise<NodeInfo[]> {
     return this.call(() => this.node.clusterNodes());
   }
 

@@ -1,5 +1,5 @@
 /**
- * The abuse limits shared by the accept loop (http-front.ts) and the node:http routes: listen
+ * The abuse limits shared by the accept loop (accept-loop.ts) and the node:http routes: listen
  * storm detection, peer-address normalisation, rate-limited warnings. Every limit is a flag
  * (docs/operations.md, "Limits") and every refusal is counted by reason.
  */

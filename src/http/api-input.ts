@@ -4,12 +4,13 @@
  */
 import { EpushError } from '../core/errors.js';
 import { isGroupName, type GroupName } from '../core/group-name.js';
+import {
+  MAX_LISTEN_TOKEN_TTL_SECONDS,
+  MAX_PAYLOAD_BYTES,
+  MAX_PUSH_IDS_PER_CALL,
+  MIN_LISTEN_TOKEN_TTL_SECONDS,
+} from '../core/limits.js';
 import { isPushId, type PushId } from '../core/push-id.js';
-
-/** Largest serialized payload a notification may carry (SPEC §1). */
-export const MAX_PAYLOAD_BYTES = 64 * 1024;
-/** Most push IDs one create call may mint (SPEC §3). */
-export const MAX_PUSH_IDS_PER_CALL = 1000;
 
 /** JSON.stringify answers undefined for a function or a symbol, whatever lib.d.ts says. */
 const stringify: (value: unknown) => string | undefined = JSON.stringify;
@@ -82,9 +83,6 @@ export function serializePayload(payload: unknown, maxBytes = MAX_PAYLOAD_BYTES)
   return payloadJson;
 }
 
-/** Bounds of a `POST /api/listen-tokens` call's `ttlSeconds` (the range of --listen-token-ttl, from 1). */
-export const MAX_LISTEN_TOKEN_TTL_SECONDS = 31_536_000;
-
 /**
  * The body of `POST /api/listen-tokens`: `{"pushIds": [1..1000 push IDs], "ttlSeconds"?: n}`;
  * `ttlSeconds` is null when absent (the node's --listen-token-ttl applies).
@@ -123,12 +121,12 @@ export function parseListenTokenRequest(body: Readonly<Record<string, unknown>>)
     ttlSeconds !== undefined &&
     (typeof ttlSeconds !== 'number' ||
       !Number.isInteger(ttlSeconds) ||
-      ttlSeconds < 1 ||
+      ttlSeconds < MIN_LISTEN_TOKEN_TTL_SECONDS ||
       ttlSeconds > MAX_LISTEN_TOKEN_TTL_SECONDS)
   ) {
     throw new EpushError(
       'invalid_body',
-      `"ttlSeconds" must be an integer from 1 to ${MAX_LISTEN_TOKEN_TTL_SECONDS}.`,
+      `"ttlSeconds" must be an integer from ${MIN_LISTEN_TOKEN_TTL_SECONDS} to ${MAX_LISTEN_TOKEN_TTL_SECONDS}.`,
     );
   }
   return { pushIds: pushIds as PushId[], ttlSeconds: ttlSeconds ?? null };

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { parseApiKeyEntry } from '../config/api-keys.js';
+import { parseApiKeyEntry } from '../core/api-key-entry.js';
 import { EpushError } from '../core/errors.js';
 
 /** What a request's API key allows. */

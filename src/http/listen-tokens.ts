@@ -11,11 +11,6 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { EpushError } from '../core/errors.js';
 import type { PushId } from '../core/push-id.js';
 
-/** Shortest secret accepted (the flag's parser enforces it too). */
-export const MIN_LISTEN_TOKEN_SECRET_LENGTH = 32;
-/** `ttlSeconds` bounds of a minting call (the flag's own range). */
-export const MIN_LISTEN_TOKEN_TTL = 1;
-export const MAX_LISTEN_TOKEN_TTL = 31_536_000;
 /** Successful verifications remembered; past it the oldest are forgotten (re-polls hit it). */
 const CACHE_LIMIT = 10_000;
 

@@ -1,15 +1,11 @@
-import type { Cursor, CursorPosition } from '../core/cursor.js';
+import type { NodeInfo } from '../backplane/backplane.js';
 import type { NotificationId } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import type { PushId } from '../core/push-id.js';
-import type { ConnectionCounter, ListenerConnection } from '../transports/listener-connection.js';
+import type { ListenService } from '../transports/listen-service.js';
 
-export interface ClusterNodeView {
-  readonly id: string;
-  readonly connections: number;
-  readonly startedAt: string;
-  readonly lastSeen: string;
-}
+/** @deprecated The same type as {@link NodeInfo}, which is the one name for a cluster node. */
+export type ClusterNodeView = NodeInfo;
 
 /** The reserved group every `/admin` dashboard's push ID joins; nodes publish their stats to it. */
 export const ADMIN_GROUP = 'epush.admin' as GroupName;
@@ -48,7 +44,7 @@ export interface AdminSample {
 
 /** What a dashboard starts from: the cluster list (heartbeats) and this node's sample. */
 export interface AdminSnapshot {
-  readonly nodes: ClusterNodeView[];
+  readonly nodes: NodeInfo[];
   readonly sample: AdminSample;
   /** Seconds between two samples of one node. */
   readonly periodSeconds: number;
@@ -57,12 +53,11 @@ export interface AdminSnapshot {
 }
 
 /**
- * What the HTTP surface needs from a node. Implemented by EpushNode; the routes validate input
+ * What the HTTP surface needs from a node: the transports' {@link ListenService} plus the
+ * application API, ops and the dashboard. Implemented by EpushNode; the routes validate input
  * and render answers, this does the work. Failures are EpushErrors from the catalogue.
  */
-export interface PushService {
-  /** Open listener connections, counted by the transports. */
-  readonly connections: ConnectionCounter;
+export interface PushService extends ListenService {
   createPushIds(count: number): Promise<PushId[]>;
   addMember(group: GroupName, pushId: PushId): Promise<void>;
   removeMember(group: GroupName, pushId: PushId): Promise<void>;
@@ -73,18 +68,9 @@ export interface PushService {
    */
   notifyGroup(group: GroupName, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
   notifyPushId(pushId: PushId, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
-  clusterNodes(): Promise<ClusterNodeView[]>;
-  listen(
-    pushIds: readonly PushId[],
-    from: CursorPosition | null,
-    connection: ListenerConnection,
-  ): Promise<void>;
-  /** Null when ready to serve listeners, else the reason. */
-  notReadyReason(): string | null;
+  clusterNodes(): Promise<NodeInfo[]>;
   /** Prometheus text of this node's metrics. */
   metricsText(): Promise<{ contentType: string; body: string }>;
-  /** For error answers that need a cursor before any read (e.g. a draining node). */
-  headCursor(): Promise<Cursor>;
   /** The `/admin` dashboard's starting figures (see {@link AdminSnapshot}). */
   adminSnapshot(): Promise<AdminSnapshot>;
 }

@@ -3,7 +3,8 @@ import { EpushError } from '../core/errors.js';
 
 export type Headers = Record<string, string | number>;
 
-const JSON_HEADERS = {
+/** The headers of every JSON answer (the accept loop writes the same ones itself). */
+export const JSON_HEADERS = {
   'content-type': 'application/json; charset=utf-8',
   'cache-control': 'no-store',
 } as const;
@@ -29,7 +30,8 @@ export function sendNoContent(res: ServerResponse, headers: Headers = {}): void 
   res.end();
 }
 
-const INTERNAL_ERROR = JSON.stringify({
+/** The body of a 500: nothing of the failure itself reaches the client (it is logged). */
+export const INTERNAL_ERROR = JSON.stringify({
   error: {
     code: 'internal_error',
     message: 'The server failed to handle this request; the failure has been logged.',

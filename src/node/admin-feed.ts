@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
-import { ADMIN_PERIOD_SECONDS, type AdminSample } from '../http/push-service.js';
+import type { Backplane } from '../backplane/backplane.js';
+import type { NotificationId } from '../core/events.js';
+import { ADMIN_GROUP, ADMIN_PERIOD_SECONDS, type AdminSample } from '../http/push-service.js';
 
 export interface AdminFeedSource {
   /** How many push IDs are in the dashboard group now (the backplane's view). */
@@ -65,4 +67,33 @@ export class AdminFeed {
       this.log.debug({ err: error }, 'admin feed: sample not published');
     }
   }
+}
+
+/**
+ * The node's feed: its audience is the dashboard group's size in `backplane` (0 while the
+ * backplane is down), and it publishes there directly, with ids from `nextId`.
+ */
+export function adminFeedThrough(
+  backplane: Backplane,
+  nextId: () => NotificationId,
+  sample: () => Promise<AdminSample>,
+  log: Logger,
+): AdminFeed {
+  return new AdminFeed(
+    {
+      audience: async () => (backplane.isUp() ? (await backplane.members(ADMIN_GROUP)).length : 0),
+      sample,
+      publish: async (payloadJson) => {
+        await backplane.publish({
+          type: 'notification',
+          id: nextId(),
+          group: ADMIN_GROUP,
+          pushId: null,
+          payloadJson,
+          publishedAt: Date.now(),
+        });
+      },
+    },
+    log,
+  );
 }

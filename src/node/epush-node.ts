@@ -1,7 +1,6 @@
-import type { HttpFront } from '../http/http-front.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Backplane } from '../backplane/backplane.js';
+import type { Backplane, NodeInfo } from '../backplane/backplane.js';
 import type { EpushConfig } from '../config/flags.js';
 import type { Cursor, CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
@@ -9,24 +8,27 @@ import type { NotificationId } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
 import { NotificationIdSource } from '../core/notification-id.js';
 import { mintPushIds, type PushId } from '../core/push-id.js';
-import { HttpHandler, type HttpHandlerOptions } from '../http/http-handler.js';
-import { serveHandler } from '../http/http-server.js';
+import type { AcceptLoop } from '../http/accept-loop.js';
+import { RequestHandler, type RequestHandlerOptions } from '../http/request-handler.js';
+import { serveStandalone } from '../http/standalone-server.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
 import {
   ADMIN_GROUP,
   ADMIN_PERIOD_SECONDS,
-  type AdminSample,
   type AdminSnapshot,
-  type ClusterNodeView,
   type PushService,
 } from '../http/push-service.js';
 import { EpushMetrics } from '../observability/metrics.js';
 import { ConnectionCounter, type ListenerConnection } from '../transports/listener-connection.js';
-import { AdminFeed } from './admin-feed.js';
+import { adminFeedThrough, type AdminFeed } from './admin-feed.js';
 import { createBackplane } from './create-backplane.js';
+import { DeliveryCanary } from './delivery-canary.js';
 import { Dispatcher } from './dispatcher.js';
+import { requestHandlerOptions, standaloneServerOptions } from './http-settings.js';
+import { NodeFigures } from './node-figures.js';
+import { PeriodicTasks } from './periodic-tasks.js';
+import { keepPushIdsAlive } from './push-id-keeper.js';
 
-const TOUCH_BATCH = 1000;
 /** Most deliveries one listen answer carries. */
 const MAX_DELIVERIES_PER_ANSWER = 500;
 /** How long an answered long-poll stays registered for its re-poll (a browser re-polls at once). */
@@ -45,35 +47,34 @@ export interface EpushNodeDeps {
    */
   readonly listen?: boolean;
   /** The HTTP surface's settings that do not come from the configuration (embedding). */
-  readonly http?: Pick<HttpHandlerOptions, 'basePath' | 'serveApi' | 'keylessApiFromLoopbackOnly'>;
+  readonly http?: Pick<
+    RequestHandlerOptions,
+    'basePath' | 'serveApi' | 'keylessApiFromLoopbackOnly'
+  >;
 }
 
 /**
  * One epush node: composes the backplane, the dispatcher and the HTTP surface, and owns start,
  * drain and stop, heartbeats and keeping held push IDs alive.
  */
-/** Canary period while the canary is lost. */
-const RECOVERY_PROBE_MS = 200;
-
 export class EpushNode implements PushService {
   readonly backplane: Backplane;
   readonly dispatcher: Dispatcher;
   readonly connections = new ConnectionCounter();
   readonly metrics: EpushMetrics;
   /** Every route and the WebSocket upgrade, without a server (the host's, when embedded). */
-  readonly http: HttpHandler;
+  readonly http: RequestHandler;
   /** Null when the node does not listen itself (`listen: false`). */
-  private readonly server: HttpFront | null;
+  private readonly server: AcceptLoop | null;
   private readonly websockets: WebSocketTransport;
   private readonly ids = new NotificationIdSource();
   private readonly startedAt = new Date().toISOString();
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly tasks: PeriodicTasks;
   private stopped = false;
   /** Resident memory when the node started serving: the base of the per-connection figure. */
   private servingRss = 0;
-  /** Last delivery-canary round trip (seconds); NaN until the first one. */
-  private canaryRtt = Number.NaN;
-  private canaryTimer: NodeJS.Timeout | null = null;
+  private readonly canary: DeliveryCanary;
+  private readonly figures: NodeFigures;
   /** Publishes this node's figures to the `/admin` dashboards while any is open. */
   private readonly adminFeed: AdminFeed;
 
@@ -82,6 +83,7 @@ export class EpushNode implements PushService {
     private readonly deps: EpushNodeDeps,
   ) {
     this.backplane = deps.backplane ?? createBackplane(config);
+    this.tasks = new PeriodicTasks(deps.log);
     this.dispatcher = new Dispatcher(this.backplane, {
       holdMs: config.holdSeconds * 1000,
       maxDeliveriesPerAnswer: MAX_DELIVERIES_PER_ANSWER,
@@ -91,81 +93,39 @@ export class EpushNode implements PushService {
         this.metrics.deliveryLatency.observe(seconds);
       },
     });
-    this.metrics = new EpushMetrics({
-      connections: () => this.connections.byTransport,
-      listeners: () => this.dispatcher.listenerCount,
-      backplaneUp: () => this.dispatcher.isUp && this.backplane.isUp(),
-      backplaneRoundTrip: () => this.canaryRtt,
-      delivered: () => this.dispatcher.stats.delivered,
-      backplaneLeader: () => this.backplane.isLeader?.() ?? false,
-      outboundQueuedBytes: () => this.connections.queuedBytes(),
-      streamBudgetBytes: () => config.streamBudgetKb * 1024,
-      slowConsumerCloses: () => this.connections.slowConsumerCloses,
+    this.canary = new DeliveryCanary(
+      this.backplane,
+      this.dispatcher,
+      config.canarySeconds * 1000,
+      deps.log,
+    );
+    this.figures = new NodeFigures({
+      config,
+      backplane: this.backplane,
+      dispatcher: this.dispatcher,
+      connections: this.connections,
+      canary: this.canary,
       openSockets: () => this.openSockets(),
       rejections: () => this.http.rejections.counts,
-      memoryPerConnection: () => {
-        const open = this.openSockets();
-        if (open === 0 || this.servingRss === 0) return 0;
-        return Math.max(0, process.memoryUsage.rss() - this.servingRss) / open;
-      },
+      servingRss: () => this.servingRss,
     });
-    this.http = new HttpHandler(
+    this.metrics = new EpushMetrics(this.figures.metricsSource());
+    this.http = new RequestHandler(
       this,
-      {
-        apiKeys: config.apiKey,
-        insecureDev: config.insecureDev,
-        corsOrigins: config.corsOrigins,
-        streamBudgetBytes: config.streamBudgetKb * 1024,
-        pingMs: Math.max(1000, config.holdSeconds * 1000),
-        maxPayloadBytes: config.maxPayloadKb * 1024,
-        listenStorm: {
-          requests: config.listenStormRequests,
-          intervalMs: config.listenStormIntervalMs,
-          backoffMs: config.listenStormBackoffMs,
-        },
-        listenTokens: {
-          secrets: config.listenTokenSecret,
-          required: config.requireListenTokens,
-          ttlSeconds: config.listenTokenTtl,
-        },
-        ...deps.http,
-      },
+      { ...requestHandlerOptions(config), ...deps.http },
       deps.log,
     );
     this.websockets = this.http.websockets;
-    this.adminFeed = new AdminFeed(
-      {
-        audience: async () =>
-          this.backplane.isUp() ? (await this.backplane.members(ADMIN_GROUP)).length : 0,
-        sample: () => this.adminSample(),
-        publish: async (payloadJson) => {
-          await this.backplane.publish({
-            type: 'notification',
-            id: this.ids.next(),
-            group: ADMIN_GROUP,
-            pushId: null,
-            payloadJson,
-            publishedAt: Date.now(),
-          });
-        },
-      },
+    this.adminFeed = adminFeedThrough(
+      this.backplane,
+      () => this.ids.next(),
+      () => this.figures.adminSample(this.metrics),
       deps.log,
     );
     this.server =
       deps.listen === false
         ? null
-        : serveHandler(
-            this.http,
-            {
-              headersTimeoutMs: config.headersTimeoutSeconds * 1000,
-              bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
-              idleTimeoutMs: config.idleTimeoutSeconds * 1000,
-              maxConnections: config.maxConnections,
-              maxConnectionsPerIp: config.maxConnectionsPerIp,
-              maxHeadBytes: config.maxHeaderKb * 1024,
-            },
-            deps.log,
-          );
+        : serveStandalone(this.http, standaloneServerOptions(config), deps.log);
   }
 
   get log(): Logger {
@@ -196,18 +156,10 @@ export class EpushNode implements PushService {
         });
       });
     }
-    this.every(this.config.heartbeatSeconds * 1000, () => this.heartbeat());
-    // Held push IDs are refreshed three times per TTL; released ones within a second, so a
-    // push ID expires one TTL after its last listener let go of it, not earlier.
-    const ttlMs = this.config.pushIdTtl * 1000;
-    this.every(Math.max(100, Math.floor(ttlMs / 3)), () =>
-      this.touchAll(this.dispatcher.heldPushIds()),
-    );
-    this.every(Math.max(100, Math.min(1000, Math.floor(ttlMs / 3))), () =>
-      this.touchAll(this.dispatcher.takeReleased()),
-    );
+    this.tasks.every(this.config.heartbeatSeconds * 1000, () => this.heartbeat());
+    keepPushIdsAlive(this.tasks, this.backplane, this.dispatcher, this.config.pushIdTtl * 1000);
     await this.heartbeat();
-    this.scheduleCanary(0);
+    this.canary.start();
     this.adminFeed.start();
     this.servingRss = process.memoryUsage.rss();
     const g = this.backplane.guarantees;
@@ -274,8 +226,8 @@ export class EpushNode implements PushService {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const timer of this.timers) clearInterval(timer);
-    if (this.canaryTimer) clearTimeout(this.canaryTimer);
+    this.tasks.stopAll();
+    this.canary.stop();
     await this.adminFeed.stop();
     this.dispatcher.stop();
     this.websockets.closeAll();
@@ -356,7 +308,7 @@ export class EpushNode implements PushService {
     return event.id;
   }
 
-  async clusterNodes(): Promise<ClusterNodeView[]> {
+  async clusterNodes(): Promise<NodeInfo[]> {
     this.requireBackplane();
     const nodes = await this.backplane.nodes();
     // This node's own figure is live; the others' are as of their last heartbeat.
@@ -396,41 +348,16 @@ export class EpushNode implements PushService {
   }
 
   async adminSnapshot(): Promise<AdminSnapshot> {
-    const [nodes, sample] = await Promise.all([this.clusterNodes(), this.adminSample()]);
+    const [nodes, sample] = await Promise.all([
+      this.clusterNodes(),
+      this.figures.adminSample(this.metrics),
+    ]);
     return {
       nodes,
       sample,
       periodSeconds: ADMIN_PERIOD_SECONDS,
       group: ADMIN_GROUP,
       backplane: this.backplane.kind,
-    };
-  }
-
-  /** This node's figures for the `/admin` dashboard, read from the same sources as /metrics. */
-  async adminSample(): Promise<AdminSample> {
-    const counts = this.connections.byTransport;
-    const published = (await this.metrics.published.get()).values.reduce(
-      (sum, { value }) => sum + value,
-      0,
-    );
-    return {
-      node: this.config.nodeId,
-      at: Date.now(),
-      connections: {
-        'long-poll': counts.get('long-poll') ?? 0,
-        sse: counts.get('sse') ?? 0,
-        websocket: counts.get('websocket') ?? 0,
-      },
-      listeners: this.dispatcher.listenerCount,
-      openSockets: this.openSockets(),
-      published,
-      delivered: this.dispatcher.stats.delivered,
-      backplane: {
-        up: this.dispatcher.isUp && this.backplane.isUp(),
-        rttSeconds: Number.isNaN(this.canaryRtt) ? null : this.canaryRtt,
-        leader: this.backplane.isLeader?.() ?? false,
-      },
-      rssBytes: process.memoryUsage.rss(),
     };
   }
 
@@ -448,70 +375,9 @@ export class EpushNode implements PushService {
     }
   }
 
-  private every(ms: number, task: () => Promise<void>): void {
-    const timer = setInterval(() => {
-      task().catch((error: unknown) => {
-        this.log.warn({ err: error }, 'periodic task failed');
-      });
-    }, ms);
-    timer.unref();
-    this.timers.push(timer);
-  }
-
-  /**
-   * The delivery canary: a probe must travel through the backplane and come back within three
-   * periods, else, unless other events arrived meanwhile, the node is "connected but not
-   * delivering" — readiness turns red, held listeners are sent elsewhere, new ones get 503 —
-   * until a probe comes back again.
-   */
-  private scheduleCanary(delayMs: number): void {
-    this.canaryTimer = setTimeout(() => {
-      void this.runCanary();
-    }, delayMs);
-    this.canaryTimer.unref();
-  }
-
-  private async runCanary(): Promise<void> {
-    const periodMs = this.config.canarySeconds * 1000;
-    const started = performance.now();
-    const eventsBefore = this.dispatcher.eventsArrived;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => {
-        resolve('timeout');
-      }, periodMs * 3);
-    });
-    const outcome = await Promise.race([
-      this.backplane.probe().then(() => 'back' as const),
-      timedOut,
-    ]).catch(() => 'failed' as const);
-    clearTimeout(timer);
-    if (this.stopped) return;
-    if (outcome === 'timeout' && this.dispatcher.eventsArrived !== eventsBefore) {
-      // Events still arrive: the backplane delivers, only late (a backed-up relay, a busy
-      // box). Sending every listener away now would only add a re-poll storm to the load.
-      this.log.warn('delivery canary is late, but events arrive: still delivering');
-      this.scheduleCanary(0);
-      return;
-    }
-    const delivering = outcome === 'back';
-    if (delivering) this.canaryRtt = (performance.now() - started) / 1000;
-    if (delivering !== this.dispatcher.isDelivering) {
-      this.log[delivering ? 'info' : 'error'](
-        { outcome },
-        delivering ? 'delivery canary is back' : 'delivery canary lost: not ready',
-      );
-    }
-    this.dispatcher.setDelivering(delivering);
-    // While not delivering, probe faster: readiness (and every listener refused meanwhile)
-    // should come back within a fraction of a second of the backplane, not a whole period.
-    const nextMs = delivering ? periodMs : Math.min(periodMs, RECOVERY_PROBE_MS);
-    this.scheduleCanary(Math.max(0, nextMs - (performance.now() - started)));
-  }
-
   /** Seconds of the last canary round trip through the backplane (NaN before the first). */
   get backplaneRoundTrip(): number {
-    return this.canaryRtt;
+    return this.canary.roundTripSeconds;
   }
 
   private heartbeat(): Promise<void> {
@@ -520,12 +386,5 @@ export class EpushNode implements PushService {
       connections: this.connections.total,
       startedAt: this.startedAt,
     });
-  }
-
-  /** Extends the life of push IDs in batches (a held push ID must never expire). */
-  private async touchAll(pushIds: readonly PushId[]): Promise<void> {
-    for (let i = 0; i < pushIds.length; i += TOUCH_BATCH) {
-      await this.backplane.touch(pushIds.slice(i, i + TOUCH_BATCH));
-    }
   }
 }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { TransportName } from '../transports/listener-connection.js';
+import { TRANSPORT_NAMES, type TransportName } from '../core/transport-name.js';
 
 /** Figures the metrics read at scrape time (gauges are pulled, never pushed on the hot path). */
 export interface MetricsSource {
@@ -43,7 +43,7 @@ export class EpushMetrics {
       registers,
       collect() {
         const counts = source.connections();
-        for (const transport of ['long-poll', 'sse', 'websocket'] as const) {
+        for (const transport of TRANSPORT_NAMES) {
           this.set({ transport }, counts.get(transport) ?? 0);
         }
       },

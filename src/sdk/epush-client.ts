@@ -13,71 +13,36 @@
  *
  * This module imports only pure validators and types from src/core: no server I/O.
  */
-import { Pool } from 'undici';
-import type { ErrorCode } from '../core/errors.js';
+import type { NodeInfo } from '../backplane/backplane.js';
 import type { NotificationId } from '../core/events.js';
-import { isGroupName, type GroupName } from '../core/group-name.js';
+import type { GroupName } from '../core/group-name.js';
+import {
+  MAX_LISTEN_TOKEN_TTL_SECONDS,
+  MAX_PAYLOAD_BYTES,
+  MAX_PUSH_IDS_PER_CALL,
+} from '../core/limits.js';
 import { isPushId, type PushId } from '../core/push-id.js';
+import {
+  groupArg,
+  isRecord,
+  isTokenList,
+  memberPath,
+  nonNegative,
+  notifyBody,
+  positiveInteger,
+  pushIdArg,
+} from './call-arguments.js';
+import { EpushClientError, invalid, unexpected } from './client-error.js';
+import { ClusterCaller } from './cluster-caller.js';
 
-export type { GroupName, NotificationId, PushId };
+export {
+  EpushClientError,
+  type EpushClientErrorCode,
+  type EpushClientLocalCode,
+} from './client-error.js';
 
-/** Largest serialized payload a notification may carry (SPEC §1); the server refuses more. */
-export const MAX_PAYLOAD_BYTES = 64 * 1024;
-/** Most push IDs one createPushIds call may mint (SPEC §3). */
-export const MAX_PUSH_IDS_PER_CALL = 1000;
-/** Longest lifetime a listen token may be minted with (the server's bound). */
-export const MAX_LISTEN_TOKEN_TTL_SECONDS = 31_536_000;
-/** A Retry-After longer than this is waited for this long only (a broken header cannot stall). */
-const MAX_RETRY_AFTER_MS = 60_000;
-/** A node that does not take the TCP connection within this counts as unreachable. */
-const MAX_CONNECT_TIMEOUT_MS = 5_000;
-
-/** Codes the SDK itself reports, besides the server's catalogue. */
-export type EpushClientLocalCode =
-  /** An argument or option broke the server's rules; nothing was sent. */
-  | 'invalid_argument'
-  /** The connection failed or broke before a complete answer arrived. */
-  | 'network_error'
-  /** No complete answer within `timeoutMs`. */
-  | 'timeout'
-  /** The answer was not what SPEC §3 says (not JSON, wrong shape, an error without a code). */
-  | 'unexpected_response'
-  /** The client was closed. */
-  | 'client_closed';
-
-/** The server's codes (src/core/errors.ts), the SDK's own, or a code a newer server added. */
-export type EpushClientErrorCode =
-  ErrorCode | EpushClientLocalCode | (string & Record<never, never>);
-
-/** Every failure of an EpushClient call. */
-export class EpushClientError extends Error {
-  /** The HTTP status of the last answer; null when no answer came (local, network, timeout). */
-  readonly status: number | null;
-  /** The server's snake_case code, or one of {@link EpushClientLocalCode}. */
-  readonly code: EpushClientErrorCode;
-  /** The server's Retry-After of the last answer in milliseconds; null when it sent none. */
-  readonly retryAfterMs: number | null;
-  /** Requests sent (or tried) for this call; 0 when it failed validation. */
-  attempts: number;
-
-  constructor(
-    code: EpushClientErrorCode,
-    message: string,
-    details: {
-      readonly status?: number | null;
-      readonly retryAfterMs?: number | null;
-      readonly attempts?: number;
-      readonly cause?: unknown;
-    } = {},
-  ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'EpushClientError';
-    this.code = code;
-    this.status = details.status ?? null;
-    this.retryAfterMs = details.retryAfterMs ?? null;
-    this.attempts = details.attempts ?? 0;
-  }
-}
+export type { GroupName, NodeInfo, NotificationId, PushId };
+export { MAX_LISTEN_TOKEN_TTL_SECONDS, MAX_PAYLOAD_BYTES, MAX_PUSH_IDS_PER_CALL };
 
 export interface EpushRetryOptions {
   /** Attempts per call, the first included (1 = never retry). Default 5. */
@@ -112,24 +77,17 @@ export type EpushClientOptions = CommonOptions &
       }
   );
 
-/** One node as `GET /api/cluster` reports it. */
-export interface EpushClusterNode {
-  readonly id: string;
-  readonly connections: number;
-  /** ISO 8601. */
-  readonly startedAt: string;
-  /** ISO 8601: the node's last heartbeat on the backplane. */
-  readonly lastSeen: string;
-}
+/** @deprecated The same type as {@link NodeInfo}, the one name for a cluster node. */
+export type EpushClusterNode = NodeInfo;
 
-/** What {@link EpushClient.createPushIdsWithTokens} resolves with. */
+/** What {@link EpushApiClient.createPushIdsWithTokens} resolves with. */
 export interface PushIdsWithTokens {
   readonly pushIds: PushId[];
   /** `listenTokens[i]` lets a browser listen on `pushIds[i]`; null when the server mints none. */
   readonly listenTokens: string[] | null;
 }
 
-/** What {@link EpushClient.listenTokens} resolves with. */
+/** What {@link EpushApiClient.listenTokens} resolves with. */
 export interface ListenTokensResult {
   /** One per push ID asked for, same order; sent by the browser client with each listen. */
   readonly listenTokens: string[];
@@ -154,137 +112,16 @@ export interface NotifyManyOptions {
   readonly concurrency?: number;
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
-
-interface CallSpec {
-  readonly method: Method;
-  /** Below the node's base path, already encoded. */
-  readonly path: string;
-  readonly body?: string;
-  /** Safe to send again when the request may have reached the server. */
-  readonly repeatable: boolean;
-}
-
-interface Node {
-  readonly pool: Pool;
-  readonly basePath: string;
-}
-
-type AttemptOutcome =
-  | { readonly ok: true; readonly status: number; readonly body: unknown }
-  | { readonly ok: false; readonly error: EpushClientError; readonly retry: boolean };
-
-/** Node and undici errors raised before any byte of the request was written. */
-const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-const TIMED_OUT = Symbol('epush-sdk-timeout');
-
-function invalid(message: string): EpushClientError {
-  return new EpushClientError('invalid_argument', message);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function positiveInteger(value: unknown, fallback: number, what: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalid(`${what} must be an integer of at least 1.`);
-  }
-  return value;
-}
-
-function nonNegative(value: unknown, fallback: number, what: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalid(`${what} must be a finite number of at least 0.`);
-  }
-  return value;
-}
-
-function groupArg(value: unknown): GroupName {
-  if (!isGroupName(value)) {
-    throw invalid('Group names are 1-200 characters of letters, digits and . _ : ~ -');
-  }
-  return value;
-}
-
-function pushIdArg(value: unknown): PushId {
-  if (!isPushId(value)) {
-    throw invalid('Push IDs are 16-64 characters of letters, digits, _ and -.');
-  }
-  return value;
-}
-
-/** JSON.stringify answers undefined for a function or a symbol, whatever lib.d.ts says. */
-const stringify: (value: unknown) => string | undefined = JSON.stringify;
-
-/** The notify body for `payload` (undefined: no body, the server stores a null payload). */
-function notifyBody(payload: unknown): string | undefined {
-  if (payload === undefined) return undefined;
-  let json: string | undefined;
-  try {
-    json = stringify(payload);
-  } catch (error) {
-    throw new EpushClientError(
-      'invalid_argument',
-      `The payload cannot be serialized as JSON (${(error as Error).message}).`,
-      { cause: error },
-    );
-  }
-  if (json === undefined) {
-    throw invalid('The payload is not a JSON value (a function, a symbol or undefined).');
-  }
-  if (Buffer.byteLength(json) > MAX_PAYLOAD_BYTES) {
-    throw invalid(`The payload is larger than ${MAX_PAYLOAD_BYTES} bytes once serialized.`);
-  }
-  return `{"payload":${json}}`;
-}
-
-/** Retry-After as delay-seconds or an HTTP date, in milliseconds; null when absent or bad. */
-function retryAfterOf(header: string | string[] | undefined): number | null {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.trim() === '') return null;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
-}
-
-function errorCodeOf(error: unknown): string | undefined {
-  if (!isRecord(error) && !(error instanceof Error)) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * A client of one epush cluster. Every method validates its arguments first and throws an
  * {@link EpushClientError} with code `invalid_argument` before sending anything.
  */
-export class EpushClient {
-  private readonly nodes: readonly Node[];
-  private readonly apiKey: string;
-  private readonly timeoutMs: number;
-  private readonly attempts: number;
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
-  private nextNode = 0;
-  private closed = false;
+export class EpushApiClient {
+  private readonly caller: ClusterCaller;
 
   constructor(options: EpushClientOptions) {
     const raw: unknown = options;
-    if (!isRecord(raw)) throw invalid('EpushClient needs an options object.');
+    if (!isRecord(raw)) throw invalid('EpushApiClient needs an options object.');
     const { url, urls } = options as { url?: unknown; urls?: unknown };
     if ((url === undefined) === (urls === undefined)) {
       throw invalid('Give exactly one of "url" and "urls".');
@@ -295,50 +132,18 @@ export class EpushClient {
     if (typeof options.apiKey !== 'string' || !/^[\x21-\x7e]+$/.test(options.apiKey)) {
       throw invalid('"apiKey" must be a non-empty string of printable ASCII without spaces.');
     }
-    this.apiKey = options.apiKey;
-    this.timeoutMs = positiveInteger(options.timeoutMs, 10_000, '"timeoutMs"');
+    const timeoutMs = positiveInteger(options.timeoutMs, 10_000, '"timeoutMs"');
     const retries: unknown = options.retries ?? {};
     if (!isRecord(retries)) throw invalid('"retries" must be an object.');
-    this.attempts = positiveInteger(retries.attempts, 5, '"retries.attempts"');
-    this.baseDelayMs = nonNegative(retries.baseDelayMs, 100, '"retries.baseDelayMs"');
-    this.maxDelayMs = nonNegative(retries.maxDelayMs, 2_000, '"retries.maxDelayMs"');
-    const connections = positiveInteger(options.connections, 16, '"connections"');
 
-    const bases = list.map((entry) => {
-      let parsed: URL;
-      try {
-        parsed = new URL(String(entry));
-      } catch {
-        throw invalid(`${JSON.stringify(entry)} is not a URL.`);
-      }
-      if (typeof entry !== 'string' || !['http:', 'https:'].includes(parsed.protocol)) {
-        throw invalid(`${JSON.stringify(entry)} is not an http(s) URL.`);
-      }
-      if (
-        parsed.search !== '' ||
-        parsed.hash !== '' ||
-        parsed.username !== '' ||
-        parsed.password !== ''
-      ) {
-        throw invalid(
-          `${JSON.stringify(entry)}: a node URL has no query, fragment or credentials.`,
-        );
-      }
-      return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, '') };
-    });
-    // One pool per origin, shared by URLs that differ only in their path.
-    const pools = new Map<string, Pool>();
-    this.nodes = bases.map(({ origin, basePath }) => {
-      let pool = pools.get(origin);
-      if (pool === undefined) {
-        pool = new Pool(origin, {
-          connections,
-          pipelining: 1,
-          connectTimeout: Math.min(MAX_CONNECT_TIMEOUT_MS, Math.ceil(this.timeoutMs / 2)),
-        });
-        pools.set(origin, pool);
-      }
-      return { pool, basePath };
+    this.caller = new ClusterCaller({
+      urls: list,
+      apiKey: options.apiKey,
+      timeoutMs,
+      attempts: positiveInteger(retries.attempts, 5, '"retries.attempts"'),
+      baseDelayMs: nonNegative(retries.baseDelayMs, 100, '"retries.baseDelayMs"'),
+      maxDelayMs: nonNegative(retries.maxDelayMs, 2_000, '"retries.maxDelayMs"'),
+      connections: positiveInteger(options.connections, 16, '"connections"'),
     });
   }
 
@@ -357,7 +162,7 @@ export class EpushClient {
       throw invalid(`"count" must be an integer from 1 to ${MAX_PUSH_IDS_PER_CALL}.`);
     }
     // Retried on any failure: a lost answer only wastes ids, which expire unheld.
-    const body = await this.call({
+    const body = await this.caller.call({
       method: 'POST',
       path: '/api/push-ids',
       body: JSON.stringify({ count }),
@@ -392,7 +197,7 @@ export class EpushClient {
     ) {
       throw invalid(`"ttlSeconds" must be an integer from 1 to ${MAX_LISTEN_TOKEN_TTL_SECONDS}.`);
     }
-    const body = await this.call({
+    const body = await this.caller.call({
       method: 'POST',
       path: '/api/listen-tokens',
       body: JSON.stringify(ttlSeconds === undefined ? { pushIds } : { pushIds, ttlSeconds }),
@@ -410,18 +215,18 @@ export class EpushClient {
 
   /** `PUT /api/groups/{group}/members/{pushId}` (idempotent). */
   async addMember(group: string, pushId: string): Promise<void> {
-    await this.call({ method: 'PUT', path: memberPath(group, pushId), repeatable: true });
+    await this.caller.call({ method: 'PUT', path: memberPath(group, pushId), repeatable: true });
   }
 
   /** `DELETE /api/groups/{group}/members/{pushId}` (idempotent). */
   async removeMember(group: string, pushId: string): Promise<void> {
-    await this.call({ method: 'DELETE', path: memberPath(group, pushId), repeatable: true });
+    await this.caller.call({ method: 'DELETE', path: memberPath(group, pushId), repeatable: true });
   }
 
   /** `GET /api/groups/{group}/members`. */
   async members(group: string): Promise<PushId[]> {
     const path = `/api/groups/${encodeURIComponent(groupArg(group))}/members`;
-    const body = await this.call({ method: 'GET', path, repeatable: true });
+    const body = await this.caller.call({ method: 'GET', path, repeatable: true });
     const members = isRecord(body) ? body.members : undefined;
     if (!Array.isArray(members) || !members.every(isPushId)) {
       throw unexpected(`GET ${path} did not answer {"members": [...]}.`);
@@ -474,8 +279,8 @@ export class EpushClient {
   }
 
   /** `GET /api/cluster`: the nodes of the cluster. */
-  async cluster(): Promise<EpushClusterNode[]> {
-    const body = await this.call({ method: 'GET', path: '/api/cluster', repeatable: true });
+  async cluster(): Promise<NodeInfo[]> {
+    const body = await this.caller.call({ method: 'GET', path: '/api/cluster', repeatable: true });
     const nodes = isRecord(body) ? body.nodes : undefined;
     if (
       !Array.isArray(nodes) ||
@@ -483,22 +288,18 @@ export class EpushClient {
     ) {
       throw unexpected('GET /api/cluster did not answer {"nodes": [...]}.');
     }
-    return nodes as EpushClusterNode[];
+    return nodes as NodeInfo[];
   }
 
   /** Closes the connection pools once the calls in flight have finished. Later calls fail. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all(
-      [...new Set(this.nodes.map((node) => node.pool))].map((pool) => pool.close()),
-    );
+  close(): Promise<void> {
+    return this.caller.close();
   }
 
   // --- internals -----------------------------------------------------------------------------
 
   private async notify(path: string, body: string | undefined): Promise<NotifyResult> {
-    const answer = await this.call({
+    const answer = await this.caller.call({
       method: 'POST',
       path,
       ...(body === undefined ? {} : { body }),
@@ -532,147 +333,12 @@ export class EpushClient {
       };
     }
   }
-
-  /** One call with the retry policy; resolves with the parsed JSON of a 2xx answer. */
-  private async call(spec: CallSpec): Promise<unknown> {
-    const first = this.nextNode;
-    this.nextNode = (this.nextNode + 1) % this.nodes.length;
-    for (let attempt = 1; ; attempt++) {
-      if (this.closed) {
-        throw new EpushClientError('client_closed', 'The EpushClient is closed.', {
-          attempts: attempt - 1,
-        });
-      }
-      const outcome = await this.attempt(this.nodeAt(first + attempt - 1), spec);
-      if (outcome.ok) return outcome.body;
-      outcome.error.attempts = attempt;
-      if (!outcome.retry || attempt >= this.attempts || this.isClosed()) throw outcome.error;
-      await sleep(this.backoff(attempt, outcome.error.retryAfterMs));
-    }
-  }
-
-  private nodeAt(index: number): Node {
-    const node = this.nodes[index % this.nodes.length];
-    if (node === undefined) throw new Error('unreachable: no node');
-    return node;
-  }
-
-  /** Read through a method: it changes while a call awaits. */
-  private isClosed(): boolean {
-    return this.closed;
-  }
-
-  /** Full jitter; a larger Retry-After wins. */
-  private backoff(attempt: number, retryAfterMs: number | null): number {
-    const cap = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
-    const delay = Math.random() * cap;
-    return retryAfterMs !== null && retryAfterMs > delay
-      ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS)
-      : delay;
-  }
-
-  private async attempt(node: Node, spec: CallSpec): Promise<AttemptOutcome> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      controller.abort(TIMED_OUT);
-    }, this.timeoutMs);
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.apiKey}`,
-      accept: 'application/json',
-      'user-agent': 'epush-sdk',
-    };
-    if (spec.body !== undefined) headers['content-type'] = 'application/json';
-    let status: number;
-    let retryAfterMs: number | null;
-    let text: string;
-    try {
-      const response = await node.pool.request({
-        method: spec.method,
-        path: node.basePath + spec.path,
-        headers,
-        body: spec.body ?? null,
-        signal: controller.signal,
-      });
-      status = response.statusCode;
-      retryAfterMs = retryAfterOf(response.headers['retry-after']);
-      text = await response.body.text();
-    } catch (error) {
-      return this.failure(spec, error);
-    } finally {
-      clearTimeout(timer);
-    }
-
-    let body: unknown;
-    try {
-      body = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
-    if (status >= 200 && status < 300) return { ok: true, status, body };
-
-    const served = isRecord(body) && isRecord(body.error) ? body.error : undefined;
-    const error =
-      served !== undefined && typeof served.code === 'string'
-        ? new EpushClientError(
-            served.code,
-            typeof served.message === 'string' ? served.message : `HTTP ${status}`,
-            { status, retryAfterMs },
-          )
-        : new EpushClientError(
-            'unexpected_response',
-            `${spec.method} ${spec.path} answered HTTP ${status} without an epush error body.`,
-            { status, retryAfterMs },
-          );
-    // 503 (backplane unavailable, draining) and 429 (rate limited): the server did not act.
-    return { ok: false, error, retry: status === 503 || status === 429 };
-  }
-
-  private failure(spec: CallSpec, error: unknown): AttemptOutcome {
-    if (error === TIMED_OUT) {
-      return {
-        ok: false,
-        error: new EpushClientError(
-          'timeout',
-          `${spec.method} ${spec.path} got no complete answer within ${this.timeoutMs} ms.`,
-        ),
-        retry: spec.repeatable,
-      };
-    }
-    const code = errorCodeOf(error);
-    if (this.closed || code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED') {
-      return {
-        ok: false,
-        error: new EpushClientError('client_closed', 'The EpushClient is closed.', {
-          cause: error,
-        }),
-        retry: false,
-      };
-    }
-    const notSent = code !== undefined && NOT_SENT_CODES.has(code);
-    return {
-      ok: false,
-      error: new EpushClientError(
-        'network_error',
-        `${spec.method} ${spec.path}: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
-      ),
-      retry: notSent || spec.repeatable,
-    };
-  }
 }
 
-function isTokenList(value: unknown, length: number): value is string[] {
-  return (
-    Array.isArray(value) &&
-    value.length === length &&
-    value.every((token) => typeof token === 'string' && token !== '')
-  );
-}
-
-function memberPath(group: string, pushId: string): string {
-  return `/api/groups/${encodeURIComponent(groupArg(group))}/members/${pushIdArg(pushId)}`;
-}
-
-function unexpected(message: string): EpushClientError {
-  return new EpushClientError('unexpected_response', message);
-}
+/**
+ * @deprecated Renamed {@link EpushApiClient}: `EpushClient` was one capital letter away from the
+ * browser client's `EPushClient`. Same class; this alias will go in a later major version.
+ */
+export const EpushClient = EpushApiClient;
+/** @deprecated Renamed {@link EpushApiClient}. */
+export type EpushClient = EpushApiClient;

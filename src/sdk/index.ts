@@ -3,6 +3,8 @@
  * a remote epush cluster. See docs/sdk.md.
  */
 export {
+  EpushApiClient,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- still exported for existing users
   EpushClient,
   EpushClientError,
   MAX_PAYLOAD_BYTES,
@@ -11,10 +13,12 @@ export {
   type EpushClientErrorCode,
   type EpushClientLocalCode,
   type EpushClientOptions,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- still exported for existing users
   type EpushClusterNode,
   type EpushRetryOptions,
   type GroupName,
   type ListenTokensResult,
+  type NodeInfo,
   type NotificationId,
   type NotifyItem,
   type NotifyManyOptions,

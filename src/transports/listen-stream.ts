@@ -1,12 +1,8 @@
 import { decodeCursor, encodeCursor, type Cursor, type CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
 import type { PushId } from '../core/push-id.js';
-import type {
-  AfterAnswer,
-  ConnectionCounter,
-  ListenerConnection,
-  TransportName,
-} from './listener-connection.js';
+import type { TransportName } from '../core/transport-name.js';
+import type { AfterAnswer, ConnectionCounter, ListenerConnection } from './listener-connection.js';
 
 /** Where a stream's answers go: an SSE response or a WebSocket. */
 export interface StreamWriter {

@@ -1,7 +1,5 @@
 import type { Cursor } from '../core/cursor.js';
-
-/** The transports a listener can use; metric labels and client options use the same names. */
-export type TransportName = 'long-poll' | 'sse' | 'websocket';
+import type { TransportName } from '../core/transport-name.js';
 
 /**
  * What follows an answer:

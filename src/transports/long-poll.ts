@@ -2,8 +2,19 @@ import type { ServerResponse } from 'node:http';
 import type { ConnectionCounter, ListenerConnection } from './listener-connection.js';
 
 /**
- * A held `POST /push/listen`: one answer ends the exchange. Holds only the response object and
- * the precomputed header set; no timer (the dispatcher's wheel times holds out).
+ * Where a long-poll's one answer is written: a node:http response ({@link longPollOverResponse})
+ * or a connection of the standalone node's accept loop, which writes it straight to the socket.
+ */
+export interface LongPollExchange {
+  /** True once the peer is gone: nothing can be written any more. */
+  readonly peerGone: boolean;
+  /** Writes the 200 answer; called at most once. */
+  answer(answerJson: string): void;
+}
+
+/**
+ * A held `POST /push/listen`, whichever server took it: one answer ends the exchange. Holds only
+ * its exchange and a close callback; no timer (the dispatcher's wheel times holds out).
  */
 export class LongPollConnection implements ListenerConnection {
   readonly transport = 'long-poll' as const;
@@ -12,22 +23,14 @@ export class LongPollConnection implements ListenerConnection {
   private answered = false;
 
   constructor(
-    private readonly res: ServerResponse,
-    private readonly headers: Record<string, string | number>,
+    private readonly exchange: LongPollExchange,
     private readonly counter: ConnectionCounter,
   ) {
     counter.opened('long-poll');
-    res.once('close', () => {
-      if (!this.answered) {
-        this.answered = true;
-        counter.closed('long-poll');
-        this.closeCallback?.();
-      }
-    });
   }
 
   get closed(): boolean {
-    return this.answered || this.res.destroyed;
+    return this.answered || this.exchange.peerGone;
   }
 
   onClose(callback: () => void): void {
@@ -35,13 +38,54 @@ export class LongPollConnection implements ListenerConnection {
   }
 
   send(answerJson: string): void {
-    if (this.answered) return;
+    if (this.settle()) this.exchange.answer(answerJson);
+  }
+
+  /**
+   * Ends the listen without writing its answer (the caller answers with an error instead).
+   * False when it had already ended.
+   */
+  settle(): boolean {
+    if (this.answered) return false;
     this.answered = true;
     this.closeCallback = null;
     this.counter.closed('long-poll');
-    if (this.res.destroyed) return;
-    this.headers['content-length'] = Buffer.byteLength(answerJson);
-    this.res.writeHead(200, this.headers);
-    this.res.end(answerJson);
+    return true;
   }
+
+  /** The peer went away before the answer: runs the close callback. */
+  peerClosed(): void {
+    if (this.answered) return;
+    this.answered = true;
+    this.counter.closed('long-poll');
+    const callback = this.closeCallback;
+    this.closeCallback = null;
+    callback?.();
+  }
+}
+
+/** A long-poll answered through node:http; `headers` is the answer's header set (reused). */
+export function longPollOverResponse(
+  res: ServerResponse,
+  headers: Record<string, string | number>,
+  counter: ConnectionCounter,
+): LongPollConnection {
+  const connection = new LongPollConnection(
+    {
+      get peerGone() {
+        return res.destroyed;
+      },
+      answer(answerJson) {
+        if (res.destroyed) return;
+        headers['content-length'] = Buffer.byteLength(answerJson);
+        res.writeHead(200, headers);
+        res.end(answerJson);
+      },
+    },
+    counter,
+  );
+  res.once('close', () => {
+    connection.peerClosed();
+  });
+  return connection;
 }

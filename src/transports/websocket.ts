@@ -2,11 +2,14 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EpushError } from '../core/errors.js';
+import { MAX_LISTEN_BODY_BYTES } from '../core/limits.js';
+import {
+  parseListenRequest,
+  type ListenRequest,
+  type ListenTokenCheck,
+} from '../core/listen-request.js';
 import type { RejectionCounter } from '../observability/rejections.js';
-import type { CorsPolicy } from '../http/cors.js';
-import type { ListenTokens } from '../http/listen-tokens.js';
-import type { PushService } from '../http/push-service.js';
-import { parseListenRequest } from '../http/routes/push-routes.js';
+import type { ListenService } from './listen-service.js';
 import { ListenStream, type StreamCloseReason, type StreamWriter } from './listen-stream.js';
 
 /** Close codes a client can act on (4000-4999 are the application's). */
@@ -18,7 +21,11 @@ export const WS_CLOSE = {
   error: 1011,
 } as const;
 
-const MAX_MESSAGE_BYTES = 16 * 1024;
+/** Which pages may open a socket (the HTTP layer's CORS policy). */
+export interface OriginPolicy {
+  /** False refuses the upgrade with 403 `forbidden_origin`; undefined: no Origin header. */
+  allowsOrigin(origin: string | undefined): boolean;
+}
 
 class WebSocketWriter implements StreamWriter {
   constructor(private readonly ws: WebSocket) {}
@@ -58,7 +65,7 @@ export interface WebSocketOptions {
   /** Ping period; a socket that did not answer the previous ping is dropped (half-open TCP). */
   readonly pingMs: number;
   /** Listen tokens to check (`--listen-token-secret`); absent or null: none. */
-  readonly listenTokens?: ListenTokens | null;
+  readonly listenTokens?: ListenTokenCheck | null;
 }
 
 /**
@@ -70,15 +77,15 @@ export interface WebSocketOptions {
 export class WebSocketTransport {
   private readonly wss = new WebSocketServer({
     noServer: true,
-    maxPayload: MAX_MESSAGE_BYTES,
+    maxPayload: MAX_LISTEN_BODY_BYTES,
     perMessageDeflate: false,
   });
   private readonly alive = new WeakSet<WebSocket>();
   private readonly pinger: NodeJS.Timeout;
 
   constructor(
-    private readonly service: PushService,
-    private readonly cors: CorsPolicy,
+    private readonly service: ListenService,
+    private readonly origins: OriginPolicy,
     private readonly rejections: RejectionCounter,
     private readonly options: WebSocketOptions,
   ) {
@@ -103,7 +110,7 @@ export class WebSocketTransport {
     socket.on('error', () => {
       socket.destroy();
     });
-    if (!this.cors.allows(req)) {
+    if (!this.origins.allowsOrigin(req.headers.origin)) {
       this.refuse(
         socket,
         new EpushError('forbidden_origin', 'This origin may not open a WebSocket here.'),
@@ -186,10 +193,7 @@ export class WebSocketTransport {
   }
 }
 
-function parseListenMessage(
-  text: string,
-  tokens: ListenTokens | null,
-): ReturnType<typeof parseListenRequest> {
+function parseListenMessage(text: string, tokens: ListenTokenCheck | null): ListenRequest {
   let message: unknown;
   try {
     message = JSON.parse(text);

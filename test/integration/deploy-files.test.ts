@@ -442,6 +442,7 @@ describe('deployment files', () => {
         '--from=deps /app/node_modules ./node_modules',
         '--from=build /src/dist/src ./dist/src',
         '--from=build /src/client/dist ./client/dist', // /epush.js
+        '--from=build /src/dist/admin ./dist/admin', // /admin/dashboard.js
       ]) {
         assert.ok(copies.includes(wanted), `runtime stage lacks COPY ${wanted}`);
       }

@@ -9,7 +9,7 @@ import { createHmac } from 'node:crypto';
 import { get } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { EpushClient } from '../../src/sdk/index.js';
+import { EpushApiClient } from '../../src/sdk/index.js';
 import {
   api,
   listenRaw,
@@ -412,7 +412,7 @@ describe('listen tokens required (--require-listen-tokens)', () => {
   });
 
   test('the Node SDK returns the tokens of createPushIdsWithTokens and mints with listenTokens()', async () => {
-    const sdk = new EpushClient({ url: node.url, apiKey: KEY });
+    const sdk = new EpushApiClient({ url: node.url, apiKey: KEY });
     try {
       const { pushIds, listenTokens } = await sdk.createPushIdsWithTokens(2);
       assert.equal(pushIds.length, 2);
@@ -482,7 +482,7 @@ describe('listen tokens off (no secret)', () => {
   });
 
   test('the API answers as before and /api/listen-tokens is 404; listenTokens are ignored', async () => {
-    const sdk = new EpushClient({ url: node.url, apiKey: KEY });
+    const sdk = new EpushApiClient({ url: node.url, apiKey: KEY });
     try {
       assert.equal((await sdk.createPushIdsWithTokens()).listenTokens, null);
       await assert.rejects(sdk.listenTokens([unknownPushId()]), { code: 'not_found', status: 404 });

@@ -23,3 +23,13 @@ test('the package entry points resolve and a node runs in-process from the publi
     await node.stop();
   }
 });
+
+test('epush/sdk exports the API client as EpushApiClient, and as EpushClient for existing code', async () => {
+  const sdk = await import('epush/sdk');
+  assert.equal(typeof sdk.EpushApiClient, 'function');
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the alias is what is tested
+  assert.equal(sdk.EpushClient, sdk.EpushApiClient);
+  assert.equal(sdk.MAX_PAYLOAD_BYTES, 64 * 1024);
+  assert.equal(sdk.MAX_PUSH_IDS_PER_CALL, 1000);
+  assert.equal(sdk.MAX_LISTEN_TOKEN_TTL_SECONDS, 31_536_000);
+});

@@ -12,7 +12,7 @@ import {
 } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
-  EpushClient,
+  EpushApiClient,
   EpushClientError,
   MAX_PAYLOAD_BYTES,
   type EpushClientOptions,
@@ -149,12 +149,12 @@ async function refusedUrl(): Promise<string> {
 
 describe('Node SDK', { concurrency: true }, () => {
   let node: EpushProcess;
-  const clients: EpushClient[] = [];
+  const clients: EpushApiClient[] = [];
   const servers: LocalServer[] = [];
 
   /** A client closed after the suite. */
-  const client = (options: EpushClientOptions): EpushClient => {
-    const created = new EpushClient(options);
+  const client = (options: EpushClientOptions): EpushApiClient => {
+    const created = new EpushApiClient(options);
     clients.push(created);
     return created;
   };
@@ -281,28 +281,28 @@ describe('Node SDK', { concurrency: true }, () => {
     }
     assert.equal(proxy.requests.length, 0, 'an invalid call reached the server');
 
-    const badOptions: [string, () => EpushClient][] = [
-      ['no url', () => new EpushClient({ apiKey: KEY } as unknown as EpushClientOptions)],
+    const badOptions: [string, () => EpushApiClient][] = [
+      ['no url', () => new EpushApiClient({ apiKey: KEY } as unknown as EpushClientOptions)],
       [
         'url and urls',
         () =>
-          new EpushClient({
+          new EpushApiClient({
             url: node.url,
             urls: [node.url],
             apiKey: KEY,
           } as unknown as EpushClientOptions),
       ],
-      ['empty urls', () => new EpushClient({ urls: [], apiKey: KEY })],
-      ['not a URL', () => new EpushClient({ url: 'push.internal:8080x', apiKey: KEY })],
-      ['ftp URL', () => new EpushClient({ url: 'ftp://push.internal', apiKey: KEY })],
-      ['empty key', () => new EpushClient({ url: node.url, apiKey: '' })],
-      ['key with a space', () => new EpushClient({ url: node.url, apiKey: 'a b' })],
+      ['empty urls', () => new EpushApiClient({ urls: [], apiKey: KEY })],
+      ['not a URL', () => new EpushApiClient({ url: 'push.internal:8080x', apiKey: KEY })],
+      ['ftp URL', () => new EpushApiClient({ url: 'ftp://push.internal', apiKey: KEY })],
+      ['empty key', () => new EpushApiClient({ url: node.url, apiKey: '' })],
+      ['key with a space', () => new EpushApiClient({ url: node.url, apiKey: 'a b' })],
       [
         'attempts 0',
-        () => new EpushClient({ url: node.url, apiKey: KEY, retries: { attempts: 0 } }),
+        () => new EpushApiClient({ url: node.url, apiKey: KEY, retries: { attempts: 0 } }),
       ],
-      ['connections 0', () => new EpushClient({ url: node.url, apiKey: KEY, connections: 0 })],
-      ['timeout -1', () => new EpushClient({ url: node.url, apiKey: KEY, timeoutMs: -1 })],
+      ['connections 0', () => new EpushApiClient({ url: node.url, apiKey: KEY, connections: 0 })],
+      ['timeout -1', () => new EpushApiClient({ url: node.url, apiKey: KEY, timeoutMs: -1 })],
     ];
     for (const [what, make] of badOptions) {
       assert.throws(make, (error: unknown) => {

@@ -11,7 +11,7 @@ import { EpushError } from '../../core/errors.js';
 import type { NotificationId } from '../../core/events.js';
 import { isGroupName, type GroupName } from '../../core/group-name.js';
 import { isPushId, type PushId } from '../../core/push-id.js';
-import { MAX_PAYLOAD_BYTES } from '../../http/routes/api-routes.js';
+import { MAX_PAYLOAD_BYTES } from '../../core/limits.js';
 import type { NotifyTarget } from '../backplane.js';
 import {
   sendWithReceipt,

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import {
   ADMIN_COOKIE,
   ADMIN_SESSION_SECONDS,
   AdminSessions,
   cookieValue,
-} from '../../admin/admin-session.js';
+} from '../admin-session.js';
 import { DASHBOARD_CSS, dashboardPage, loginPage } from '../../admin/dashboard-page.js';
-import { DASHBOARD_SCRIPT } from '../../admin/dashboard-script.js';
+import { packageRoot } from '../../config/package-root.js';
 import { EpushError } from '../../core/errors.js';
 import { isLoopback, KEYLESS, requireUnscoped, type ApiKeyAuth, type KeyScope } from '../auth.js';
 import { readBody } from '../json-body.js';
@@ -35,8 +37,17 @@ interface Asset {
   readonly contentType: string;
 }
 
-function asset(text: string, contentType: string): Asset {
-  const body = Buffer.from(text, 'utf8');
+/**
+ * The dashboard's script, built from src/admin/browser/dashboard.ts by `npm run build` (like the
+ * browser client); null when the package was not built.
+ */
+function builtDashboardScript(): Buffer | null {
+  const path = join(packageRoot(), 'dist', 'admin', 'dashboard.js');
+  return existsSync(path) ? readFileSync(path) : null;
+}
+
+function asset(text: string | Buffer, contentType: string): Asset {
+  const body = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
   return { body, etag, contentType };
 }
@@ -191,12 +202,20 @@ export function registerAdminRoutes(
     sendJson(res, 201, JSON.stringify({ pushId, snapshot }));
   });
 
-  const assets: Record<string, Asset> = {
-    '/admin/dashboard.js': asset(DASHBOARD_SCRIPT, 'text/javascript; charset=utf-8'),
+  const script = builtDashboardScript();
+  const assets: Record<string, Asset | null> = {
+    '/admin/dashboard.js': script && asset(script, 'text/javascript; charset=utf-8'),
     '/admin/dashboard.css': asset(DASHBOARD_CSS, 'text/css; charset=utf-8'),
   };
-  for (const [path, { body, etag, contentType }] of Object.entries(assets)) {
+  for (const [path, built] of Object.entries(assets)) {
     router.on('GET', path, ({ req, res }) => {
+      if (built === null) {
+        throw new EpushError(
+          'not_found',
+          `${path} is not built; run "npm run build" in the epush package.`,
+        );
+      }
+      const { body, etag, contentType } = built;
       const headers = {
         'content-type': contentType,
         'cache-control': 'no-cache',

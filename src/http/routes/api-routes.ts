@@ -1,6 +1,6 @@
 import { EpushError } from '../../core/errors.js';
+import { MAX_PAYLOAD_BYTES } from '../../core/limits.js';
 import {
-  MAX_PAYLOAD_BYTES,
   parseGroupName as groupParam,
   parsePushId as pushIdParam,
   parseListenTokenRequest,
@@ -15,7 +15,6 @@ import { sendJson, sendNoContent } from '../respond.js';
 import type { RouteContext, Router } from '../router.js';
 
 /** Largest serialized payload a notification may carry (SPEC §1). */
-export { MAX_PAYLOAD_BYTES };
 /** The body around the payload may add a little; past this the body is refused unread. */
 const BODY_OVERHEAD_BYTES = 4096;
 const MAX_API_BODY_BYTES = MAX_PAYLOAD_BYTES + BODY_OVERHEAD_BYTES;

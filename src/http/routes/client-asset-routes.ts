@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../config/package-root.js';
 import { EpushError } from '../../core/errors.js';
 import type { Router } from '../router.js';
 
@@ -16,17 +16,6 @@ const ASSETS: Record<string, { file: string; contentType: string }> = {
   '/epush.mjs': { file: 'epush.mjs', contentType: 'text/javascript; charset=utf-8' },
   '/epush.d.ts': { file: 'epush.d.ts', contentType: 'text/plain; charset=utf-8' },
 };
-
-/** The package root, found from this file whether it runs from src/ (tsx) or dist/src/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'client'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the epush package root');
-    dir = parent;
-  }
-}
 
 function load(file: string, contentType: string): Asset | null {
   const path = join(packageRoot(), 'client', 'dist', file);

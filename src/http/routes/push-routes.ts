@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
-import { decodeCursor, encodeCursor, type CursorPosition } from '../../core/cursor.js';
+import { decodeCursor, encodeCursor } from '../../core/cursor.js';
 import { EpushError } from '../../core/errors.js';
-import { isPushId, type PushId } from '../../core/push-id.js';
+import { MAX_LISTEN_BODY_BYTES } from '../../core/limits.js';
+import { parseListenRequest } from '../../core/listen-request.js';
 import { ListenStream } from '../../transports/listen-stream.js';
-import { LongPollConnection } from '../../transports/long-poll.js';
+import { longPollOverResponse } from '../../transports/long-poll.js';
 import { SseWriter } from '../../transports/sse.js';
 import {
   newListenStormState,
@@ -11,112 +12,11 @@ import {
   type ListenStormState,
 } from '../abuse-limits.js';
 import type { CorsPolicy } from '../cors.js';
-import { asObject, parseJson, readBody } from '../json-body.js';
+import { parseJson, readBody } from '../json-body.js';
 import type { ListenTokens } from '../listen-tokens.js';
 import type { PushService } from '../push-service.js';
 import { sendNoContent } from '../respond.js';
 import type { Router } from '../router.js';
-
-/** Most push IDs one listen may carry (SPEC §4). */
-export const MAX_PUSH_IDS_PER_LISTEN = 100;
-export const MAX_LISTEN_BODY_BYTES = 16 * 1024;
-
-export interface ListenRequest {
-  readonly pushIds: PushId[];
-  readonly from: CursorPosition | null;
-}
-
-/**
- * Validates a listen body; shared by every transport so they accept exactly the same input.
- * With `tokens` (a secret is configured), this is also the one place where listen tokens are
- * checked: a refused listen throws 403 `forbidden` before anything touches the node's state.
- */
-export function parseListenRequest(
-  value: unknown,
-  tokens: ListenTokens | null = null,
-): ListenRequest {
-  const body = asObject(value, 'The listen body');
-  const { pushIds, cursor, listenTokens } = body;
-  if (!Array.isArray(pushIds) || pushIds.length === 0) {
-    throw new EpushError('invalid_body', '"pushIds" must be a non-empty array of push IDs.');
-  }
-  if (pushIds.length > MAX_PUSH_IDS_PER_LISTEN) {
-    throw new EpushError(
-      'too_many_push_ids',
-      `A listen carries at most ${MAX_PUSH_IDS_PER_LISTEN} push IDs (got ${pushIds.length}).`,
-    );
-  }
-  const unique = new Set<PushId>();
-  for (const [index, pushId] of pushIds.entries()) {
-    if (!isPushId(pushId)) {
-      // Never echo the value itself: it may be huge or nested thousands deep.
-      const shown = typeof pushId === 'string' ? `"${pushId.slice(0, 80)}"` : `a ${typeof pushId}`;
-      throw new EpushError('invalid_push_id', `pushIds[${index}] (${shown}) is not a push ID.`);
-    }
-    unique.add(pushId);
-  }
-  if (listenTokens !== undefined && listenTokens !== null) {
-    if (
-      !Array.isArray(listenTokens) ||
-      listenTokens.length !== pushIds.length ||
-      !listenTokens.every((token) => token === null || typeof token === 'string')
-    ) {
-      throw new EpushError(
-        'invalid_body',
-        '"listenTokens" must be an array of strings (or nulls), one per entry of "pushIds".',
-      );
-    }
-  }
-  let from: CursorPosition | null = null;
-  if (cursor !== undefined && cursor !== null) {
-    from = typeof cursor === 'string' ? decodeCursor(cursor) : null;
-    if (from === null) {
-      throw new EpushError(
-        'invalid_cursor',
-        '"cursor" must be null or a cursor this service handed out.',
-      );
-    }
-  }
-  const ids = [...unique];
-  if (tokens !== null) tokens.check(ids, tokensFor(ids, pushIds, listenTokens));
-  return { pushIds: ids, from };
-}
-
-/** `{"pushIds":["<one push ID>"],"cursor":<cursor or null>}`, exactly as the clients send it. */
-const PLAIN_LISTEN_BODY =
-  /^\{"pushIds":\["([A-Za-z0-9_-]{16,64})"\],"cursor":(?:null|"([a-z0-9]{1,24})-([0-9a-z]{1,11})")\}$/;
-
-/**
- * The common listen body (one push ID, a cursor or null, no tokens) read without JSON.parse: the
- * accept loop's re-poll path. Null for anything else, which then takes parseListenRequest; for
- * what it accepts, the result is the one parseListenRequest gives.
- */
-export function parsePlainListenBody(body: Buffer): ListenRequest | null {
-  if (body.length > 160) return null;
-  const match = PLAIN_LISTEN_BODY.exec(body.toString('latin1'));
-  if (match === null) return null;
-  const pushId = match[1] as PushId;
-  const epoch = match[2];
-  if (epoch === undefined) return { pushIds: [pushId], from: null };
-  const seq = parseInt(match[3] ?? '', 36);
-  if (!Number.isSafeInteger(seq)) return null;
-  return { pushIds: [pushId], from: { epoch, seq } };
-}
-
-/** The token of each unique push ID (the first one given for a repeated push ID), or null. */
-function tokensFor(
-  ids: readonly PushId[],
-  pushIds: readonly unknown[],
-  listenTokens: unknown,
-): (string | null)[] | null {
-  if (!Array.isArray(listenTokens)) return null;
-  const byId = new Map<unknown, string>();
-  for (const [index, token] of (listenTokens as (string | null)[]).entries()) {
-    const id = pushIds[index];
-    if (token !== null && token !== '' && !byId.has(id)) byId.set(id, token);
-  }
-  return ids.map((id) => byId.get(id) ?? null);
-}
 
 /** A page outside `--cors-origins` may not listen (its browser would hide the answer anyway). */
 function refuseForeignOrigin(cors: CorsPolicy, req: IncomingMessage): void {
@@ -161,7 +61,7 @@ export function registerPushRoutes(
         if (socket.destroyed) return;
       }
     }
-    const connection = new LongPollConnection(
+    const connection = longPollOverResponse(
       res,
       {
         'content-type': 'application/json; charset=utf-8',

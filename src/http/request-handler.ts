@@ -3,10 +3,10 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { EpushError } from '../core/errors.js';
+import { MAX_PAYLOAD_BYTES } from '../core/limits.js';
 import { RejectionCounter } from '../observability/rejections.js';
 import { WebSocketTransport } from '../transports/websocket.js';
 import { ListenStormGuard, type ListenStormOptions } from './abuse-limits.js';
-import { MAX_PAYLOAD_BYTES } from './api-input.js';
 import { ApiKeyAuth } from './auth.js';
 import { CorsPolicy } from './cors.js';
 import { ListenTokens, type ListenTokenOptions } from './listen-tokens.js';
@@ -19,7 +19,7 @@ import { registerClientAssetRoutes } from './routes/client-asset-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerPushRoutes } from './routes/push-routes.js';
 
-export interface HttpHandlerOptions {
+export interface RequestHandlerOptions {
   readonly apiKeys: readonly string[];
   readonly insecureDev: boolean;
   /**
@@ -75,7 +75,7 @@ function parseTarget(rawUrl: string): URL | null {
  * upgrade, without a server: the standalone node wraps it in its own node:http server, an
  * embedding host calls it from its own (SPEC surface unchanged, under `basePath`).
  */
-export class HttpHandler {
+export class RequestHandler {
   readonly websockets: WebSocketTransport;
   readonly basePath: string;
   readonly cors: CorsPolicy;
@@ -91,7 +91,7 @@ export class HttpHandler {
 
   constructor(
     readonly service: PushService,
-    options: HttpHandlerOptions,
+    options: RequestHandlerOptions,
     private readonly log: Logger,
   ) {
     this.basePath = options.basePath ?? '';

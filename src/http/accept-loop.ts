@@ -1,33 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { decodeCursor, type CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
+import { MAX_LISTEN_BODY_BYTES } from '../core/limits.js';
+import { parseListenRequest } from '../core/listen-request.js';
 import type { RejectionCounter } from '../observability/rejections.js';
-import type { ConnectionCounter, ListenerConnection } from '../transports/listener-connection.js';
-import { normalizePeerAddress, ThrottledWarning, type ListenStormGuard } from './abuse-limits.js';
+import { LongPollConnection } from '../transports/long-poll.js';
+import { AcceptLoopConnection, Phase, type AcceptLoopOwner } from './accept-loop-connection.js';
+import type { ListenStormGuard } from './abuse-limits.js';
+import { ConnectionLimits, type ConnectionLimitOptions } from './connection-limits.js';
 import type { CorsPolicy } from './cors.js';
 import { parseJson } from './json-body.js';
 import { parseListenRequestHead } from './listen-request-head.js';
 import type { ListenTokens } from './listen-tokens.js';
 import type { PushService } from './push-service.js';
-import type { Headers } from './respond.js';
-import {
-  MAX_LISTEN_BODY_BYTES,
-  parseListenRequest,
-  parsePlainListenBody,
-} from './routes/push-routes.js';
+import { parsePlainListenBody } from './plain-listen-body.js';
+import { RawResponseHead } from './raw-response-head.js';
+import { INTERNAL_ERROR } from './respond.js';
 
-export interface HttpFrontOptions {
+export interface AcceptLoopOptions extends ConnectionLimitOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly idleTimeoutMs: number;
-  /** `--max-connections`: most open sockets; past it 503 `too_many_connections` (0 = no limit). */
-  readonly maxConnections: number;
-  /** `--max-connections-per-ip`: most open sockets per peer address; past it 429 (0 = off). */
-  readonly maxConnectionsPerIp: number;
   /** `--max-header-kb` in bytes: a longer head goes to node:http, which answers 431. */
   readonly maxHeadBytes: number;
   /** Listen-storm detection (`--listen-storm-*`); null: off. */
@@ -47,98 +43,6 @@ const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const MAX_PIPELINED_BYTES = 64 * 1024;
 const SWEEP_MS = 1000;
 
-const enum Phase {
-  /** Waiting for (the rest of) a request head; idle when nothing has arrived yet. */
-  Head,
-  /** Head parsed, waiting for the body. */
-  Body,
-  /** The listen is being served or held; input is buffered until it is answered. */
-  Listening,
-}
-
-/** One accepted socket while the front serves it (until it is handed to node:http). */
-class FrontConnection {
-  phase = Phase.Head;
-  /** Input not consumed yet. */
-  input: Buffer | null = null;
-  /** When the current phase's clock started (the first byte of a request, or going idle). */
-  since: number;
-  contentLength = 0;
-  origin: string | undefined = undefined;
-  listen: HeldListen | null = null;
-  /** No request has arrived yet: silence counts against the headers timeout, not the idle one. */
-  fresh = true;
-  /** Listen-storm state (abuse-limits.ts): plain numbers, no allocation per listen. */
-  stormServedAt = Number.NEGATIVE_INFINITY;
-  stormQuick = 0;
-  stormSeq = -1;
-  readonly onData = (chunk: Buffer): void => {
-    this.front.receive(this, chunk);
-  };
-  readonly onClose = (): void => {
-    this.front.gone(this);
-  };
-
-  constructor(
-    readonly front: HttpFront,
-    readonly socket: Socket,
-    now: number,
-  ) {
-    this.since = now;
-  }
-}
-
-/** A held `POST /push/listen` on a front connection: one answer ends it. */
-class HeldListen implements ListenerConnection {
-  readonly transport = 'long-poll' as const;
-  readonly streaming = false;
-  answered = false;
-  private closeCallback: (() => void) | null = null;
-
-  constructor(
-    private readonly connection: FrontConnection,
-    private readonly counter: ConnectionCounter,
-  ) {
-    counter.opened('long-poll');
-  }
-
-  get closed(): boolean {
-    return this.answered || this.connection.socket.destroyed;
-  }
-
-  onClose(callback: () => void): void {
-    this.closeCallback = callback;
-  }
-
-  send(answerJson: string): void {
-    if (this.answered) return;
-    this.finish();
-    this.connection.front.respond(this.connection, 200, answerJson, null);
-  }
-
-  fail(error: unknown): void {
-    if (this.answered) return;
-    this.finish();
-    this.connection.front.respondError(this.connection, error);
-  }
-
-  /** The peer went away before the answer. */
-  gone(): void {
-    if (this.answered) return;
-    this.answered = true;
-    this.counter.closed('long-poll');
-    const callback = this.closeCallback;
-    this.closeCallback = null;
-    callback?.();
-  }
-
-  private finish(): void {
-    this.answered = true;
-    this.closeCallback = null;
-    this.counter.closed('long-poll');
-  }
-}
-
 /**
  * The standalone node's accept loop. Long-polling's cost is the re-poll that follows every
  * answer, a full HTTP request per delivery; node:http spends most of a request's CPU on its
@@ -147,41 +51,29 @@ class HeldListen implements ListenerConnection {
  * hands every other connection, bytes included, to node:http for good: the API, SSE,
  * WebSocket upgrades, CORS preflights, and any request it does not fully understand.
  */
-export class HttpFront {
+export class AcceptLoop implements AcceptLoopOwner {
   readonly server: NetServer;
   /** Connections served here (not handed to node:http). */
-  private readonly connections = new Set<FrontConnection>();
+  private readonly connections = new Set<AcceptLoopConnection>();
   /** Connections waiting for a request (head or body): their timeouts are swept. */
-  private readonly waiting = new Set<FrontConnection>();
+  private readonly waiting = new Set<AcceptLoopConnection>();
   private readonly sweeper: NodeJS.Timeout;
-  private readonly headerCache = new Map<string, string>();
-  private dateSecond = 0;
-  private dateHeader = '';
   private closing = false;
-  private sockets = 0;
-  /** Open sockets per peer address, only with `maxConnectionsPerIp`; an entry goes at 0. */
-  private readonly perIp = new Map<string, number>();
-  private readonly connectionLimitWarning: ThrottledWarning;
-  private readonly perIpLimitWarning: ThrottledWarning;
   private readonly requestLinePrefix: Buffer;
+  private readonly heads: RawResponseHead;
+  private readonly limits: ConnectionLimits;
 
   constructor(
     private readonly http: HttpServer,
     private readonly service: PushService,
     private readonly cors: CorsPolicy,
     private readonly rejections: RejectionCounter,
-    private readonly options: HttpFrontOptions,
+    private readonly options: AcceptLoopOptions,
     private readonly log: Logger,
   ) {
     this.requestLinePrefix = Buffer.from(`POST ${options.listenPath} HTTP/1.1\r\n`, 'latin1');
-    this.connectionLimitWarning = new ThrottledWarning(
-      log,
-      'connection limit reached (--max-connections): new connections are refused with 503',
-    );
-    this.perIpLimitWarning = new ThrottledWarning(
-      log,
-      'per-address connection limit reached (--max-connections-per-ip): refused with 429',
-    );
+    this.heads = new RawResponseHead(cors);
+    this.limits = new ConnectionLimits(options, this.heads, rejections, log);
     this.server = createServer({ noDelay: true }, (socket) => {
       this.accept(socket);
     });
@@ -198,13 +90,12 @@ export class HttpFront {
 
   /** Every accepted socket still open, the ones handed to node:http included. */
   get openSockets(): number {
-    return this.sockets;
+    return this.limits.open;
   }
 
   /** Whether the sockets open (the asking one included) have reached `--max-connections`. */
   get atConnectionLimit(): boolean {
-    const max = this.options.maxConnections;
-    return max > 0 && this.sockets >= max;
+    return this.limits.atConnectionLimit;
   }
 
   /** Stops accepting; `callback` runs once every connection, either kind, has closed. */
@@ -241,33 +132,8 @@ export class HttpFront {
   // --- input ---------------------------------------------------------------------------------
 
   private accept(socket: Socket): void {
-    const { maxConnections, maxConnectionsPerIp } = this.options;
-    if (maxConnections > 0 && this.sockets >= maxConnections) {
-      this.connectionLimitWarning.warn({ open: this.sockets, maxConnections });
-      this.refuse(socket, TOO_MANY_CONNECTIONS, 'too_many_connections');
-      return;
-    }
-    let peer: string | undefined;
-    if (maxConnectionsPerIp > 0 && socket.remoteAddress !== undefined) {
-      peer = normalizePeerAddress(socket.remoteAddress);
-      const open = this.perIp.get(peer) ?? 0;
-      if (open >= maxConnectionsPerIp) {
-        this.perIpLimitWarning.warn({ peer, open, maxConnectionsPerIp });
-        this.refuse(socket, PER_IP_LIMIT, 'per_ip_connection_limit');
-        return;
-      }
-      this.perIp.set(peer, open + 1);
-    }
-    this.sockets += 1;
-    socket.once('close', () => {
-      this.sockets -= 1;
-      if (peer !== undefined) {
-        const left = (this.perIp.get(peer) ?? 1) - 1;
-        if (left > 0) this.perIp.set(peer, left);
-        else this.perIp.delete(peer);
-      }
-    });
-    const connection = new FrontConnection(this, socket, Date.now());
+    if (!this.limits.admit(socket)) return;
+    const connection = new AcceptLoopConnection(this, socket, Date.now());
     this.connections.add(connection);
     this.waiting.add(connection);
     socket.on('data', connection.onData);
@@ -276,7 +142,7 @@ export class HttpFront {
   }
 
   /** @internal */
-  receive(connection: FrontConnection, chunk: Buffer): void {
+  receive(connection: AcceptLoopConnection, chunk: Buffer): void {
     if (connection.input === null) {
       connection.input = chunk;
       if (connection.phase === Phase.Head) connection.since = Date.now();
@@ -291,7 +157,7 @@ export class HttpFront {
   }
 
   /** Consumes buffered input: a head, then a body, then serves the listen. */
-  private advance(connection: FrontConnection): void {
+  private advance(connection: AcceptLoopConnection): void {
     const input = connection.input;
     if (input === null) return;
     if (connection.phase === Phase.Head) {
@@ -333,11 +199,11 @@ export class HttpFront {
     this.serveListen(connection, body.subarray(0, connection.contentLength));
   }
 
-  private serveListen(connection: FrontConnection, body: Buffer): void {
-    const listen = new HeldListen(connection, this.service.connections);
+  private serveListen(connection: AcceptLoopConnection, body: Buffer): void {
+    const listen = new LongPollConnection(connection, this.service.connections);
     connection.listen = listen;
     if (!this.cors.allowsOrigin(connection.origin)) {
-      listen.fail(FORBIDDEN_ORIGIN);
+      this.failListen(connection, listen, FORBIDDEN_ORIGIN);
       return;
     }
     let request;
@@ -347,7 +213,7 @@ export class HttpFront {
         (tokens === null ? parsePlainListenBody(body) : null) ??
         parseListenRequest(parseJson(body), tokens);
     } catch (error) {
-      listen.fail(error);
+      this.failListen(connection, listen, error);
       return;
     }
     const delayMs =
@@ -359,13 +225,22 @@ export class HttpFront {
       ) ?? 0;
     if (delayMs > 0) {
       this.serveLater(listen, request.pushIds, request.from, delayMs).catch((error: unknown) => {
-        listen.fail(error);
+        this.failListen(connection, listen, error);
       });
       return;
     }
     this.service.listen(request.pushIds, request.from, listen).catch((error: unknown) => {
-      listen.fail(error);
+      this.failListen(connection, listen, error);
     });
+  }
+
+  /** Answers a listen that could not be served with its error, unless it was answered already. */
+  private failListen(
+    connection: AcceptLoopConnection,
+    listen: LongPollConnection,
+    error: unknown,
+  ): void {
+    if (listen.settle()) this.respondError(connection, error);
   }
 
   /**
@@ -373,7 +248,7 @@ export class HttpFront {
    * at arrival first, so what is published during the delay is in its answer.
    */
   private async serveLater(
-    listen: HeldListen,
+    listen: LongPollConnection,
     pushIds: Parameters<PushService['listen']>[0],
     from: CursorPosition | null,
     delayMs: number,
@@ -386,26 +261,8 @@ export class HttpFront {
     await this.service.listen(pushIds, pinned, listen);
   }
 
-  /**
-   * Refuses a connection at accept with one complete answer, then closes it. Its input is read
-   * and dropped meanwhile: closing with unread input would reset the connection, and the peer
-   * might lose the answer.
-   */
-  private refuse(socket: Socket, error: EpushError, reason: string): void {
-    this.rejections.count(reason);
-    socket.on('error', noop);
-    const body = JSON.stringify(error.toJSON());
-    let head = this.statusAndHeaders(error.status, undefined);
-    for (const [name, value] of Object.entries(error.headers)) head += `${name}: ${value}\r\n`;
-    socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-    socket.resume();
-    socket.setTimeout(REFUSED_LINGER_MS, () => {
-      socket.destroy();
-    });
-  }
-
   /** node:http takes the connection, with every byte not consumed yet. */
-  private handOff(connection: FrontConnection): void {
+  private handOff(connection: AcceptLoopConnection): void {
     const { socket } = connection;
     this.connections.delete(connection);
     this.waiting.delete(connection);
@@ -419,10 +276,10 @@ export class HttpFront {
   }
 
   /** @internal */
-  gone(connection: FrontConnection): void {
+  gone(connection: AcceptLoopConnection): void {
     this.connections.delete(connection);
     this.waiting.delete(connection);
-    connection.listen?.gone();
+    connection.listen?.peerClosed();
     connection.listen = null;
     connection.input = null;
   }
@@ -456,7 +313,7 @@ export class HttpFront {
 
   /** @internal Writes one complete response; the connection then waits for its next request. */
   respond(
-    connection: FrontConnection,
+    connection: AcceptLoopConnection,
     status: number,
     body: string,
     extra: Readonly<Record<string, string>> | null,
@@ -465,7 +322,7 @@ export class HttpFront {
     connection.listen = null;
     if (socket.destroyed) return;
     const close = this.closing || extra?.connection === 'close';
-    let head = this.statusAndHeaders(status, connection.origin);
+    let head = this.heads.of(status, connection.origin);
     if (extra !== null) {
       for (const [name, value] of Object.entries(extra)) {
         if (name !== 'connection') head += `${name}: ${value}\r\n`;
@@ -491,7 +348,7 @@ export class HttpFront {
   }
 
   /** @internal */
-  respondError(connection: FrontConnection, error: unknown): void {
+  respondError(connection: AcceptLoopConnection, error: unknown): void {
     if (error instanceof EpushError) {
       this.rejections.count(error.code);
       this.respond(connection, error.status, JSON.stringify(error.toJSON()), error.headers);
@@ -502,55 +359,9 @@ export class HttpFront {
       this.respond(connection, 500, INTERNAL_ERROR, { 'x-request-id': requestId });
     }
   }
-
-  /** The status line and every header but Content-Length, as node:http would send them. */
-  private statusAndHeaders(status: number, origin: string | undefined): string {
-    const key = `${status} ${this.cors.headersKey(origin)}`;
-    let cached = this.headerCache.get(key);
-    if (cached === undefined) {
-      cached = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
-      const headers: Headers = { ...JSON_HEADERS, ...this.cors.headersForOrigin(origin) };
-      for (const [name, value] of Object.entries(headers)) cached += `${name}: ${value}\r\n`;
-      this.headerCache.set(key, cached); // bounded: statuses × allowed origins
-    }
-    return `${cached}date: ${this.date()}\r\n`;
-  }
-
-  private date(): string {
-    const now = Date.now();
-    const second = Math.floor(now / 1000);
-    if (second !== this.dateSecond) {
-      this.dateSecond = second;
-      this.dateHeader = new Date(now).toUTCString();
-    }
-    return this.dateHeader;
-  }
 }
 
 const EMPTY = Buffer.alloc(0);
-/** How long a refused connection may take to read its answer and close. */
-const REFUSED_LINGER_MS = 2000;
-const TOO_MANY_CONNECTIONS = new EpushError(
-  'too_many_connections',
-  'This node is at its connection limit; try again shortly (another node may have room).',
-  { 'retry-after': '1', connection: 'close' },
-);
-const PER_IP_LIMIT = new EpushError(
-  'rate_limited',
-  'Too many connections from your address; close some or try again later.',
-  { 'retry-after': '5', connection: 'close' },
-);
-const JSON_HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  'cache-control': 'no-store',
-} as const;
-const INTERNAL_ERROR = JSON.stringify({
-  error: {
-    code: 'internal_error',
-    message: 'The server failed to handle this request; the failure has been logged.',
-  },
-});
-
 function noop(): void {}
 
 /**

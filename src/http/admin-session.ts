@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { digestOf, type KeyScope, type KnownKey } from '../http/auth.js';
+import { digestOf, type KeyScope, type KnownKey } from './auth.js';
 
 /** How long a dashboard login lasts (the cookie's Max-Age). */
 export const ADMIN_SESSION_SECONDS = 12 * 60 * 60;

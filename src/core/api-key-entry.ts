@@ -6,7 +6,8 @@
  *
  * `;` and `|` cannot occur in a group name, so a prefix needs no escaping.
  */
-import { GROUP_NAME_PATTERN } from '../core/group-name.js';
+import { GROUP_NAME_PATTERN } from './group-name.js';
+import { MIN_API_KEY_LENGTH } from './limits.js';
 
 export interface ApiKeySpec {
   readonly secret: string;
@@ -14,8 +15,6 @@ export interface ApiKeySpec {
   /** Group-name prefixes the key may address; null = every group. */
   readonly groupPrefixes: readonly string[] | null;
 }
-
-export const MIN_API_KEY_LENGTH = 16;
 
 /** Throws an Error whose message completes "--api-key …" when the entry is not valid. */
 export function parseApiKeyEntry(entry: string): ApiKeySpec {

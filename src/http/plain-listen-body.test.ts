@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseJson } from '../json-body.js';
-import { parseListenRequest, parsePlainListenBody } from './push-routes.js';
+import { parseListenRequest } from '../core/listen-request.js';
+import { parseJson } from './json-body.js';
+import { parsePlainListenBody } from './plain-listen-body.js';
 
 const ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 

@@ -3,11 +3,11 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { EpushError } from '../core/errors.js';
 import { refuseUpgrade } from '../transports/websocket.js';
-import { HttpFront } from './http-front.js';
-import type { HttpHandler } from './http-handler.js';
+import { AcceptLoop } from './accept-loop.js';
+import type { RequestHandler } from './request-handler.js';
 import { sendError } from './respond.js';
 
-export interface HttpServerOptions {
+export interface StandaloneServerOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -55,11 +55,11 @@ const STATUS_TEXT: Record<number, string> = {
  * request within `bodyTimeoutMs` (a held long-poll is past that point: its request has fully
  * arrived), and an idle keep-alive connection closes after `idleTimeoutMs`.
  */
-export function serveHandler(
-  handler: HttpHandler,
-  options: HttpServerOptions,
+export function serveStandalone(
+  handler: RequestHandler,
+  options: StandaloneServerOptions,
   log: Logger,
-): HttpFront {
+): AcceptLoop {
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs,
@@ -124,7 +124,7 @@ export function serveHandler(
       new EpushError('not_found', `No WebSocket endpoint at ${pathOf(req.url)}; use /push/ws.`),
     );
   });
-  return new HttpFront(
+  return new AcceptLoop(
     server,
     handler.service,
     handler.cors,
