@@ -37,8 +37,6 @@ const MAY_IMPORT = {
 /** Type-only imports of the backplane contract's `NodeInfo`, the one type of a cluster node. */
 const CONTRACT_TYPES = ['http', 'sdk'];
 /** config checks a `--backplane stomp://` URL at load with the STOMP driver's pure parser. */
-const EXCEPTIONS = { config: { backplane: 'stomp/stomp-url\\.js$' } };
-
 /** One `no-restricted-imports` entry per folder (a later entry for the same rule would replace it). */
 function layerRules() {
   return Object.entries(MAY_IMPORT).map(([folder, allowed]) => {
@@ -46,10 +44,7 @@ function layerRules() {
     for (const other of FOLDERS) {
       if (other === folder || allowed.includes(other)) continue;
       const message = `src/${folder} may import only ${allowed.join(', ')} (docs/architecture.md, Layers).`;
-      const exception = EXCEPTIONS[folder]?.[other];
-      if (exception !== undefined) {
-        patterns.push({ regex: `^(\\.\\./)+${other}/(?!${exception})`, message });
-      } else if (other === 'backplane' && CONTRACT_TYPES.includes(folder)) {
+      if (other === 'backplane' && CONTRACT_TYPES.includes(folder)) {
         patterns.push({ regex: '^(\\.\\./)+backplane/(?!backplane\\.js$)', message });
         patterns.push({
           regex: '^(\\.\\./)+backplane/backplane\\.js$',

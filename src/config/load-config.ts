@@ -1,4 +1,4 @@
-import { parseStompUrl } from '../backplane/stomp/stomp-url.js';
+import { parseStompUrl } from './stomp-url.js';
 import {
   FLAGS,
   FlagValueError,

@@ -12,7 +12,7 @@ import {
   type IMessage,
   type IStompSocket,
 } from '@stomp/stompjs';
-import type { StompTarget } from './stomp-url.js';
+import type { StompTarget } from '../../config/stomp-url.js';
 
 export class TcpStompSocket implements IStompSocket {
   readonly url: string;
@@ -162,4 +162,4 @@ export function subscribeConfirmed(
 }
 
 export type { Client, IFrame, IMessage };
-export { parseStompUrl, type StompTarget } from './stomp-url.js';
+export { parseStompUrl, type StompTarget } from '../../config/stomp-url.js';

@@ -37,7 +37,7 @@ import { stompDestinations, type EventsMessage, type StompDestinations } from '.
 import { StompReplica } from './stomp-replica.js';
 import { StompRequests, VENDOR } from './stomp-requests.js';
 import { StompSequencer, withTimeout } from './stomp-sequencer.js';
-import { parseStompUrl, type StompTarget } from './stomp-url.js';
+import { parseStompUrl, type StompTarget } from '../../config/stomp-url.js';
 
 export const STOMP_GUARANTEES: BackplaneGuarantees = {
   multiNode: true,
