@@ -1,0 +1,394 @@
+/**
+ * SPEC §5 across the origins of one site, in real Chromium: pages of `orders.example.test` and
+ * `billing.example.test` (one application server) use the push server on `push.example.test`,
+ * all three mapped to loopback by Chromium's host resolver. Through the hub frame
+ * (`/epush-hub.html` on the push server's origin) their tabs hold ONE listener connection; when
+ * the tab holding it closes, a tab of the other host takes over within 2 s, losing and doubling
+ * nothing. A page of an origin outside `--cors-origins` gets nothing through the hub, and a
+ * page that forbids frames shares per origin instead.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium, type PushNotification } from '../support/browser.js';
+import { api, eventually, sleep, startEpush, type EpushProcess } from '../support/epush-process.js';
+import { freePort } from '../support/free-port.js';
+
+const TAKEOVER_LIMIT_MS = 2000;
+const PUBLISH_EVERY_MS = 30;
+const QUIET_MS = 500;
+
+/** What the application page keeps on `window.app` (see `appPage`). */
+interface AppWindow {
+  app: {
+    received: PushNotification[];
+    statuses: string[];
+    /** Messages the page's window got from the push server's origin (the hub frame). */
+    fromHub: number;
+    push: {
+      readonly isLeader: boolean;
+      readonly status: string;
+      readonly sharing: { mode: string; leadership: string; channel: string };
+    };
+  };
+}
+
+/** The application page: loads /epush.js from the push host, listens on `?id=`. */
+function appPage(pushUrl: string): string {
+  const pushOrigin = new URL(pushUrl).origin;
+  return `<!doctype html><meta charset="utf-8"><title>app</title>
+<script src="${pushUrl}/epush.js"></script>
+<script>
+  const params = new URLSearchParams(location.search);
+  window.app = { received: [], statuses: [], fromHub: 0 };
+  addEventListener('message', (event) => {
+    if (event.origin === ${JSON.stringify(pushOrigin)}) window.app.fromHub += 1;
+  });
+  const options = { url: ${JSON.stringify(pushUrl)} };
+  if (params.has('hubTimeout')) options.hubTimeoutSeconds = Number(params.get('hubTimeout'));
+  const push = EPush.connect(options);
+  window.app.push = push;
+  push.on('status', (status) => window.app.statuses.push(status));
+  push.listen(params.get('id'), (notification) => {
+    window.app.received.push(notification);
+    console.log('epush-received ' + JSON.stringify(notification));
+  });
+</script>`;
+}
+
+interface AppTab {
+  readonly page: Page;
+  readonly host: string;
+  readonly pushId: string;
+  /** Deliveries with the test's clock when their console event arrived. */
+  readonly delivered: { notification: PushNotification; at: number }[];
+}
+
+describe('one connection per browser across the origins of a site, through the hub frame', () => {
+  let epush: EpushProcess;
+  let apps: Server;
+  let browser: Browser;
+  let appPort: number;
+  let pushUrl: string;
+  const contexts: BrowserContext[] = [];
+  const origin = (host: string): string => `http://${host}.example.test:${appPort}`;
+
+  before(async () => {
+    appPort = await freePort();
+    const pushPort = await freePort();
+    pushUrl = `http://push.example.test:${pushPort}`;
+    apps = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname !== '/') {
+        res.writeHead(404).end();
+        return;
+      }
+      const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8' };
+      // A page whose own CSP forbids every frame: the hub cannot load there.
+      if (url.searchParams.get('csp') === 'noframes') {
+        headers['content-security-policy'] = "frame-src 'none'";
+      }
+      res.writeHead(200, headers).end(appPage(pushUrl));
+    });
+    await new Promise<void>((resolve) => apps.listen(appPort, '127.0.0.1', resolve));
+    [epush, browser] = await Promise.all([
+      startEpush([
+        '--port',
+        String(pushPort),
+        '--insecure-dev',
+        '--cors-origins',
+        `${origin('orders')},${origin('billing')}`,
+      ]),
+      launchChromium(['--host-resolver-rules=MAP *.example.test 127.0.0.1']),
+    ]);
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close();
+    await browser?.close();
+    await epush?.stop();
+    await new Promise((resolve) => apps?.close(resolve));
+  });
+
+  async function newContext(): Promise<BrowserContext> {
+    const context = await browser.newContext();
+    contexts.push(context);
+    return context;
+  }
+
+  async function closeContexts(): Promise<void> {
+    for (const context of contexts.splice(0)) await context.close();
+    await eventually(
+      async () => ((await connections()) === 0 ? true : undefined),
+      5000,
+      'no held connection left from the previous test',
+    );
+  }
+
+  /** Listener connections the server holds now, whatever the transport. */
+  async function connections(): Promise<number> {
+    const text = await (await fetch(`${epush.url}/metrics`)).text();
+    let total = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith('epush_connections{')) total += Number(line.split(' ')[1]);
+    }
+    return total;
+  }
+
+  async function sampleConnections(count: number, everyMs: number): Promise<number[]> {
+    const values: number[] = [];
+    for (let i = 0; i < count; i += 1) {
+      if (i > 0) await sleep(everyMs);
+      values.push(await connections());
+    }
+    return values;
+  }
+
+  async function openTab(
+    context: BrowserContext,
+    host: string,
+    query: Record<string, string> = {},
+  ): Promise<AppTab> {
+    const pushId = await api(epush.url).mintPushId();
+    const page = await context.newPage();
+    const delivered: AppTab['delivered'] = [];
+    page.on('console', (message) => {
+      const text = message.text();
+      if (!text.startsWith('epush-received ')) return;
+      const notification = JSON.parse(text.slice('epush-received '.length)) as PushNotification;
+      delivered.push({ notification, at: Date.now() });
+    });
+    const search = new URLSearchParams({ id: pushId, ...query });
+    await page.goto(`${origin(host)}/?${search.toString()}`);
+    return { page, host, pushId, delivered };
+  }
+
+  function info(tab: AppTab): Promise<{ isLeader: boolean; status: string; mode: string }> {
+    return tab.page.evaluate(() => {
+      const { push } = (globalThis as unknown as AppWindow).app;
+      return { isLeader: push.isLeader, status: push.status, mode: push.sharing.mode };
+    });
+  }
+
+  async function waitConnected(tab: AppTab): Promise<void> {
+    await tab.page.waitForFunction(
+      () => (globalThis as unknown as AppWindow).app.statuses.includes('connected'),
+      undefined,
+      { timeout: 10_000 },
+    );
+  }
+
+  async function leaders(tabs: readonly AppTab[]): Promise<AppTab[]> {
+    const infos = await Promise.all(tabs.map(info));
+    return tabs.filter((_, i) => infos[i]!.isLeader);
+  }
+
+  function idsOf(tab: AppTab): string[] {
+    return tab.delivered.map((d) => `${d.notification.id} ${d.notification.pushId}`);
+  }
+
+  test('the hub page allows only the --cors-origins to frame it and runs no inline script', async () => {
+    const response = await fetch(`${epush.url}/epush-hub.html`);
+    assert.equal(response.status, 200);
+    const csp = response.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.match(csp, new RegExp(`frame-ancestors ${origin('orders')} ${origin('billing')}(;|$)`));
+    const html = await response.text();
+    assert.doesNotMatch(html, /<script>/, 'no inline script');
+    assert.match(html, /<script src="epush-hub.js"><\/script>/);
+    assert.match(html, /data-epush-origins="\[&quot;http:\/\/orders\.example\.test:/);
+    const script = await fetch(`${epush.url}/epush-hub.js`);
+    assert.equal(script.status, 200);
+    assert.match(script.headers.get('content-type') ?? '', /^text\/javascript/);
+  });
+
+  test('three tabs on two application hosts hold exactly one listener connection, and each view gets exactly its own notifications', async (t) => {
+    await closeContexts();
+    const context = await newContext();
+    const tabs = [
+      await openTab(context, 'orders'),
+      await openTab(context, 'billing'),
+      await openTab(context, 'orders'),
+    ];
+    await Promise.all(tabs.map(waitConnected));
+    const infos = await Promise.all(tabs.map(info));
+    t.diagnostic(`tabs: ${JSON.stringify(infos)}`);
+    for (const tabInfo of infos) assert.equal(tabInfo.mode, 'site');
+    assert.equal((await leaders(tabs)).length, 1, 'exactly one tab holds the connection');
+    const samples = await sampleConnections(6, 200);
+    t.diagnostic(`listener connections sampled over 1 s: ${samples.join(', ')}`);
+    assert.deepEqual(samples, [1, 1, 1, 1, 1, 1]);
+
+    const ids = await Promise.all(
+      tabs.map((tab, i) => api(epush.url).notifyPushId(tab.pushId, { tab: i })),
+    );
+    await eventually(
+      () => Promise.resolve(tabs.every((tab) => tab.delivered.length > 0) ? true : undefined),
+      5000,
+      'every tab to receive its notification',
+      20,
+    );
+    await sleep(QUIET_MS);
+    tabs.forEach((tab, i) => {
+      assert.deepEqual(
+        tab.delivered.map((d) => d.notification),
+        [{ id: ids[i], pushId: tab.pushId, group: null, payload: { tab: i } }],
+        `tab ${i} (${tab.host}) gets exactly its own notification`,
+      );
+    });
+    assert.deepEqual(await sampleConnections(3, 100), [1, 1, 1]);
+  });
+
+  test('closing the leader tab moves the connection to a tab of the other host within 2 s, losing and doubling nothing', async (t) => {
+    await closeContexts();
+    const context = await newContext();
+    // The first tab leads (nobody else is there); the others are of the other host.
+    const first = await openTab(context, 'billing');
+    await waitConnected(first);
+    const others = [await openTab(context, 'orders'), await openTab(context, 'orders')];
+    await Promise.all(others.map(waitConnected));
+    assert.deepEqual(await leaders([first, ...others]), [first]);
+    assert.deepEqual(await sampleConnections(3, 100), [1, 1, 1]);
+
+    const tabs = [first, ...others];
+    const published: { key: string; pushId: string; at: number }[] = [];
+    let publishing = true;
+    const publisher = (async () => {
+      for (let n = 0; publishing; n += 1) {
+        const at = Date.now();
+        await Promise.all(
+          tabs.map(async (tab) => {
+            const id = await api(epush.url).notifyPushId(tab.pushId, { n });
+            published.push({ key: `${id} ${tab.pushId}`, pushId: tab.pushId, at });
+          }),
+        );
+        await sleep(Math.max(0, PUBLISH_EVERY_MS - (Date.now() - at)));
+      }
+    })();
+    await sleep(1000);
+    await first.page.close();
+    const goneAt = Date.now();
+    await sleep(2000);
+    publishing = false;
+    await publisher;
+
+    for (const tab of others) {
+      const mine = published.filter((p) => p.pushId === tab.pushId).map((p) => p.key);
+      await eventually(
+        () => Promise.resolve(mine.every((key) => idsOf(tab).includes(key)) ? true : undefined),
+        5000,
+        `every notification published to ${tab.pushId} to arrive`,
+        50,
+      );
+    }
+    await sleep(QUIET_MS);
+    const firstAfter = Math.min(
+      ...others.flatMap((tab) =>
+        tab.delivered
+          .filter((d) => {
+            const sent = published.find(
+              (p) => p.key === `${d.notification.id} ${d.notification.pushId}`,
+            );
+            return sent !== undefined && sent.at >= goneAt;
+          })
+          .map((d) => d.at - goneAt),
+      ),
+    );
+    const newLeaders = await leaders(others);
+    t.diagnostic(
+      `takeover: first delivery of a notification published after the leader tab closed ` +
+        `${firstAfter} ms after; ${published.length} notifications`,
+    );
+    for (const tab of others) {
+      const mine = published.filter((p) => p.pushId === tab.pushId).map((p) => p.key);
+      assert.deepEqual(idsOf(tab), mine, `${tab.pushId}: every notification once, in order`);
+    }
+    assert.ok(firstAfter < TAKEOVER_LIMIT_MS, `took over after ${firstAfter} ms`);
+    assert.equal(newLeaders.length, 1);
+    assert.equal(newLeaders[0]!.host, 'orders', 'a tab of the other host holds it now');
+    assert.deepEqual(await sampleConnections(3, 100), [1, 1, 1]);
+  });
+
+  test('a page of an origin outside --cors-origins gets nothing through the hub, even where the frame loads', async () => {
+    await closeContexts();
+    // Second round: the hub page's CSP is stripped on its way to the intruder, so the frame
+    // loads even though frame-ancestors refuses the page: what is tested is the hub's own check.
+    for (const stripCsp of [false, true]) {
+      const context = await newContext();
+      const member = await openTab(context, 'orders');
+      await waitConnected(member);
+      // The intruder knows the member's push ID, and tries to listen on it.
+      const search = new URLSearchParams({ id: member.pushId, hubTimeout: '2' });
+      const intruder = await context.newPage();
+      if (stripCsp) {
+        // Both hub files, fetched by the test (its resolver does not know the test hosts).
+        await intruder.route(/\/epush-hub\.(html|js)$/, async (route) => {
+          const path = new URL(route.request().url()).pathname;
+          const response = await route.fetch({ url: epush.url + path });
+          const headers = { ...response.headers() };
+          delete headers['content-security-policy'];
+          await route.fulfill({ response, headers });
+        });
+      }
+      const openedAt = Date.now();
+      await intruder.goto(`${origin('intruder')}/?${search.toString()}`);
+      if (stripCsp) {
+        // While the page waits for the hub's answer, the frame is there and its page loaded.
+        const origins = await eventually(
+          async () => {
+            const frame = intruder.frames().find((f) => f.url().endsWith('/epush-hub.html'));
+            return frame
+              ?.evaluate(() => document.documentElement.dataset.epushOrigins)
+              .catch(() => undefined);
+          },
+          1500,
+          'the hub frame to load in the intruder page',
+          50,
+        );
+        assert.ok(origins.includes('orders.example.test'), origins);
+      }
+      await sleep(2500 - (Date.now() - openedAt)); // the hub handshake times out
+      const id = await api(epush.url).notifyPushId(member.pushId, { secret: stripCsp });
+      await eventually(
+        () => Promise.resolve(member.delivered.length > 0 ? true : undefined),
+        5000,
+        'the member to receive its notification',
+        20,
+      );
+      await sleep(QUIET_MS);
+      assert.equal(member.delivered[0]?.notification.id, id);
+      const seen = await intruder.evaluate(() => {
+        const { app } = globalThis as unknown as AppWindow;
+        return { received: app.received, fromHub: app.fromHub, mode: app.push.sharing.mode };
+      });
+      assert.deepEqual(
+        seen,
+        { received: [], fromHub: 0, mode: 'origin' },
+        `CSP stripped: ${stripCsp}: the intruder heard nothing from the hub`,
+      );
+      await context.close();
+      contexts.splice(contexts.indexOf(context), 1);
+    }
+  });
+
+  test('a page whose CSP forbids frames shares per origin instead and still gets its notifications', async () => {
+    await closeContexts();
+    const context = await newContext();
+    const tab = await openTab(context, 'orders', { csp: 'noframes', hubTimeout: '1' });
+    await waitConnected(tab);
+    assert.equal((await info(tab)).mode, 'origin');
+    const id = await api(epush.url).notifyPushId(tab.pushId, { fallback: true });
+    await eventually(
+      () => Promise.resolve(tab.delivered.length > 0 ? true : undefined),
+      5000,
+      'the notification',
+      20,
+    );
+    assert.deepEqual(
+      tab.delivered.map((d) => d.notification.id),
+      [id],
+    );
+  });
+});
