@@ -340,7 +340,14 @@ describe('one connection per browser across the origins of a site, through the h
           async () => {
             const frame = intruder.frames().find((f) => f.url().endsWith('/epush-hub.html'));
             return frame
-              ?.evaluate(() => document.documentElement.dataset.epushOrigins)
+              ?.evaluate(
+                () =>
+                  (
+                    globalThis as unknown as {
+                      document: { documentElement: { dataset: Record<string, string> } };
+                    }
+                  ).document.documentElement.dataset.epushOrigins,
+              )
               .catch(() => undefined);
           },
           1500,
