@@ -65,6 +65,7 @@ class FrontConnection {
   since: number;
   contentLength = 0;
   origin: string | undefined = undefined;
+  host: string | undefined = undefined;
   listen: HeldListen | null = null;
   /** No request has arrived yet: silence counts against the headers timeout, not the idle one. */
   fresh = true;
@@ -320,6 +321,7 @@ export class HttpFront {
       connection.phase = Phase.Body;
       connection.contentLength = head.contentLength;
       connection.origin = head.origin;
+      connection.host = head.host;
       connection.input = input.length > end + 4 ? input.subarray(end + 4) : null;
     }
     const body = connection.input ?? EMPTY;
@@ -336,7 +338,7 @@ export class HttpFront {
   private serveListen(connection: FrontConnection, body: Buffer): void {
     const listen = new HeldListen(connection, this.service.connections);
     connection.listen = listen;
-    if (!this.cors.allowsOrigin(connection.origin)) {
+    if (!this.cors.allowsOrigin(connection.origin, connection.host)) {
       listen.fail(FORBIDDEN_ORIGIN);
       return;
     }
@@ -480,6 +482,7 @@ export class HttpFront {
     connection.phase = Phase.Head;
     connection.contentLength = 0;
     connection.origin = undefined;
+    connection.host = undefined;
     connection.since = Date.now();
     this.waiting.add(connection);
     // A pipelined request waits until the fan-out that answered this one is over.

@@ -126,14 +126,20 @@ describe('one connection per browser across the origins of a site, through the h
     );
   }
 
+  /** Listener connections the server holds now, by transport. */
+  async function connectionsByTransport(): Promise<Record<string, number>> {
+    const text = await (await fetch(`${epush.url}/metrics`)).text();
+    const counts: Record<string, number> = {};
+    for (const line of text.split('\n')) {
+      const found = /^epush_connections\{transport="([^"]+)"\} (\d+)/.exec(line);
+      if (found) counts[found[1]!] = Number(found[2]);
+    }
+    return counts;
+  }
+
   /** Listener connections the server holds now, whatever the transport. */
   async function connections(): Promise<number> {
-    const text = await (await fetch(`${epush.url}/metrics`)).text();
-    let total = 0;
-    for (const line of text.split('\n')) {
-      if (line.startsWith('epush_connections{')) total += Number(line.split(' ')[1]);
-    }
-    return total;
+    return Object.values(await connectionsByTransport()).reduce((sum, n) => sum + n, 0);
   }
 
   async function sampleConnections(count: number, everyMs: number): Promise<number[]> {
@@ -220,6 +226,8 @@ describe('one connection per browser across the origins of a site, through the h
     const samples = await sampleConnections(6, 200);
     t.diagnostic(`listener connections sampled over 1 s: ${samples.join(', ')}`);
     assert.deepEqual(samples, [1, 1, 1, 1, 1, 1]);
+    // The hub's CSP lets its client use the first transport it tries.
+    assert.deepEqual(await connectionsByTransport(), { 'long-poll': 0, sse: 0, websocket: 1 });
 
     const ids = await Promise.all(
       tabs.map((tab, i) => api(epush.url).notifyPushId(tab.pushId, { tab: i })),
