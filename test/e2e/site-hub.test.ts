@@ -16,6 +16,24 @@ import { api, eventually, sleep, startEpush, type EpushProcess } from '../suppor
 import { freePort } from '../support/free-port.js';
 
 const TAKEOVER_LIMIT_MS = 2000;
+/**
+ * Chromium as people run it: playwright-core turns third-party storage partitioning off; this
+ * list (the last --disable-features wins) keeps the rest of its list and leaves partitioning on,
+ * so third-party frames get storage, BroadcastChannel and locks per top-level site.
+ */
+const DISABLED_FEATURES = [
+  'AvoidUnnecessaryBeforeUnloadCheckSync',
+  'DestroyProfileOnBrowserClose',
+  'HttpsUpgrades',
+  'HttpsFirstBalancedModeAutoEnable',
+  'MediaRouter',
+  'PaintHolding',
+  'AvoidCorsURLLoaderRestartOnRedirect',
+  'OptimizationHints',
+  'NetworkTimeServiceQuerying',
+  'AimEnabled',
+  'PreconnectToSearch',
+];
 const PUBLISH_EVERY_MS = 30;
 const QUIET_MS = 500;
 
@@ -71,13 +89,16 @@ describe('one connection per browser across the origins of a site, through the h
   let browser: Browser;
   let appPort: number;
   let pushUrl: string;
+  let otherSitePushUrl: string;
   const contexts: BrowserContext[] = [];
   const origin = (host: string): string => `http://${host}.example.test:${appPort}`;
+  const otherOrigin = (host: string): string => `http://${host}.other.test:${appPort}`;
 
   before(async () => {
     appPort = await freePort();
     const pushPort = await freePort();
     pushUrl = `http://push.example.test:${pushPort}`;
+    otherSitePushUrl = `http://push.other.test:${pushPort}`;
     apps = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname !== '/') {
@@ -89,7 +110,9 @@ describe('one connection per browser across the origins of a site, through the h
       if (url.searchParams.get('csp') === 'noframes') {
         headers['content-security-policy'] = "frame-src 'none'";
       }
-      res.writeHead(200, headers).end(appPage(pushUrl));
+      // `?push=other`: the same node under a host name of another site.
+      const push = url.searchParams.get('push') === 'other' ? otherSitePushUrl : pushUrl;
+      res.writeHead(200, headers).end(appPage(push));
     });
     await new Promise<void>((resolve) => apps.listen(appPort, '127.0.0.1', resolve));
     [epush, browser] = await Promise.all([
@@ -98,9 +121,12 @@ describe('one connection per browser across the origins of a site, through the h
         String(pushPort),
         '--insecure-dev',
         '--cors-origins',
-        `${origin('orders')},${origin('billing')}`,
+        `${origin('orders')},${origin('billing')},${otherOrigin('www')}`,
       ]),
-      launchChromium(['--host-resolver-rules=MAP *.example.test 127.0.0.1']),
+      launchChromium([
+        '--host-resolver-rules=MAP *.example.test 127.0.0.1, MAP *.other.test 127.0.0.1',
+        `--disable-features=${DISABLED_FEATURES.join(',')}`,
+      ]),
     ]);
   });
 
@@ -166,7 +192,8 @@ describe('one connection per browser across the origins of a site, through the h
       delivered.push({ notification, at: Date.now() });
     });
     const search = new URLSearchParams({ id: pushId, ...query });
-    await page.goto(`${origin(host)}/?${search.toString()}`);
+    const base = host.includes('.') ? `http://${host}:${appPort}` : origin(host);
+    await page.goto(`${base}/?${search.toString()}`);
     return { page, host, pushId, delivered };
   }
 
@@ -200,7 +227,8 @@ describe('one connection per browser across the origins of a site, through the h
     const csp = response.headers.get('content-security-policy') ?? '';
     assert.match(csp, /default-src 'none'/);
     assert.match(csp, /script-src 'self'(;|$)/);
-    assert.match(csp, new RegExp(`frame-ancestors ${origin('orders')} ${origin('billing')}(;|$)`));
+    const ancestors = `${origin('orders')} ${origin('billing')} ${otherOrigin('www')}`;
+    assert.match(csp, new RegExp(`frame-ancestors ${ancestors}(;|$)`));
     const html = await response.text();
     assert.doesNotMatch(html, /<script>/, 'no inline script');
     assert.match(html, /<script src="epush-hub.js"><\/script>/);
@@ -317,6 +345,68 @@ describe('one connection per browser across the origins of a site, through the h
     assert.equal(newLeaders.length, 1);
     assert.equal(newLeaders[0]!.host, 'orders', 'a tab of the other host holds it now');
     assert.deepEqual(await sampleConnections(3, 100), [1, 1, 1]);
+  });
+
+  test('a push server of another site: its hub frames under the two hosts of one site share one partition, hence one connection', async (t) => {
+    await closeContexts();
+    const context = await newContext();
+    const tabs = [
+      await openTab(context, 'orders', { push: 'other' }),
+      await openTab(context, 'billing', { push: 'other' }),
+    ];
+    await Promise.all(tabs.map(waitConnected));
+    const infos = await Promise.all(tabs.map(info));
+    t.diagnostic(`tabs: ${JSON.stringify(infos)}`);
+    for (const tabInfo of infos) assert.equal(tabInfo.mode, 'site');
+    assert.deepEqual(await sampleConnections(3, 200), [1, 1, 1]);
+    const ids = await Promise.all(tabs.map((tab) => api(epush.url).notifyPushId(tab.pushId)));
+    await eventually(
+      () => Promise.resolve(tabs.every((tab) => tab.delivered.length > 0) ? true : undefined),
+      5000,
+      'every tab to receive its notification',
+      20,
+    );
+    await sleep(QUIET_MS);
+    tabs.forEach((tab, i) => {
+      assert.deepEqual(
+        tab.delivered.map((d) => d.notification.id),
+        [ids[i]],
+      );
+    });
+  });
+
+  test('a page of another site shares nothing with this one (browsers partition by site): one connection per site', async (t) => {
+    await closeContexts();
+    const context = await newContext();
+    const tabs = [
+      await openTab(context, 'orders'),
+      await openTab(context, 'billing'),
+      await openTab(context, 'www.other.test'),
+    ];
+    await Promise.all(tabs.map(waitConnected));
+    const infos = await Promise.all(tabs.map(info));
+    t.diagnostic(`tabs: ${JSON.stringify(infos)}`);
+    for (const tabInfo of infos) assert.equal(tabInfo.mode, 'site');
+    assert.deepEqual(
+      infos.map((i) => i.isLeader),
+      [true, false, true],
+      'the first tab of each site leads',
+    );
+    assert.deepEqual(await sampleConnections(3, 200), [2, 2, 2]);
+    const ids = await Promise.all(tabs.map((tab) => api(epush.url).notifyPushId(tab.pushId)));
+    await eventually(
+      () => Promise.resolve(tabs.every((tab) => tab.delivered.length > 0) ? true : undefined),
+      5000,
+      'every tab to receive its notification',
+      20,
+    );
+    await sleep(QUIET_MS);
+    tabs.forEach((tab, i) => {
+      assert.deepEqual(
+        tab.delivered.map((d) => d.notification.id),
+        [ids[i]],
+      );
+    });
   });
 
   test('a page of an origin outside --cors-origins gets nothing through the hub, even where the frame loads', async () => {
