@@ -17,7 +17,10 @@ import type {
 
 /** The page's end of an open hub frame. */
 export interface HubFrame {
-  /** Posts to the frame, targeted at the push server's origin only. */
+  /**
+   * Posts to the frame, targeted at the push server's origin only; what is posted before the
+   * frame's page has loaded waits for it (the hub listens from its first script on).
+   */
   post(message: PageToHub): void;
   /** Removes the frame (and stops hearing it). */
   close(): void;
@@ -28,9 +31,6 @@ export interface HubFrame {
  * from THAT frame and the push server's origin; null when this page cannot embed frames.
  */
 export type HubFrameOpener = (url: string, onMessage: (data: unknown) => void) => HubFrame | null;
-
-/** How often `hello` is repeated until the hub answers (the frame may still be loading). */
-const HELLO_EVERY_MS = 150;
 
 /** What the link needs from the page's client. */
 export interface HubLinkHost {
@@ -57,14 +57,14 @@ export interface HubLinkOptions {
 /**
  * The page's side of site sharing (`sharing.mode` `"site"`): a hidden frame of the push
  * server's origin (the hub) holds this page's place among the site's tabs, so pages of every
- * origin of the site share the one connection the hub frames coordinate. The page sends its
- * push IDs; the hub sends back only their notifications and the shared status. Without an
- * answer to `hello` within `timeoutMs`, or on `refused`, `host.failed` is called once.
+ * origin of the site share the one connection the hub frames coordinate. The page says `hello`
+ * once (it waits for the frame to load), then sends its push IDs; the hub sends back only their
+ * notifications and the shared status. Without an answer to `hello` within `timeoutMs`, or on
+ * `refused`, `host.failed` is called once.
  */
 export class HubLink {
   private frame: HubFrame | null = null;
   private state: HubState | null = null;
-  private helloTimer: TimerHandle | null = null;
   private deadline: TimerHandle | null = null;
   private registrationScheduled = false;
   private closed = false;
@@ -91,7 +91,7 @@ export class HubLink {
       });
       return;
     }
-    this.sayHello();
+    this.frame.post({ p: HUB_PROTOCOL, t: 'hello', ...options.hello });
   }
 
   /** Whether the hub answered: the page shares the site's connection. */
@@ -126,15 +126,6 @@ export class HubLink {
     this.clearTimers();
     this.frame?.close();
     this.frame = null;
-  }
-
-  private sayHello(): void {
-    if (this.closed || this.ready) return;
-    this.frame?.post({ p: HUB_PROTOCOL, t: 'hello', ...this.options.hello });
-    this.helloTimer = this.options.clock.setTimeout(() => {
-      this.helloTimer = null;
-      this.sayHello();
-    }, HELLO_EVERY_MS);
   }
 
   private fail(reason: string): void {
@@ -198,10 +189,7 @@ export class HubLink {
   }
 
   private clearTimers(): void {
-    const { clock } = this.options;
-    if (this.helloTimer !== null) clock.clearTimeout(this.helloTimer);
-    if (this.deadline !== null) clock.clearTimeout(this.deadline);
-    this.helloTimer = null;
+    if (this.deadline !== null) this.options.clock.clearTimeout(this.deadline);
     this.deadline = null;
   }
 }
@@ -236,11 +224,20 @@ export function iframeHubOpener(document: FrameDocument, window: MessageWindow):
       if (event.source !== iframe.contentWindow) return;
       onMessage(event.data);
     };
+    // Posting to the frame's initial about:blank document (the page's origin) would only make
+    // the browser log a target-origin mismatch: messages wait for the hub page's `load`.
+    let queued: PageToHub[] | null = [];
+    iframe.addEventListener('load', () => {
+      const waiting = queued ?? [];
+      queued = null;
+      for (const message of waiting) iframe.contentWindow?.postMessage(message, origin);
+    });
     window.addEventListener('message', listener);
     (document.body ?? document.documentElement).appendChild(iframe);
     return {
       post(message) {
-        iframe.contentWindow?.postMessage(message, origin);
+        if (queued) queued.push(message);
+        else iframe.contentWindow?.postMessage(message, origin);
       },
       close() {
         window.removeEventListener('message', listener);
