@@ -65,6 +65,7 @@ function appPage(pushUrl: string): string {
   });
   const options = { url: ${JSON.stringify(pushUrl)} };
   if (params.has('hubTimeout')) options.hubTimeoutSeconds = Number(params.get('hubTimeout'));
+  if (params.has('sharing')) options.sharing = params.get('sharing');
   const push = EPush.connect(options);
   window.app.push = push;
   push.on('status', (status) => window.app.statuses.push(status));
@@ -241,14 +242,15 @@ describe('one connection per browser across the origins of a site, through the h
   test('three tabs on two application hosts hold exactly one listener connection, and each view gets exactly its own notifications', async (t) => {
     await closeContexts();
     const context = await newContext();
-    const tabs = [
-      await openTab(context, 'orders'),
-      await openTab(context, 'billing'),
-      await openTab(context, 'orders'),
-    ];
+    const openedAt = Date.now();
+    const first = await openTab(context, 'orders');
+    await waitConnected(first);
+    const firstConnectedMs = Date.now() - openedAt;
+    const tabs = [first, await openTab(context, 'billing'), await openTab(context, 'orders')];
     await Promise.all(tabs.map(waitConnected));
     const infos = await Promise.all(tabs.map(info));
     t.diagnostic(`tabs: ${JSON.stringify(infos)}`);
+    t.diagnostic(`the first tab was connected (through its hub) ${firstConnectedMs} ms after goto`);
     for (const tabInfo of infos) assert.equal(tabInfo.mode, 'site');
     assert.equal((await leaders(tabs)).length, 1, 'exactly one tab holds the connection');
     const samples = await sampleConnections(6, 200);
@@ -478,11 +480,21 @@ describe('one connection per browser across the origins of a site, through the h
     }
   });
 
-  test('a page whose CSP forbids frames shares per origin instead and still gets its notifications', async () => {
+  test('a page whose CSP forbids frames shares per origin instead and still gets its notifications', async (t) => {
     await closeContexts();
+    const direct = await newContext();
+    let openedAt = Date.now();
+    const origin = await openTab(direct, 'orders', { sharing: 'origin' });
+    await waitConnected(origin);
+    t.diagnostic(`sharing forced to origin: connected ${Date.now() - openedAt} ms after goto`);
+    assert.equal((await info(origin)).mode, 'origin');
+    await closeContexts();
+
     const context = await newContext();
+    openedAt = Date.now();
     const tab = await openTab(context, 'orders', { csp: 'noframes', hubTimeout: '1' });
     await waitConnected(tab);
+    t.diagnostic(`frames forbidden: connected ${Date.now() - openedAt} ms after goto`);
     assert.equal((await info(tab)).mode, 'origin');
     const id = await api(epush.url).notifyPushId(tab.pushId, { fallback: true });
     await eventually(
