@@ -349,6 +349,60 @@ describe('one connection per browser across the origins of a site, through the h
     assert.deepEqual(await sampleConnections(3, 100), [1, 1, 1]);
   });
 
+  test("a page of the push server's own origin shares per origin, and that is the hub frames' connection", async () => {
+    await closeContexts();
+    const context = await newContext();
+    const tab = await openTab(context, 'billing');
+    await waitConnected(tab);
+    // A first answer gives the site a cursor: a push ID that joins later is listened on from
+    // there (before any answer, a listen means "from now", client/README.md "Limits").
+    const primed = await api(epush.url).notifyPushId(tab.pushId);
+    await eventually(
+      () => Promise.resolve(tab.delivered.length > 0 ? true : undefined),
+      5000,
+      'the first answer',
+      20,
+    );
+    assert.equal(tab.delivered[0]?.notification.id, primed);
+    const own = await context.newPage();
+    // Any page of the push server's origin; the hub page's CSP lets /epush.js of 'self' run.
+    await own.goto(`${pushUrl}/epush-hub.html`);
+    await own.addScriptTag({ url: `${pushUrl}/epush.js` });
+    const pushId = await api(epush.url).mintPushId();
+    await own.evaluate(
+      ({ url, id }) => {
+        const w = globalThis as unknown as AppWindow & {
+          EPush: {
+            connect(options: { url: string }): AppWindow['app']['push'] & {
+              listen(id: string, callback: (n: PushNotification) => void): void;
+            };
+          };
+        };
+        const push = w.EPush.connect({ url });
+        w.app = { received: [], statuses: [], fromHub: 0, push };
+        push.listen(id, (n) => w.app.received.push(n));
+      },
+      { url: pushUrl, id: pushId },
+    );
+    const sent = await api(epush.url).notifyPushId(pushId, { own: true });
+    const received = await eventually(
+      () =>
+        own.evaluate(() => {
+          const { app } = globalThis as unknown as AppWindow;
+          return app.received.length > 0 ? app.received.map((n) => n.id) : undefined;
+        }),
+      5000,
+      "the push server's own page to receive its notification",
+      20,
+    );
+    assert.deepEqual(received, [sent]);
+    const mode = await own.evaluate(
+      () => (globalThis as unknown as AppWindow).app.push.sharing.mode,
+    );
+    assert.equal(mode, 'origin');
+    assert.deepEqual(await sampleConnections(3, 200), [1, 1, 1]);
+  });
+
   test('a push server of another site: its hub frames under the two hosts of one site share one partition, hence one connection', async (t) => {
     await closeContexts();
     const context = await newContext();
