@@ -47,7 +47,8 @@ export const TAB_PROTOCOL_VERSION = 1;
 
 const DEFAULT_HOLD_SECONDS = 25;
 const DEFAULT_ABANDON_MARGIN_SECONDS = 10;
-const DEFAULT_HUB_TIMEOUT_SECONDS = 3;
+/** For the hub frame to load and answer; a frame that loads and stays silent fails sooner. */
+const DEFAULT_HUB_TIMEOUT_SECONDS = 10;
 
 // A view of the global object with everything optional: the client also loads in workers,
 // old browsers and Node (tests), where any of these may be missing.

@@ -28,9 +28,21 @@ export interface HubFrame {
 
 /**
  * Opens the hub frame at `url` and calls `onMessage` with the data of every message that comes
- * from THAT frame and the push server's origin; null when this page cannot embed frames.
+ * from THAT frame and the push server's origin, and `onLoad` when the frame's document loaded
+ * (or failed to: a frame the page's CSP or the hub's `frame-ancestors` blocks loads an error
+ * page); null when this page cannot embed frames.
  */
-export type HubFrameOpener = (url: string, onMessage: (data: unknown) => void) => HubFrame | null;
+export type HubFrameOpener = (
+  url: string,
+  onMessage: (data: unknown) => void,
+  onLoad: () => void,
+) => HubFrame | null;
+
+/**
+ * A hub whose frame has loaded answers `hello` at once (its script runs before `load`); this
+ * long without an answer after `load` means the frame was blocked or the origin refused.
+ */
+export const HUB_LOADED_GRACE_MS = 500;
 
 /** What the link needs from the page's client. */
 export interface HubLinkHost {
@@ -66,6 +78,7 @@ export class HubLink {
   private frame: HubFrame | null = null;
   private state: HubState | null = null;
   private deadline: TimerHandle | null = null;
+  private grace: TimerHandle | null = null;
   private registrationScheduled = false;
   private closed = false;
 
@@ -79,9 +92,15 @@ export class HubLink {
       this.fail(`the hub did not answer within ${options.timeoutMs} ms`);
     }, options.timeoutMs);
     try {
-      this.frame = options.open(options.url, (data) => {
-        this.onMessage(data);
-      });
+      this.frame = options.open(
+        options.url,
+        (data) => {
+          this.onMessage(data);
+        },
+        () => {
+          this.onLoad();
+        },
+      );
     } catch (error) {
       options.logger.warn('epush: could not open the hub frame', error);
     }
@@ -126,6 +145,14 @@ export class HubLink {
     this.clearTimers();
     this.frame?.close();
     this.frame = null;
+  }
+
+  private onLoad(): void {
+    if (this.closed || this.ready || this.grace !== null) return;
+    this.grace = this.options.clock.setTimeout(() => {
+      this.grace = null;
+      this.fail('the hub frame loaded but did not answer (blocked, or this origin is not allowed)');
+    }, HUB_LOADED_GRACE_MS);
   }
 
   private fail(reason: string): void {
@@ -189,8 +216,11 @@ export class HubLink {
   }
 
   private clearTimers(): void {
-    if (this.deadline !== null) this.options.clock.clearTimeout(this.deadline);
+    const { clock } = this.options;
+    if (this.deadline !== null) clock.clearTimeout(this.deadline);
+    if (this.grace !== null) clock.clearTimeout(this.grace);
     this.deadline = null;
+    this.grace = null;
   }
 }
 
@@ -211,7 +241,7 @@ interface MessageWindow {
  * from that frame's window and the push server's origin, and posted to that origin only.
  */
 export function iframeHubOpener(document: FrameDocument, window: MessageWindow): HubFrameOpener {
-  return (url, onMessage) => {
+  return (url, onMessage, onLoad) => {
     const origin = new URL(url).origin;
     const iframe = document.createElement('iframe');
     iframe.src = url;
@@ -231,6 +261,7 @@ export function iframeHubOpener(document: FrameDocument, window: MessageWindow):
       const waiting = queued ?? [];
       queued = null;
       for (const message of waiting) iframe.contentWindow?.postMessage(message, origin);
+      onLoad();
     });
     window.addEventListener('message', listener);
     (document.body ?? document.documentElement).appendChild(iframe);

@@ -195,7 +195,10 @@ export interface ConnectOptions {
    * `origin`: this origin's tabs only, no frame.
    */
   sharing?: 'auto' | 'site' | 'origin';
-  /** How long the hub frame has to answer before the page shares per origin (default 3). */
+  /**
+   * How long the hub frame has to load and answer before the page shares per origin (default
+   * 10); a frame that loaded (or was blocked) and does not answer within 0.5 s fails at once.
+   */
   hubTimeoutSeconds?: number;
 
   // Injectables: the browser's own by default; tests pass fakes. `null` disables one.

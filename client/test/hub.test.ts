@@ -69,9 +69,10 @@ class FramedHub {
     for (const listener of this.listeners) listener(event);
   }
 
-  /** The page's `hubFrame` option: the frame is this hub. */
-  readonly opener: HubFrameOpener = (_url, onMessage) => {
+  /** The page's `hubFrame` option: the frame is this hub (it loads at once). */
+  readonly opener: HubFrameOpener = (_url, onMessage, onLoad) => {
     this.toPage = onMessage;
+    queueMicrotask(onLoad);
     return {
       post: (message) => {
         queueMicrotask(() => {
@@ -85,10 +86,10 @@ class FramedHub {
   };
 }
 
-/** A page of another origin than the push server's: its client uses `frame` as the hub. */
+/** A page of another origin than the push server's: its client opens the hub with `hubFrame`. */
 function openPage(
   site: Site,
-  frame: FramedHub,
+  hubFrame: HubFrameOpener,
   name: string,
 ): { client: EPushClient; fetched: string[] } {
   const fetched: string[] = [];
@@ -100,7 +101,7 @@ function openPage(
   const scope = site.clock.scope();
   const client = new EPushClient({
     url: URL_BASE,
-    hubFrame: frame.opener,
+    hubFrame,
     fetch,
     window: new FakeWindow(),
     BroadcastChannel: null,
@@ -121,8 +122,8 @@ describe('the hub frame', () => {
     const allowed = [ORDERS, BILLING];
     const orders = new FramedHub(site, ORDERS, allowed);
     const billing = new FramedHub(site, BILLING, allowed);
-    const pageA = openPage(site, orders, 'pageA');
-    const pageB = openPage(site, billing, 'pageB');
+    const pageA = openPage(site, orders.opener, 'pageA');
+    const pageB = openPage(site, billing.opener, 'pageB');
     const idA = pushId('orders');
     const idB = pushId('billing');
     const gotA: string[] = [];
@@ -169,15 +170,25 @@ describe('the hub frame', () => {
   test('a page of an origin that is not allowed gets no answer, the hub starts no client, and the page shares per origin', async () => {
     const site = new Site();
     const frame = new FramedHub(site, INTRUDER, [ORDERS]);
-    const page = openPage(site, frame, 'intruder');
+    const page = openPage(site, frame.opener, 'intruder');
     page.client.listen(pushId('intruder'), () => undefined);
-    await site.advance(1000);
+    await site.advance(400);
     assert.equal(page.client.sharing.mode, 'site', 'still waiting for the hub');
-    await site.advance(2500);
+    await site.advance(200); // the frame loaded 0.5 s ago and said nothing
     assert.deepEqual(frame.posted, [], 'the hub said nothing');
     assert.equal(frame.clients, 0, 'and joined no tabs');
     assert.equal(page.client.sharing.mode, 'origin');
     assert.ok(page.fetched.length > 0, 'the page listens on its own after the fallback');
+  });
+
+  test('a frame that never loads is given up after hubTimeoutSeconds', async () => {
+    const site = new Site();
+    const never: HubFrameOpener = () => ({ post: () => undefined, close: () => undefined });
+    const page = openPage(site, never, 'page');
+    await site.advance(9900);
+    assert.equal(page.client.sharing.mode, 'site', 'still waiting for the hub');
+    await site.advance(200);
+    assert.equal(page.client.sharing.mode, 'origin');
   });
 
   test('the hub answers only its parent window, and only the origin that said hello first', async () => {
@@ -213,7 +224,7 @@ describe('the hub frame', () => {
       return serverFetch(url, init);
     };
     const frame = new FramedHub(site, ORDERS, [ORDERS], { extra: { fetch } });
-    const page = openPage(site, frame, 'page');
+    const page = openPage(site, frame.opener, 'page');
     const id = pushId('tokened');
     page.client.listen(id, () => undefined, { listenToken: TOKEN });
     await site.advance(300);
@@ -226,7 +237,7 @@ describe('the hub frame', () => {
     const site = new Site();
     const alone = { locks: false, localStorage: false, broadcastChannel: false };
     const frame = new FramedHub(site, ORDERS, [ORDERS], alone);
-    const page = openPage(site, frame, 'page');
+    const page = openPage(site, frame.opener, 'page');
     await site.advance(200);
     assert.deepEqual(
       frame.posted.map((p) => p.message.t),
@@ -240,8 +251,8 @@ describe('the hub frame', () => {
     const allowed = [ORDERS, BILLING];
     const orders = new FramedHub(site, ORDERS, allowed);
     const billing = new FramedHub(site, BILLING, allowed);
-    const pageA = openPage(site, orders, 'pageA');
-    const pageB = openPage(site, billing, 'pageB');
+    const pageA = openPage(site, orders.opener, 'pageA');
+    const pageB = openPage(site, billing.opener, 'pageB');
     const idA = pushId('gone');
     const expiredA: string[][] = [];
     const expiredB: string[][] = [];
@@ -262,11 +273,11 @@ describe('the hub frame', () => {
     const allowed = [ORDERS, BILLING];
     const orders = new FramedHub(site, ORDERS, allowed);
     const billing = new FramedHub(site, BILLING, allowed);
-    const pageA = openPage(site, orders, 'pageA');
+    const pageA = openPage(site, orders.opener, 'pageA');
     pageA.client.listen(pushId('closing'), () => undefined);
     await site.advance(300);
     assert.equal(pageA.client.isLeader, true, 'the first page leads');
-    const pageB = openPage(site, billing, 'pageB');
+    const pageB = openPage(site, billing.opener, 'pageB');
     const idB = pushId('survivor');
     const got: string[] = [];
     pageB.client.listen(idB, (n) => got.push(n.id));
