@@ -8,81 +8,28 @@
  * page that forbids frames shares per origin instead.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { launchChromium, type PushNotification } from '../support/browser.js';
 import { api, eventually, sleep, startEpush, type EpushProcess } from '../support/epush-process.js';
 import { freePort } from '../support/free-port.js';
+import {
+  appInfo,
+  connectionsByTransport as byTransport,
+  DISABLED_FEATURES,
+  listenerConnections,
+  openAppTab,
+  sampleListenerConnections,
+  startSiteApps,
+  waitAppConnected,
+  type AppTab,
+  type AppWindow,
+} from '../support/site-apps.js';
 
 const TAKEOVER_LIMIT_MS = 2000;
-/**
- * Chromium as people run it: playwright-core turns third-party storage partitioning off; this
- * list (the last --disable-features wins) keeps the rest of its list and leaves partitioning on,
- * so third-party frames get storage, BroadcastChannel and locks per top-level site.
- */
-const DISABLED_FEATURES = [
-  'AvoidUnnecessaryBeforeUnloadCheckSync',
-  'DestroyProfileOnBrowserClose',
-  'HttpsUpgrades',
-  'HttpsFirstBalancedModeAutoEnable',
-  'MediaRouter',
-  'PaintHolding',
-  'AvoidCorsURLLoaderRestartOnRedirect',
-  'OptimizationHints',
-  'NetworkTimeServiceQuerying',
-  'AimEnabled',
-  'PreconnectToSearch',
-];
 const PUBLISH_EVERY_MS = 30;
 const QUIET_MS = 500;
-
-/** What the application page keeps on `window.app` (see `appPage`). */
-interface AppWindow {
-  app: {
-    received: PushNotification[];
-    statuses: string[];
-    /** Messages the page's window got from the push server's origin (the hub frame). */
-    fromHub: number;
-    push: {
-      readonly isLeader: boolean;
-      readonly status: string;
-      readonly sharing: { mode: string; leadership: string; channel: string };
-    };
-  };
-}
-
-/** The application page: loads /epush.js from the push host, listens on `?id=`. */
-function appPage(pushUrl: string): string {
-  const pushOrigin = new URL(pushUrl).origin;
-  return `<!doctype html><meta charset="utf-8"><title>app</title>
-<script src="${pushUrl}/epush.js"></script>
-<script>
-  const params = new URLSearchParams(location.search);
-  window.app = { received: [], statuses: [], fromHub: 0 };
-  addEventListener('message', (event) => {
-    if (event.origin === ${JSON.stringify(pushOrigin)}) window.app.fromHub += 1;
-  });
-  const options = { url: ${JSON.stringify(pushUrl)} };
-  if (params.has('hubTimeout')) options.hubTimeoutSeconds = Number(params.get('hubTimeout'));
-  if (params.has('sharing')) options.sharing = params.get('sharing');
-  const push = EPush.connect(options);
-  window.app.push = push;
-  push.on('status', (status) => window.app.statuses.push(status));
-  push.listen(params.get('id'), (notification) => {
-    window.app.received.push(notification);
-    console.log('epush-received ' + JSON.stringify(notification));
-  });
-</script>`;
-}
-
-interface AppTab {
-  readonly page: Page;
-  readonly host: string;
-  readonly pushId: string;
-  /** Deliveries with the test's clock when their console event arrived. */
-  readonly delivered: { notification: PushNotification; at: number }[];
-}
 
 describe('one connection per browser across the origins of a site, through the hub frame', () => {
   let epush: EpushProcess;
@@ -96,26 +43,13 @@ describe('one connection per browser across the origins of a site, through the h
   const otherOrigin = (host: string): string => `http://${host}.other.test:${appPort}`;
 
   before(async () => {
-    appPort = await freePort();
     const pushPort = await freePort();
     pushUrl = `http://push.example.test:${pushPort}`;
     otherSitePushUrl = `http://push.other.test:${pushPort}`;
-    apps = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname !== '/') {
-        res.writeHead(404).end();
-        return;
-      }
-      const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8' };
-      // A page whose own CSP forbids every frame: the hub cannot load there.
-      if (url.searchParams.get('csp') === 'noframes') {
-        headers['content-security-policy'] = "frame-src 'none'";
-      }
-      // `?push=other`: the same node under a host name of another site.
-      const push = url.searchParams.get('push') === 'other' ? otherSitePushUrl : pushUrl;
-      res.writeHead(200, headers).end(appPage(push));
-    });
-    await new Promise<void>((resolve) => apps.listen(appPort, '127.0.0.1', resolve));
+    ({ server: apps, port: appPort } = await startSiteApps(
+      () => pushUrl,
+      () => otherSitePushUrl,
+    ));
     [epush, browser] = await Promise.all([
       startEpush([
         '--port',
@@ -153,30 +87,12 @@ describe('one connection per browser across the origins of a site, through the h
     );
   }
 
-  /** Listener connections the server holds now, by transport. */
-  async function connectionsByTransport(): Promise<Record<string, number>> {
-    const text = await (await fetch(`${epush.url}/metrics`)).text();
-    const counts: Record<string, number> = {};
-    for (const line of text.split('\n')) {
-      const found = /^epush_connections\{transport="([^"]+)"\} (\d+)/.exec(line);
-      if (found) counts[found[1]!] = Number(found[2]);
-    }
-    return counts;
-  }
-
-  /** Listener connections the server holds now, whatever the transport. */
-  async function connections(): Promise<number> {
-    return Object.values(await connectionsByTransport()).reduce((sum, n) => sum + n, 0);
-  }
-
-  async function sampleConnections(count: number, everyMs: number): Promise<number[]> {
-    const values: number[] = [];
-    for (let i = 0; i < count; i += 1) {
-      if (i > 0) await sleep(everyMs);
-      values.push(await connections());
-    }
-    return values;
-  }
+  const connectionsByTransport = (): Promise<Record<string, number>> => byTransport(epush.url);
+  const connections = (): Promise<number> => listenerConnections(epush.url);
+  const sampleConnections = (count: number, everyMs: number): Promise<number[]> =>
+    sampleListenerConnections(epush.url, count, everyMs);
+  const info = appInfo;
+  const waitConnected = waitAppConnected;
 
   async function openTab(
     context: BrowserContext,
@@ -184,33 +100,9 @@ describe('one connection per browser across the origins of a site, through the h
     query: Record<string, string> = {},
   ): Promise<AppTab> {
     const pushId = await api(epush.url).mintPushId();
-    const page = await context.newPage();
-    const delivered: AppTab['delivered'] = [];
-    page.on('console', (message) => {
-      const text = message.text();
-      if (!text.startsWith('epush-received ')) return;
-      const notification = JSON.parse(text.slice('epush-received '.length)) as PushNotification;
-      delivered.push({ notification, at: Date.now() });
-    });
     const search = new URLSearchParams({ id: pushId, ...query });
     const base = host.includes('.') ? `http://${host}:${appPort}` : origin(host);
-    await page.goto(`${base}/?${search.toString()}`);
-    return { page, host, pushId, delivered };
-  }
-
-  function info(tab: AppTab): Promise<{ isLeader: boolean; status: string; mode: string }> {
-    return tab.page.evaluate(() => {
-      const { push } = (globalThis as unknown as AppWindow).app;
-      return { isLeader: push.isLeader, status: push.status, mode: push.sharing.mode };
-    });
-  }
-
-  async function waitConnected(tab: AppTab): Promise<void> {
-    await tab.page.waitForFunction(
-      () => (globalThis as unknown as AppWindow).app.statuses.includes('connected'),
-      undefined,
-      { timeout: 10_000 },
-    );
+    return openAppTab(context, `${base}/?${search.toString()}`, host, pushId);
   }
 
   async function leaders(tabs: readonly AppTab[]): Promise<AppTab[]> {
