@@ -2,6 +2,7 @@
 // Builds the browser client into client/dist:
 //   epush.js     classic script (IIFE), global `EPush`  — served at /epush.js
 //   epush.mjs    ES module                              — served at /epush.mjs
+//   epush-hub.js the hub frame's script (IIFE)          — served at /epush-hub.js
 //   types/       declarations (tsc --emitDeclarationOnly), with epush.d.ts / epush.d.mts entry points
 // Usage: node client/build.mjs   (from anywhere; paths are relative to this file)
 import { spawnSync } from 'node:child_process';
@@ -35,6 +36,12 @@ const common = {
 await Promise.all([
   build({ ...common, format: 'iife', globalName: 'EPush', outfile: join(dist, 'epush.js') }),
   build({ ...common, format: 'esm', outfile: join(dist, 'epush.mjs') }),
+  build({
+    ...common,
+    entryPoints: [join(here, 'src', 'hub-main.ts')],
+    format: 'iife',
+    outfile: join(dist, 'epush-hub.js'),
+  }),
 ]);
 
 const tsc = spawnSync(
@@ -63,4 +70,4 @@ await writeFile(
     '',
   ].join('\n'),
 );
-console.log('client/build.mjs: built client/dist (epush.js, epush.mjs, types)');
+console.log('client/build.mjs: built client/dist (epush.js, epush.mjs, epush-hub.js, types)');

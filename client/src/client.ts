@@ -1,19 +1,7 @@
-import { RecentDeliveries } from './dedupe.js';
 import { Emitter } from './emitter.js';
 import { randomId, resolveEnvironment, type Environment } from './environment.js';
-import {
-  chooseHandover,
-  HANDOVER_FRESH_MS,
-  HEARTBEAT_MS,
-  LeaderRole,
-  type Handover,
-  type HeardState,
-} from './leader.js';
-import { TabRegistry } from './registry.js';
-import { StateStore } from './state-store.js';
-import { openTabChannel, type TabChannel } from './tab-channel.js';
-import { chooseLeadership, type Leadership } from './tab-leadership.js';
-import type { TabMessage } from './tab-messages.js';
+import { HubLink } from './hub-link.js';
+import { TabMember, type TabMemberHost } from './tab-member.js';
 import type {
   ConnectOptions,
   ConnectionStatus,
@@ -21,8 +9,6 @@ import type {
   ListenOptions,
   PushNotification,
   ResetEvent,
-  TimerHandle,
-  WindowEventLike,
 } from './types.js';
 
 /** Push IDs the server accepts (src/core/push-id.ts); checked here so one bad ID cannot break
@@ -30,19 +16,31 @@ import type {
 const PUSH_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 /** Listen tokens as the server mints them (src/http/listen-tokens.ts). */
 const LISTEN_TOKEN_PATTERN = /^v1\.\d{1,12}\.[A-Za-z0-9_-]{43}$/;
-/** A follower forgets registrations it has not heard of for this long (memory bound only). */
-const FOLLOWER_FORGET_MS = 30_000;
 const EXPIRED_MEMORY = 1000;
-/** A `since` cursor older than this is not offered: re-reading that far is not worth it. */
-const SINCE_FRESH_MS = 60_000;
+/** The hub page, relative to the push server's base URL (served by the node). */
+export const HUB_PATH = '/epush-hub.html';
 
 type NotificationCallback = (notification: PushNotification) => void;
 
+/** How this page shares the connection (`push.sharing`). */
+export interface SharingInfo {
+  /**
+   * `site`: through the hub frame of the push server's origin, with every origin of the site;
+   * `origin`: with the tabs of this page's origin only (the hub is not used or did not load).
+   */
+  readonly mode: 'site' | 'origin';
+  /** `web-locks`, `lease` or `solo` (`none` while not joined, or before the hub answered). */
+  readonly leadership: string;
+  /** `broadcast-channel`, `storage` or `none`. In `site` mode both are the hub frame's. */
+  readonly channel: string;
+}
+
 /**
- * One page's handle on the site's shared push connection (what `EPush.connect()` returns).
- * Every tab runs one; leadership picks the single tab whose `LeaderRole` holds the connection,
- * the others are followers that register their push IDs and receive their notifications over the
- * tab channel. A tab delivers each (notification id, push ID) pair to its views at most once.
+ * One page's handle on the site's shared push connection (what `EPush.connect()` returns): the
+ * views (`listen()`), the events, and the way this page shares the connection. Either it joins
+ * the site's tabs through the hub frame (`HubLink`, site mode) or it joins the tabs of its own
+ * origin itself (`TabMember`, origin mode; also the fallback when the hub does not answer).
+ * Each view gets each (notification id, push ID) pair at most once.
  */
 export class EPushClient {
   /** Random per page load; names this tab in the tab protocol. */
@@ -52,39 +50,23 @@ export class EPushClient {
   /** Listen tokens of this tab's push IDs (`listen(id, cb, { listenToken })`). */
   private readonly tokens = new Map<string, string>();
   private readonly emitter: Emitter<EPushEvents>;
-  private readonly registry = new TabRegistry();
-  private readonly recent = new RecentDeliveries();
   private readonly expiredIds = new Set<string>();
-  private readonly store: StateStore;
-  private heard: HeardState = { cursor: null, at: 0, pushIds: [] };
   private currentStatus: ConnectionStatus;
-  private everConnected = false;
-  private channel: TabChannel | null = null;
-  private leadership: Leadership | null = null;
-  private leader: LeaderRole | null = null;
-  private heartbeat: TimerHandle | null = null;
-  private lastRegisteredAt = Number.NEGATIVE_INFINITY;
-  private registrationScheduled = false;
-  /** The shared cursor when push IDs were added since the last registration was sent. */
-  private addedSince: string | null | undefined = undefined;
+  private member: TabMember | null = null;
+  private hub: HubLink | null = null;
   private closed = false;
   private references = 1;
-  private readonly onWindowEvent = (event: WindowEventLike): void => {
-    this.handleWindowEvent(event);
-  };
 
   constructor(options: ConnectOptions) {
     this.env = resolveEnvironment(options);
     this.tabId = randomId();
-    this.store = new StateStore(this.env.localStorage, `${this.env.channelName}:state`);
     this.emitter = new Emitter((error) => {
       this.env.logger.error('epush: an event listener threw', error);
     });
     this.currentStatus = this.env.onLine() ? 'connecting' : 'offline';
-    for (const type of ['online', 'offline', 'pagehide', 'pageshow']) {
-      this.env.window?.addEventListener(type, this.onWindowEvent);
-    }
-    this.join();
+    if (this.env.sharing === 'site' && this.env.hubFrame) this.openHub(options);
+    else if (this.env.sharing === 'site') this.hubFailed('this page cannot embed frames');
+    else this.joinOrigin();
   }
 
   /** The shared connection's status, as last reported by the leader. */
@@ -92,14 +74,25 @@ export class EPushClient {
     return this.currentStatus;
   }
 
-  /** Whether this tab holds the site's connection (diagnostics and tests). */
+  /** Whether this tab (in site mode: this page's hub frame) holds the site's connection. */
   get isLeader(): boolean {
-    return this.leader !== null;
+    return this.hub ? (this.hub.hubState?.isLeader ?? false) : (this.member?.isLeader ?? false);
   }
 
-  /** How tabs coordinate here: `web-locks`, `lease` or `solo`, over `broadcast-channel`, `storage` or `none`. */
-  get sharing(): { leadership: string; channel: string } {
-    return { leadership: this.leadership?.kind ?? 'none', channel: this.channel?.kind ?? 'none' };
+  /** How this page shares the connection (diagnostics; see {@link SharingInfo}). */
+  get sharing(): SharingInfo {
+    if (this.hub) {
+      const state = this.hub.hubState;
+      return {
+        mode: 'site',
+        leadership: state?.leadership ?? 'none',
+        channel: state?.channel ?? 'none',
+      };
+    }
+    if (this.env.sharing === 'site' && !this.member) {
+      return { mode: 'site', leadership: 'none', channel: 'none' }; // forced, and failed
+    }
+    return { mode: 'origin', ...(this.member?.sharing ?? { leadership: 'none', channel: 'none' }) };
   }
 
   /** The channel name the tabs of this site share (lock, BroadcastChannel and storage keys). */
@@ -136,13 +129,12 @@ export class EPushClient {
     if (!set) {
       set = new Set();
       this.views.set(pushId, set);
-      this.addedSince ??= this.currentCursor();
       if (token !== undefined) this.tokens.set(pushId, token);
-      this.ownPushIdsChanged();
+      this.ownPushIdsChanged(true);
     } else if (token !== undefined && this.tokens.get(pushId) !== token) {
       // A fresh token for a push ID already listened on (the old one expires, or was refused).
       this.tokens.set(pushId, token);
-      this.ownPushIdsChanged();
+      this.ownPushIdsChanged(false);
     }
     set.add(view);
     return () => {
@@ -150,7 +142,7 @@ export class EPushClient {
       if (!current?.delete(view) || current.size > 0) return;
       this.views.delete(pushId);
       this.tokens.delete(pushId);
-      if (!this.closed) this.ownPushIdsChanged();
+      if (!this.closed) this.ownPushIdsChanged(false);
     };
   }
 
@@ -187,206 +179,94 @@ export class EPushClient {
   /** Closes now, whatever the references (tests; a page that really wants to stop). */
   shutdown(): void {
     if (this.closed) return;
-    this.leave();
+    this.member?.close();
+    this.hub?.close();
     this.closed = true;
-    for (const type of ['online', 'offline', 'pagehide', 'pageshow']) {
-      this.env.window?.removeEventListener(type, this.onWindowEvent);
-    }
     this.views.clear();
     this.emitter.clear();
   }
 
-  // --- joining and leaving the site's tabs --------------------------------------------------
+  // --- how this page shares ------------------------------------------------------------------
 
-  private join(): void {
+  private openHub(options: ConnectOptions): void {
     const { env } = this;
-    this.channel = openTabChannel(env.channelName, env, (message) => {
-      this.onMessage(message);
-    });
-    this.leadership = chooseLeadership(env, this.channel.kind !== 'none', this.tabId, (leader) => {
-      if (leader) this.becomeLeader();
-      else this.becomeFollower();
-    });
-    this.registry.set(this.tabId, this.ownPushIds(), env.clock.now());
-    if (this.views.size > 0) this.postRegistration();
-    this.leadership.start();
-    this.scheduleHeartbeat();
+    const hubFrame = env.hubFrame;
+    if (!hubFrame) return;
+    const host = this.host();
+    this.hub = new HubLink(
+      {
+        url: env.baseUrl + HUB_PATH,
+        hello: {
+          ...(options.channelName === undefined ? {} : { channelName: options.channelName }),
+          transport: env.transport,
+          holdSeconds: env.holdMs / 1000,
+          abandonMarginSeconds: (env.abandonAfterMs - env.holdMs) / 1000,
+        },
+        open: hubFrame,
+        timeoutMs: env.hubTimeoutMs,
+        clock: env.clock,
+        logger: env.logger,
+      },
+      {
+        ...host,
+        failed: (reason) => {
+          this.hubFailed(reason);
+        },
+      },
+    );
   }
 
-  /** Leaves the site's tabs: unregisters, resigns, closes the channel. Views stay (bfcache). */
-  private leave(): void {
-    const channel = this.channel;
-    if (!channel) return;
-    channel.post({ t: 'unregister', from: this.tabId });
-    if (this.leader) {
-      this.leader.close();
-      this.leader = null;
-      channel.post({ t: 'resign', from: this.tabId });
+  /** The hub did not answer: share per origin (auto), or stay without a connection (forced). */
+  private hubFailed(reason: string): void {
+    this.hub = null;
+    if (this.closed) return;
+    if (this.env.sharingForced) {
+      this.env.logger.error(`epush: sharing "site" is forced but ${reason}; not connecting`);
+      return;
     }
-    this.leadership?.stop();
-    this.leadership = null;
-    channel.close();
-    this.channel = null;
-    if (this.heartbeat !== null) this.env.clock.clearTimeout(this.heartbeat);
-    this.heartbeat = null;
+    this.env.logger.warn(`epush: ${reason}; sharing with this origin's tabs only`);
+    this.joinOrigin();
   }
 
-  private becomeLeader(): void {
-    if (this.leader || !this.channel || this.closed) return;
-    this.leader = new LeaderRole(this.leaderHost(this.channel), this.handover());
+  private joinOrigin(): void {
+    this.member = new TabMember(this.env, this.tabId, this.host());
   }
 
-  private becomeFollower(): void {
-    this.leader?.close();
-    this.leader = null;
-    this.postRegistration();
-  }
-
-  private handover(): Handover {
-    const now = this.env.clock.now();
-    const saved = this.store.load();
-    // A tab that heard a leader lately resumes from what the tabs were shown (the cursor of the
-    // last broadcast it heard) and dedupes with what it heard. The saved state can be AHEAD of
-    // that: a leader whose renderer dies right after an answer may get its localStorage write
-    // through while the `deliver` broadcast it posted just before is lost (Chromium, CDP
-    // Page.crash), and trusting that state (its cursor or its `recent` keys) would skip the
-    // answer for every tab. The saved state is for a tab that heard no leader (a reload).
-    const heardLeader = this.heard.cursor !== null && now - this.heard.at <= HANDOVER_FRESH_MS;
-    if (saved && !heardLeader) for (const key of saved.recent) this.recent.add(key);
-    const trusted = saved && heardLeader ? { ...saved, cursor: null } : saved;
-    return chooseHandover(this.heard, trusted, now, this.everConnected);
-  }
-
-  private leaderHost(channel: TabChannel): ConstructorParameters<typeof LeaderRole>[0] {
+  /** What the page offers whoever shares the connection for it (member or hub link). */
+  private host(): TabMemberHost {
     return {
-      tabId: this.tabId,
-      env: this.env,
-      registry: this.registry,
-      recent: this.recent,
-      store: this.store,
-      channel,
       expired: this.expiredIds,
-      deliverLocally: (notifications) => {
+      ownPushIds: (): string[] => [...this.views.keys()].sort(),
+      ownTokens: (): Readonly<Record<string, string>> | undefined =>
+        this.tokens.size === 0 ? undefined : Object.fromEntries(this.tokens),
+      deliver: (notifications: readonly PushNotification[]): void => {
         this.deliverLocally(notifications);
       },
-      statusChanged: (status) => {
+      statusChanged: (status: ConnectionStatus): void => {
         this.setStatus(status);
       },
-      resetLocally: (reason) => {
-        this.emitReset(reason);
+      reset: (reason: ResetEvent['reason']): void => {
+        this.emitter.emit('reset', { reason });
       },
-      expireLocally: (pushIds) => {
+      expire: (pushIds: readonly string[]): void => {
         this.expireLocally(pushIds);
       },
-      forbidLocally: (refused, message) => {
+      forbid: (refused: Readonly<Record<string, string>>, message: string): void => {
         this.forbidLocally(refused, message);
       },
     };
   }
 
-  // --- the tab protocol ---------------------------------------------------------------------
-
-  private onMessage(message: TabMessage): void {
-    if (this.closed || message.from === this.tabId) return;
-    const now = this.env.clock.now();
-    switch (message.t) {
-      case 'register': {
-        const known = this.registry.has(message.from);
-        this.registry.set(message.from, message.pushIds, now, message.tokens);
-        this.leader?.scheduleUnion(message.since);
-        if (!known) this.leader?.announce(); // a new tab learns the status at once
-        return;
-      }
-      case 'unregister':
-        this.registry.delete(message.from);
-        this.leader?.scheduleUnion();
-        return;
-      case 'leader':
-        this.heard = { cursor: message.cursor, at: now, pushIds: message.pushIds };
-        if (this.leader) return; // a stale message, or a double lease that heals itself
-        this.setStatus(message.status);
-        // Heartbeats are answered, not only timed: a hidden tab's timers may be throttled.
-        if (this.views.size > 0) this.postRegistration();
-        return;
-      case 'deliver':
-        if (!this.leader) this.heard = { ...this.heard, cursor: message.cursor, at: now };
-        this.deliverLocally(this.recent.admit(message.notifications));
-        return;
-      case 'reset':
-        this.emitReset(message.reason);
-        return;
-      case 'expired':
-        this.expireLocally(message.pushIds);
-        this.leader?.scheduleUnion();
-        return;
-      case 'resign':
-        this.leadership?.poke();
-        return;
-      case 'forbidden':
-        this.forbidLocally(message.refused, message.message);
-        return;
-    }
-  }
-
-  /** The shared cursor as this tab knows it now (null when unknown or too stale to rewind to). */
-  private currentCursor(): string | null {
-    if (this.leader) return this.leader.cursor;
-    return this.env.clock.now() - this.heard.at <= SINCE_FRESH_MS ? this.heard.cursor : null;
-  }
-
-  private ownPushIds(): string[] {
-    return [...this.views.keys()].sort();
-  }
-
-  /** This tab's push IDs changed: tell the registry, the other tabs and (if leading) re-listen. */
-  private ownPushIdsChanged(): void {
-    if (this.registrationScheduled) return;
-    this.registrationScheduled = true;
-    queueMicrotask(() => {
-      this.registrationScheduled = false;
-      if (this.closed || !this.channel) return;
-      const since = this.addedSince ?? undefined;
-      this.addedSince = undefined;
-      this.postRegistration(since);
-      this.leader?.scheduleUnion(since);
-    });
-  }
-
-  private postRegistration(since?: string): void {
-    const pushIds = this.ownPushIds();
-    const tokens = this.tokens.size === 0 ? undefined : Object.fromEntries(this.tokens);
-    this.registry.set(this.tabId, pushIds, this.env.clock.now(), tokens);
-    this.lastRegisteredAt = this.env.clock.now();
-    this.channel?.post({
-      t: 'register',
-      from: this.tabId,
-      pushIds,
-      ...(since === undefined ? {} : { since }),
-      ...(tokens === undefined ? {} : { tokens }),
-    });
-  }
-
-  private scheduleHeartbeat(): void {
-    this.heartbeat = this.env.clock.setTimeout(() => {
-      this.heartbeat = null;
-      if (this.closed || !this.channel) return;
-      const now = this.env.clock.now();
-      if (this.leader) {
-        this.leader.tick();
-      } else {
-        this.registry.sweep(now - FOLLOWER_FORGET_MS, this.tabId);
-        // Leader heartbeats usually prompt the registration already.
-        if (this.views.size > 0 && now - this.lastRegisteredAt >= HEARTBEAT_MS * 0.9) {
-          this.postRegistration();
-        }
-      }
-      this.scheduleHeartbeat();
-    }, HEARTBEAT_MS);
+  /** This page's push IDs changed: tell whoever shares the connection for it. */
+  private ownPushIdsChanged(added: boolean): void {
+    this.member?.pushIdsChanged(added);
+    this.hub?.pushIdsChanged();
   }
 
   // --- local delivery and events ------------------------------------------------------------
 
   private deliverLocally(notifications: readonly PushNotification[]): void {
+    if (this.closed) return;
     for (const notification of notifications) {
       const views = this.views.get(notification.pushId);
       if (!views) continue;
@@ -401,17 +281,13 @@ export class EPushClient {
   }
 
   private setStatus(status: ConnectionStatus): void {
-    if (status === 'connected') this.everConnected = true;
-    if (status === this.currentStatus) return;
+    if (this.closed || status === this.currentStatus) return;
     this.currentStatus = status;
     this.emitter.emit('status', status);
   }
 
-  private emitReset(reason: ResetEvent['reason']): void {
-    this.emitter.emit('reset', { reason });
-  }
-
   private expireLocally(pushIds: readonly string[]): void {
+    if (this.closed) return;
     const mine: string[] = [];
     for (const id of pushIds) {
       if (this.expiredIds.has(id)) continue;
@@ -423,38 +299,18 @@ export class EPushClient {
       this.tokens.delete(id);
       if (this.views.delete(id)) mine.push(id);
     }
-    this.registry.dropPushIds(pushIds);
     if (mine.length > 0) {
-      this.ownPushIdsChanged();
+      this.ownPushIdsChanged(false);
       this.emitter.emit('expired', mine);
     }
   }
 
   /** `forbidden` for this tab's push IDs that still have the token the server refused. */
   private forbidLocally(refused: Readonly<Record<string, string>>, message: string): void {
+    if (this.closed) return;
     const mine = Object.keys(refused).filter(
       (id) => this.views.has(id) && (this.tokens.get(id) ?? '') === refused[id],
     );
     if (mine.length > 0) this.emitter.emit('forbidden', { pushIds: mine, message });
-  }
-
-  private handleWindowEvent(event: WindowEventLike): void {
-    if (this.closed) return;
-    switch (event.type) {
-      case 'online':
-      case 'offline': {
-        const online = event.type === 'online';
-        if (this.leader) this.leader.setOnline(online);
-        else if (!online) this.setStatus('offline');
-        return;
-      }
-      case 'pagehide':
-        // Leaving (or entering the back/forward cache): hand leadership over now, drop our IDs.
-        this.leave();
-        return;
-      case 'pageshow':
-        if (event.persisted === true && !this.channel) this.join();
-        return;
-    }
   }
 }

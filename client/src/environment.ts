@@ -1,3 +1,4 @@
+import { iframeHubOpener, type HubFrameOpener } from './hub-link.js';
 import type { EventSourceConstructor } from './transports/sse.js';
 import type { WebSocketConstructor } from './transports/websocket.js';
 import type {
@@ -32,6 +33,13 @@ export interface Environment {
   readonly clock: Clock;
   readonly random: () => number;
   readonly logger: Logger;
+  /** `site`: through the hub frame; `origin`: with this origin's tabs (see `sharing`). */
+  readonly sharing: 'site' | 'origin';
+  /** `sharing: "site"` was asked for: no fallback to the origin's tabs. */
+  readonly sharingForced: boolean;
+  /** Opens the hub frame; null where the page cannot (no DOM). */
+  readonly hubFrame: HubFrameOpener | null;
+  readonly hubTimeoutMs: number;
 }
 
 /** Bumped when tabs of two versions could not understand each other: they then never mix. */
@@ -39,6 +47,8 @@ export const TAB_PROTOCOL_VERSION = 1;
 
 const DEFAULT_HOLD_SECONDS = 25;
 const DEFAULT_ABANDON_MARGIN_SECONDS = 10;
+/** For the hub frame to load and answer; a frame that loads and stays silent fails sooner. */
+const DEFAULT_HUB_TIMEOUT_SECONDS = 10;
 
 // A view of the global object with everything optional: the client also loads in workers,
 // old browsers and Node (tests), where any of these may be missing.
@@ -49,7 +59,8 @@ interface BrowserGlobals {
   BroadcastChannel?: BroadcastChannelConstructor;
   navigator?: { locks?: LockManagerLike; onLine?: boolean };
   localStorage?: StorageLike;
-  location?: { href: string };
+  location?: { href: string; origin?: string };
+  document?: Parameters<typeof iframeHubOpener>[0];
   addEventListener?: WindowLike['addEventListener'];
   removeEventListener?: WindowLike['removeEventListener'];
   setTimeout: (callback: () => void, ms: number) => TimerHandle;
@@ -92,8 +103,23 @@ export function resolveEnvironment(options: ConnectOptions): Environment {
       : g.addEventListener && g.removeEventListener
         ? (g as unknown as WindowLike)
         : null;
+  const sharing = options.sharing ?? 'auto';
+  if (!['auto', 'site', 'origin'].includes(sharing)) {
+    throw new TypeError(
+      `EPush.connect: \`sharing\` must be "auto", "site" or "origin" (got "${sharing}")`,
+    );
+  }
+  const hubFrame = options.hubFrame !== undefined ? options.hubFrame : browserHubOpener(g);
+  // A page of the push server's own origin shares with the hub frames directly.
+  const sameOrigin = g.location?.origin === new URL(baseUrl).origin;
+  const useHub = sharing === 'site' || (sharing === 'auto' && hubFrame !== null && !sameOrigin);
   return {
     baseUrl,
+    sharing: useHub ? 'site' : 'origin',
+    sharingForced: sharing === 'site',
+    hubFrame,
+    hubTimeoutMs:
+      positive(options.hubTimeoutSeconds, DEFAULT_HUB_TIMEOUT_SECONDS, 'hubTimeoutSeconds') * 1000,
     channelName: options.channelName ?? `epush/${TAB_PROTOCOL_VERSION} ${baseUrl}`,
     transport,
     WebSocket: options.WebSocket !== undefined ? options.WebSocket : (g.WebSocket ?? null),
@@ -131,6 +157,13 @@ function positive(value: number | undefined, fallback: number, name: string): nu
     throw new TypeError(`EPush.connect: \`${name}\` must be a positive number of seconds`);
   }
   return value;
+}
+
+/** The iframe opener where there is a DOM to put the frame in and a window to hear it. */
+function browserHubOpener(g: BrowserGlobals): HubFrameOpener | null {
+  if (!g.document || typeof g.document.createElement !== 'function') return null;
+  if (typeof globalThis.addEventListener !== 'function') return null;
+  return iframeHubOpener(g.document, globalThis);
 }
 
 function browserStorage(g: BrowserGlobals): StorageLike | null {

@@ -17,7 +17,7 @@ import { EPushClient } from './client.js';
 import { normaliseBaseUrl, TAB_PROTOCOL_VERSION } from './environment.js';
 import type { ConnectOptions } from './types.js';
 
-export { EPushClient } from './client.js';
+export { EPushClient, type SharingInfo } from './client.js';
 export { MAX_PUSH_IDS_PER_LISTEN } from './connection.js';
 export type {
   ConnectionStatus,

@@ -165,6 +165,7 @@ export interface Logger {
   error(...args: unknown[]): void;
 }
 
+import type { HubFrameOpener } from './hub-link.js';
 import type { EventSourceConstructor } from './transports/sse.js';
 import type { WebSocketConstructor } from './transports/websocket.js';
 
@@ -187,9 +188,23 @@ export interface ConnectOptions {
   holdSeconds?: number;
   /** Margin added to `holdSeconds` before a listen is abandoned (default 10). */
   abandonMarginSeconds?: number;
+  /**
+   * How this page shares the connection. `auto` (the default): through the hub frame of the
+   * push server's origin, with every origin of the site, falling back to this origin's tabs when
+   * the hub does not answer; `site`: the hub only (no fallback: without it, no connection);
+   * `origin`: this origin's tabs only, no frame.
+   */
+  sharing?: 'auto' | 'site' | 'origin';
+  /**
+   * How long the hub frame has to load and answer before the page shares per origin (default
+   * 10); a frame that loaded (or was blocked) and does not answer within 0.5 s fails at once.
+   */
+  hubTimeoutSeconds?: number;
 
   // Injectables: the browser's own by default; tests pass fakes. `null` disables one.
   fetch?: FetchLike;
+  /** Opens the hub frame (default: a hidden iframe where there is a DOM). */
+  hubFrame?: HubFrameOpener | null;
   WebSocket?: WebSocketConstructor | null;
   EventSource?: EventSourceConstructor | null;
   BroadcastChannel?: BroadcastChannelConstructor | null;

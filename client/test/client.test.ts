@@ -180,6 +180,7 @@ describe('leader handover', () => {
       if (mode === 'lease') await site.advance(1000);
       const leader = site.leader();
       assert.deepEqual(leader.client.sharing, {
+        mode: 'origin',
         leadership: mode,
         channel: mode === 'lease' ? 'storage' : 'broadcast-channel',
       });

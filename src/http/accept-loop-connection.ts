@@ -36,6 +36,7 @@ export class AcceptLoopConnection implements LongPollExchange {
   since: number;
   contentLength = 0;
   origin: string | undefined = undefined;
+  host: string | undefined = undefined;
   listen: LongPollConnection | null = null;
   /** No request has arrived yet: silence counts against the headers timeout, not the idle one. */
   fresh = true;

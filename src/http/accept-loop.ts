@@ -186,6 +186,7 @@ export class AcceptLoop implements AcceptLoopOwner {
       connection.phase = Phase.Body;
       connection.contentLength = head.contentLength;
       connection.origin = head.origin;
+      connection.host = head.host;
       connection.input = input.length > end + 4 ? input.subarray(end + 4) : null;
     }
     const body = connection.input ?? EMPTY;
@@ -202,7 +203,7 @@ export class AcceptLoop implements AcceptLoopOwner {
   private serveListen(connection: AcceptLoopConnection, body: Buffer): void {
     const listen = new LongPollConnection(connection, this.service.connections);
     connection.listen = listen;
-    if (!this.cors.allowsOrigin(connection.origin)) {
+    if (!this.cors.allowsOrigin(connection.origin, connection.host)) {
       this.failListen(connection, listen, FORBIDDEN_ORIGIN);
       return;
     }
@@ -337,6 +338,7 @@ export class AcceptLoop implements AcceptLoopOwner {
     connection.phase = Phase.Head;
     connection.contentLength = 0;
     connection.origin = undefined;
+    connection.host = undefined;
     connection.since = Date.now();
     this.waiting.add(connection);
     // A pipelined request waits until the fan-out that answered this one is over.

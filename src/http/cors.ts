@@ -39,16 +39,18 @@ export class CorsPolicy {
    * on the server, not only by the browser; requests without an Origin (not a browser) pass.
    */
   allows(req: IncomingMessage): boolean {
-    return this.allowsOrigin(req.headers.origin);
+    return this.allowsOrigin(req.headers.origin, req.headers.host);
   }
 
   /**
    * Whether a request with this Origin may use the browser endpoints at all. A listen from a
    * page of another origin would be served even though its browser hides the answer, and would
-   * replace the real page's listen: it is refused instead (403 `forbidden_origin`).
+   * replace the real page's listen: it is refused instead (403 `forbidden_origin`). Pages of
+   * the server's own host (`host`: the Host header) always may: the hub frame
+   * (`/epush-hub.html`) listens from there for the pages of every allowed origin.
    */
-  allowsOrigin(origin: string | undefined): boolean {
-    return this.any || origin === undefined || this.allowed.has(origin);
+  allowsOrigin(origin: string | undefined, host?: string): boolean {
+    return this.any || origin === undefined || this.allowed.has(origin) || sameHost(origin, host);
   }
 
   /** Headers for a preflight (`OPTIONS`), cached by the browser for 10 minutes. */
@@ -60,4 +62,20 @@ export class CorsPolicy {
       'access-control-max-age': 600,
     };
   }
+}
+
+/**
+ * Whether `origin` is the host the request was sent to: host and port when the Host header
+ * names a port, else the host name (a proxy such as nginx's `Host $host` drops the port).
+ */
+function sameHost(origin: string, host: string | undefined): boolean {
+  if (host === undefined || host === '') return false;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  const wanted = host.toLowerCase();
+  return /:\d+$/.test(wanted) ? url.host === wanted : url.hostname === wanted;
 }

@@ -15,8 +15,8 @@ function parse(lines: readonly string[], max = 16384): ReturnType<typeof parseLi
 const PLAIN = ['POST /push/listen HTTP/1.1', 'Host: a', 'Content-Length: 12'];
 
 describe('parseListenRequestHead', () => {
-  it('takes a plain listen, with its Content-Length and Origin', () => {
-    assert.deepEqual(parse(PLAIN), { contentLength: 12, origin: undefined });
+  it('takes a plain listen, with its Content-Length, Origin and Host', () => {
+    assert.deepEqual(parse(PLAIN), { contentLength: 12, origin: undefined, host: 'a' });
     assert.deepEqual(
       parse([
         ...PLAIN,
@@ -25,7 +25,7 @@ describe('parseListenRequestHead', () => {
         'user-agent:  Mozilla/5.0 (X11)  ',
         'Content-Type: application/json',
       ]),
-      { contentLength: 12, origin: 'https://app.example' },
+      { contentLength: 12, origin: 'https://app.example', host: 'a' },
     );
   });
 
@@ -33,6 +33,7 @@ describe('parseListenRequestHead', () => {
     assert.deepEqual(parse(['POST /push/listen HTTP/1.1', 'HOST: a', 'content-LENGTH:\t7 ']), {
       contentLength: 7,
       origin: undefined,
+      host: 'a',
     });
   });
 

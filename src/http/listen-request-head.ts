@@ -11,6 +11,8 @@ export interface ListenRequestHead {
   readonly contentLength: number;
   /** The Origin header, when the request has exactly one. */
   readonly origin: string | undefined;
+  /** The Host header (exactly one is required). */
+  readonly host: string;
 }
 
 /** Same as node:http's default `maxHeaderSize`: a longer head goes to node:http (431). */
@@ -42,6 +44,7 @@ export function parseListenRequestHead(
   if (!HEADER_LINES.test(lines)) return null;
   let contentLength = -1;
   let origin: string | undefined;
+  let host = '';
   let hosts = 0;
   let origins = 0;
   DECIDING.lastIndex = 0;
@@ -54,6 +57,7 @@ export function parseListenRequestHead(
         break;
       case 'host':
         hosts += 1;
+        host = value;
         break;
       case 'origin':
         origins += 1;
@@ -71,5 +75,5 @@ export function parseListenRequestHead(
   if (hosts !== 1 || origins > 1 || contentLength < 0 || contentLength > maxBodyBytes) {
     return null;
   }
-  return { contentLength, origin };
+  return { contentLength, origin, host };
 }

@@ -127,7 +127,7 @@ export class RequestHandler {
       this.listenStorm,
     );
     registerOpsRoutes(this.router, service);
-    registerClientAssetRoutes(this.router);
+    registerClientAssetRoutes(this.router, options.corsOrigins);
     this.websockets = new WebSocketTransport(service, this.cors, this.rejections, {
       budgetBytes: options.streamBudgetBytes,
       pingMs: options.pingMs,

@@ -23,8 +23,11 @@ export const WS_CLOSE = {
 
 /** Which pages may open a socket (the HTTP layer's CORS policy). */
 export interface OriginPolicy {
-  /** False refuses the upgrade with 403 `forbidden_origin`; undefined: no Origin header. */
-  allowsOrigin(origin: string | undefined): boolean;
+  /**
+   * False refuses the upgrade with 403 `forbidden_origin`; undefined: no Origin header. `host`
+   * is the request's Host header: a page of the server's own host may always listen.
+   */
+  allowsOrigin(origin: string | undefined, host?: string): boolean;
 }
 
 class WebSocketWriter implements StreamWriter {
@@ -110,7 +113,7 @@ export class WebSocketTransport {
     socket.on('error', () => {
       socket.destroy();
     });
-    if (!this.origins.allowsOrigin(req.headers.origin)) {
+    if (!this.origins.allowsOrigin(req.headers.origin, req.headers.host)) {
       this.refuse(
         socket,
         new EpushError('forbidden_origin', 'This origin may not open a WebSocket here.'),

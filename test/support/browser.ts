@@ -8,9 +8,10 @@ const CHROMIUM = '/usr/bin/chromium';
 
 /**
  * Debian's Chromium driven by playwright-core. Fails loudly, naming the package, when it is
- * missing: a browser test never skips silently.
+ * missing: a browser test never skips silently. `extraArgs` are added to the command line (e.g.
+ * `--host-resolver-rules=MAP *.example.test 127.0.0.1` for several sites on loopback).
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `${CHROMIUM} is missing: install the Debian package "chromium" (apt-get install chromium)`,
@@ -32,6 +33,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-background-timer-throttling',
       '--disable-renderer-backgrounding',
       '--disable-backgrounding-occluded-windows',
+      ...extraArgs,
     ],
   });
 }
