@@ -15,9 +15,9 @@
  * optionally more rounds once the listeners re-polled. Everything is bounded in time and every
  * process it started is stopped by pid, also on failure.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '../../testbed/free-port.js';
 import { Args } from '../lib/args.js';
 import { upsertSection } from '../lib/docs.js';
 import { ApiClient } from '../lib/http-client.js';
@@ -29,7 +29,15 @@ import {
   stopWithin,
   type Spawned,
 } from '../lib/processes.js';
-import { clkTck, readCpu, readFdLimits, readKernelMemory, readMemory } from '../lib/procfs.js';
+import {
+  childPids,
+  clkTck,
+  fdCount,
+  readCpu,
+  readFdLimits,
+  readKernelMemory,
+  readMemory,
+} from '../lib/procfs.js';
 import { distribution, round, sleep } from '../lib/stats.js';
 import { prepare, ROOT, waitForIdleBox, type Preparation } from '../longpoll-fanout/scenario.js';
 import { NGINX, nchanAvailable, writeNchanConfig } from './nchan.js';
@@ -105,33 +113,6 @@ class Deadline {
     const left = this.left();
     if (left <= 0) throw new Error(`--max-seconds reached before ${what}`);
     return Math.min(ms, left);
-  }
-}
-
-// --- processes from /proc -------------------------------------------------------------------
-
-/** Direct children of `pid` (node:cluster workers, nginx workers). */
-function childPids(pid: number): number[] {
-  const children: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    const child = Number(name);
-    if (!Number.isInteger(child)) continue;
-    try {
-      const stat = readFileSync(`/proc/${child}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(child);
-    } catch {
-      // exited
-    }
-  }
-  return children.sort((a, b) => a - b);
-}
-
-function fdCount(pid: number): number | null {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return null;
   }
 }
 
@@ -225,20 +206,6 @@ interface ServerUnderTest {
   held(): Promise<number | null>;
   publish(roundNo: number): Promise<{ status: number; id: string; rttMs: number; sentUs: number }>;
   close(): void;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolvePort(port);
-      });
-    });
-  });
 }
 
 function waitForLine(

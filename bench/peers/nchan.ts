@@ -5,13 +5,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../testbed/free-port.js';
 import { openLog, spawnPinned } from '../lib/processes.js';
+import { processTree } from '../lib/procfs.js';
 import { EPUSH_HOLD_SECONDS } from './epush.js';
 import {
   dpkgVersion,
-  freePort,
   HOST,
-  processTree,
   Publisher,
   publisherOn,
   stopPids,

@@ -9,15 +9,14 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../testbed/free-port.js';
 import { openLog, spawnPinned, type Spawned } from '../lib/processes.js';
+import { isAlive, processTree } from '../lib/procfs.js';
 import { EPUSH_HOLD_SECONDS } from './epush.js';
 import { startNodeServer } from './node-server.js';
 import {
   dpkgVersion,
-  freePort,
   HOST,
-  isAlive,
-  processTree,
   Publisher,
   publisherOn,
   stopPids,

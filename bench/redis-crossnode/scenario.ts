@@ -14,9 +14,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PrivateActiveMq } from '../../test/support/brokers/activemq.js';
-import { PrivateNats } from '../../test/support/brokers/nats.js';
-import { PrivateRedis } from '../../test/support/brokers/redis.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
+import { PrivateNats } from '../../testbed/brokers/nats.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { Args } from '../lib/args.js';
 import { upsertSection } from '../lib/docs.js';
 import { ApiClient } from '../lib/http-client.js';

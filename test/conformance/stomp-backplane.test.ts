@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
 import { StompBackplane } from '../../src/backplane/stomp/stomp-backplane.js';
-import { PrivateActiveMq } from '../support/brokers/activemq.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,

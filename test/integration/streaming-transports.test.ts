@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, type RawData } from 'ws';
 import { decodeCursor } from '../../src/core/cursor.js';
-import { PrivateRedis } from '../support/brokers/redis.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import {
   api,
   headCursor,
