@@ -191,7 +191,6 @@ async function waitFor(
   }
 }
 
-
 interface LoadSample {
   readonly at: number;
   readonly ticks: Map<number, number>;

@@ -9,14 +9,7 @@ import { freePort } from '../../testbed/free-port.js';
 import { openLog, spawnPinned } from '../lib/processes.js';
 import { processTree } from '../lib/procfs.js';
 import { EPUSH_HOLD_SECONDS } from './epush.js';
-import {
-  dpkgVersion,
-  HOST,
-  Publisher,
-  publisherOn,
-  stopPids,
-  waitForPort,
-} from './stack.js';
+import { dpkgVersion, HOST, Publisher, publisherOn, stopPids, waitForPort } from './stack.js';
 import type { PeerStack, PublishResult, StackOptions } from './types.js';
 
 const MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';

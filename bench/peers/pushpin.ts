@@ -14,14 +14,7 @@ import { openLog, spawnPinned, type Spawned } from '../lib/processes.js';
 import { isAlive, processTree } from '../lib/procfs.js';
 import { EPUSH_HOLD_SECONDS } from './epush.js';
 import { startNodeServer } from './node-server.js';
-import {
-  dpkgVersion,
-  HOST,
-  Publisher,
-  publisherOn,
-  stopPids,
-  waitForPort,
-} from './stack.js';
+import { dpkgVersion, HOST, Publisher, publisherOn, stopPids, waitForPort } from './stack.js';
 import type { LoadHints, PeerStack, PublishResult, StackOptions } from './types.js';
 
 /** One core cannot take a 10k burst through proxy → handler → zurl → backend (gotcha 7). */

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test, type TestContext } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import {
   clientInfo,
   demoPushId,
@@ -28,6 +28,7 @@ import {
   type Published,
 } from '../support/demo-process.js';
 import { eventually, sleep } from '../support/epush-process.js';
+import { recordListens } from '../support/listen-recorder.js';
 
 /** SPEC §5: another tab takes over within 2 seconds. */
 const TAKEOVER_LIMIT_MS = 2000;
@@ -64,34 +65,6 @@ function watchConnections(
       return samples;
     },
   };
-}
-
-interface ListenSent {
-  readonly page: Page;
-  readonly at: number;
-}
-
-/**
- * Records when each page of `context` starts a listen (only a leader does): a `POST
- * /push/listen`, a `GET /push/sse`, or a WebSocket to `/push/ws`, whichever the client picked.
- */
-function recordListens(context: BrowserContext): ListenSent[] {
-  const sent: ListenSent[] = [];
-  context.on('request', (request) => {
-    const url = request.url().split('?')[0] ?? '';
-    const listen =
-      (request.method() === 'POST' && url.endsWith('/push/listen')) ||
-      (request.method() === 'GET' && url.endsWith('/push/sse'));
-    if (listen) sent.push({ page: request.frame().page(), at: Date.now() });
-  });
-  const watch = (page: Page): void => {
-    page.on('websocket', (socket) => {
-      if (socket.url().endsWith('/push/ws')) sent.push({ page, at: Date.now() });
-    });
-  };
-  for (const page of context.pages()) watch(page);
-  context.on('page', watch);
-  return sent;
 }
 
 /**
@@ -320,10 +293,10 @@ describe('leader takeover and reload in a real browser', () => {
       const { firstAfterMs } = takeoverTimes(survivors, tag, published, goneAt);
       takeovers.push(firstAfterMs);
       killTimes.push(goneAt - killAt);
-      const newListen = listens.find((l) => l.at >= killAt && l.page !== leader.page);
+      const newListen = listens().find((l) => l.sentAt >= killAt && l.page !== leader.page);
       assert.ok(newListen, `a surviving tab listens after ${tag} ${i + 1}`);
-      firstListens.push(newListen.at - killAt);
-      carried.push(carriedOver(survivors, tag, published, newListen.at));
+      firstListens.push(newListen.sentAt - killAt);
+      carried.push(carriedOver(survivors, tag, published, newListen.sentAt));
     }
     const { worstLatencyMs } = takeoverTimes(alive, tag, published, rounds[0]!.killAt);
     const message =
@@ -427,11 +400,11 @@ describe('leader takeover and reload in a real browser', () => {
       deliveryCounts(await fromConsole(tab!), 'reload').size;
 
     const { worstLatencyMs } = takeoverTimes([tab!], 'reload', published, reloadAt);
-    const newListen = listens.find((l) => l.at >= committedAt);
+    const newListen = listens().find((l) => l.sentAt >= committedAt);
     assert.ok(newListen, 'the reloaded page listens');
-    const carried = carriedOver([tab!], 'reload', published, newListen.at);
+    const carried = carriedOver([tab!], 'reload', published, newListen.sentAt);
     const message =
-      `reload: the new page's first listen ${newListen.at - reloadAt} ms after the reload began, ` +
+      `reload: the new page's first listen ${newListen.sentAt - reloadAt} ms after the reload began, ` +
       `${carried} notifications published before it delivered through it; worst ` +
       `publish-to-delivery latency ${worstLatencyMs} ms; ${published.length} notifications ` +
       `(${dropped} of their console events lost by the reload, all in the page's own log)`;
