@@ -416,7 +416,11 @@ function writeDocs(report: Report, machine: Machine): void {
   mkdirSync(join(ROOT, 'docs', 'bench'), { recursive: true });
   writeFileSync(join(ROOT, 'docs', 'bench', CHART), renderChart(report));
   const key = `r${report.rounds}-c${report.listeners}`;
-  upsertSection(DOCS, 'crossnode-side-by-side', key, renderSection(report, machine));
+  upsertSection(DOCS, 'crossnode-side-by-side', key, renderSection(report, machine), {
+    commit: report.commit,
+    dirty: false, // report.commit says so itself
+    at: report.started,
+  });
   log(`docs/benchmarks.md: section crossnode-side-by-side:${key} and docs/bench/${CHART} written`);
 }
 

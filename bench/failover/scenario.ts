@@ -653,6 +653,7 @@ ${rows.map(notes).join('\n')}
         'failover',
         `n${options.n}-i${options.intervalMs}${options.jitterMs > 0 ? `-j${options.jitterMs}` : ''}`,
         report,
+        { commit, dirty, at: started },
       );
     } else {
       log('a row did not complete: docs/benchmarks.md left alone');

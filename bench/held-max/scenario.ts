@@ -2,7 +2,7 @@
  * held-max: how many long-poll listeners the box holds at once, all woken by ONE group
  * notification (GitHub issue 8: at least 250,000 on 2 cores).
  *
- * One process holds at most ~19.9k sockets (fd limit 20,000, perf.md §4) and one source address
+ * One process holds at most ~19.9k sockets (fd limit 20,000) and one source address
  * gives 28,232 ephemeral ports, so the run is spread over processes:
  *  - the server: epush with `--workers W` (node:cluster, one port; the primary relays the memory
  *    backplane's log to every worker over IPC), W = ceil(N / 18,000), each process under
@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../testbed/free-port.js';
 import { Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, upsertSection } from '../lib/docs.js';
 import { ApiClient } from '../lib/http-client.js';
 import {
   FD_LIMIT,
@@ -992,7 +992,13 @@ export async function runHeldMax(argv: readonly string[]): Promise<number> {
   const ok = results.length > 0 && results.every((r) => r.completed);
   if (docs && results.some((r) => r.rounds.length > 0)) {
     const key = `n${n}-${targets.join('-')}`;
-    upsertSection(join(ROOT, 'docs', 'benchmarks.md'), 'held-max', key, section);
+    upsertSection(
+      join(ROOT, 'docs', 'benchmarks.md'),
+      'held-max',
+      key,
+      section,
+      measuredFrom(report.source, report.startedAt),
+    );
     log(`docs/benchmarks.md: section held-max:${key} written`);
   }
   return ok ? 0 : 1;

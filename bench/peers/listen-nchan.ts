@@ -1,8 +1,8 @@
 /**
  * nchan long-poll (`GET /sub/<channel>`): re-polled at once after each answer with
  * `If-Modified-Since: <Last-Modified>` and `If-None-Match: <Etag>` of the previous message, the
- * resume token nchan needs (without it messages between polls are missed or repeated, perf.md
- * gotcha 8). A subscriber timeout is a 408, answered by a plain re-poll.
+ * resume token nchan needs (without it messages between polls are missed or
+ * repeated). A subscriber timeout is a 408, answered by a plain re-poll.
  */
 import { longPollLoop } from './long-poll-loop.js';
 import type { ListenerProtocol } from './types.js';

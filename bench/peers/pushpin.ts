@@ -1,5 +1,5 @@
 /**
- * Pushpin as a bench stack (shared/reference/perf.md §5.2, tuned): the pushpin runner (condure,
+ * Pushpin as a bench stack (tuned; docs/benchmarks.md, side-by-side): the pushpin runner (condure,
  * pushpin-proxy, pushpin-handler), zurl, and servers/grip-backend.mjs answering every
  * `GET /stream?ch=X` with `Grip-Hold: response`. Everything private: ports picked free on
  * 127.0.0.1, ipc sockets and the internal.conf copy under the stack's own folder (so zurl does not

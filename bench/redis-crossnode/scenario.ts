@@ -18,7 +18,7 @@ import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import { PrivateNats } from '../../testbed/brokers/nats.js';
 import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, upsertSection } from '../lib/docs.js';
 import { ApiClient } from '../lib/http-client.js';
 import { machineInfo, sourceInfo } from '../lib/machine.js';
 import { distribution, round, sleep, type Distribution } from '../lib/stats.js';
@@ -148,7 +148,8 @@ export async function runRedisCrossnode(argv: readonly string[]): Promise<number
   const rounds = args.integer('rounds', 1000, 10, 100_000);
   const seconds = args.number('seconds', 5, 1, 60);
   const concurrency = args.integer('concurrency', 16, 1, 256);
-  const deadline = Date.now() + 240_000;
+  const startedAt = new Date();
+  const deadline = startedAt.getTime() + 240_000;
   const redis = await PrivateRedis.start();
   const nats = await PrivateNats.start();
   const activemq = await PrivateActiveMq.start();
@@ -220,6 +221,7 @@ memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**, NA
         'redis-crossnode',
         `r${rounds}-c${concurrency}`,
         report,
+        measuredFrom(source, startedAt),
       );
     }
     return 0;

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ArgError, Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, upsertSection } from '../lib/docs.js';
 import { machineInfo, sourceInfo } from '../lib/machine.js';
 import { FD_LIMIT, hasTaskset } from '../lib/processes.js';
 import { prepare, ROOT, waitForIdleBox } from '../longpoll-fanout/scenario.js';
@@ -52,7 +52,7 @@ function writeOutputs(run: SideBySideRun, docs: boolean, key: string): void {
   process.stdout.write(`\n${section}\n\n${renderSummary(run)}\n`);
   if (!docs) return;
   writeCharts(run, join(ROOT, 'docs', 'bench'));
-  upsertSection(DOCS, 'side-by-side', key, section);
+  upsertSection(DOCS, 'side-by-side', key, section, measuredFrom(run.source, run.startedAt));
   log(`docs/benchmarks.md: section side-by-side:${key} written; charts in docs/bench/`);
 }
 

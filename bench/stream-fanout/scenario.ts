@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { ArgError, Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, upsertSection } from '../lib/docs.js';
 import { FD_LIMIT } from '../lib/processes.js';
 import {
   prepare,
@@ -164,7 +164,14 @@ export async function runStreamFanout(argv: readonly string[]): Promise<number> 
   }
   if (docs) {
     const key = `n${n}-m${m}-${transports.join('-')}`;
-    upsertSection(join(ROOT, 'docs', 'benchmarks.md'), 'stream-fanout', key, section);
+    const first = reports[0]!;
+    upsertSection(
+      join(ROOT, 'docs', 'benchmarks.md'),
+      'stream-fanout',
+      key,
+      section,
+      measuredFrom(first.source, first.startedAt),
+    );
     log(`docs/benchmarks.md: section stream-fanout:${key} written`);
   }
   return 0;
