@@ -204,7 +204,13 @@ interface ServerUnderTest {
   pids(): number[];
   /** What the server says it holds (sum over workers), when it can tell. */
   held(): Promise<number | null>;
-  publish(roundNo: number): Promise<{ status: number; id: string; rttMs: number; sentUs: number }>;
+  /**
+   * One notification to every listener: `id` names it in the logs, `key` is the payload the
+   * listeners receive (what the generators record deliveries by).
+   */
+  publish(
+    roundNo: number,
+  ): Promise<{ status: number; id: string; key: string; rttMs: number; sentUs: number }>;
   close(): void;
 }
 
@@ -287,7 +293,7 @@ async function startEpush(
       const answer = await api.request(
         'POST',
         `/api/groups/${NOTIFY_GROUP}/notify`,
-        { payload: { round: roundNo } },
+        { payload: `round-${roundNo}` },
         120_000,
       );
       let id = '';
@@ -297,7 +303,13 @@ async function startEpush(
       } catch {
         id = '';
       }
-      return { status: answer.status, id, rttMs: answer.doneAt - answer.sentAt, sentUs };
+      return {
+        status: answer.status,
+        id,
+        key: `round-${roundNo}`,
+        rttMs: answer.doneAt - answer.sentAt,
+        sentUs,
+      };
     },
     close: () => {
       api.close();
@@ -347,9 +359,11 @@ async function startNchan(workers: number, dir: string, logFile: string): Promis
         .finally(() => {
           client.close();
         });
+      // The API client sends the body as JSON: nchan delivers the quoted string.
       return {
         status: answer.status,
         id: JSON.stringify(id),
+        key: JSON.stringify(id),
         rttMs: answer.doneAt - answer.sentAt,
         sentUs,
       };
@@ -710,7 +724,7 @@ async function runTarget(target: Target, plan: RunPlan, deadline: Deadline): Pro
       const cpuDelivered = cpuOf(pids);
       const deliveredAtUs = nowUs();
       for (const g of generators) {
-        g.send({ cmd: 'report', round: k, id: published.id, publishUs: published.sentUs });
+        g.send({ cmd: 'report', round: k, key: published.key, publishUs: published.sentUs });
       }
       const reportEnd = Date.now() + 20_000;
       while (generators.some((g) => g.alive && !g.deliveries.has(k)) && Date.now() < reportEnd) {
