@@ -178,7 +178,7 @@ function progress(): ProgressLine {
     failed: stats.failed,
     answers,
     emptyAnswers,
-    reconnectAnswers: counters['reconnect-answers'] ?? 0,
+    reconnectAnswers: counters.reconnectAnswers ?? 0,
     notifications,
     reconnects: counters.reconnects ?? 0,
     errors,

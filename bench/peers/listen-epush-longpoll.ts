@@ -46,10 +46,10 @@ export function parseEpushAnswer(
     events.failed('bad-cursor', JSON.stringify(answer.cursor));
     return null;
   }
-  if (answer.reconnect === true) events.noted('reconnect-answers');
-  if (answer.replaced === true) events.noted('replaced-answers');
-  if (answer.reset === true) events.noted('reset-answers');
-  if (Array.isArray(answer.expired) && answer.expired.length > 0) events.noted('expired-answers');
+  if (answer.reconnect === true) events.noted('reconnectAnswers');
+  if (answer.replaced === true) events.noted('replacedAnswers');
+  if (answer.reset === true) events.noted('resetAnswers');
+  if (Array.isArray(answer.expired) && answer.expired.length > 0) events.noted('expiredAnswers');
   const payloads: string[] = [];
   for (const n of answer.notifications ?? []) {
     if (n.pushId !== context.identity) {

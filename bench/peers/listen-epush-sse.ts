@@ -20,8 +20,11 @@ export const epushSse: ListenerProtocol = {
         const answer = parseEpushAnswer(data, context, events);
         if (answer === null) return;
         if (!open) {
+          // The first event is the empty answer with the starting cursor: the stream flows.
           open = true;
           events.armed();
+          events.noted('streamOpenAnswers');
+          if (answer.payloads.length === 0) return;
         }
         events.delivered(answer.payloads);
       },

@@ -27,6 +27,7 @@ export const epushWebSocket: ListenerProtocol = {
         if (answer !== null) events.delivered(answer.payloads);
       },
       onPing: (payload) => {
+        events.noted('wsPings');
         write(maskedFrame(OPCODE.pong, payload));
       },
       onClose: (code) => {

@@ -166,6 +166,14 @@ export class ListenerPool {
     for (const listener of this.listeners) listener.socket?.destroy();
   }
 
+  /** Stops, closes every socket from this side (FIN) and waits up to `ms` for them to be gone. */
+  async end(ms: number): Promise<void> {
+    this.stop();
+    for (const listener of this.listeners) listener.socket?.end();
+    const until = performance.now() + ms;
+    while (this.openSockets > 0 && performance.now() < until) await sleep(20);
+  }
+
   /** After stop(): waits up to `ms` for the server to close the sockets, then destroys the rest. */
   async close(ms: number): Promise<{ closedByServer: number; stillOpen: number }> {
     const until = performance.now() + ms;
