@@ -3,7 +3,7 @@
  * `<!-- bench:KEY:start -->` and `<!-- bench:KEY:end -->`. A key seen for the first time is
  * inserted before `<!-- bench:SCENARIO:next -->` (or appended when that marker is absent).
  * Everything outside the markers is hand-written and left alone. Every section starts with the
- * line that says which code it measured and when (`measuredLine`).
+ * line (under its heading) that says which code it measured and when (`measuredLine`).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { SourceInfo } from './machine.js';
@@ -40,7 +40,14 @@ export function upsertSection(
   const start = `<!-- bench:${scenario}:${key}:start -->`;
   const end = `<!-- bench:${scenario}:${key}:end -->`;
   const next = `<!-- bench:${scenario}:next -->`;
-  const block = `${start}\n${measuredLine(measured)}\n\n${body.trim()}\n${end}`;
+  // Under the section's heading when it has one, else first.
+  const section = body.trim();
+  const headingEnd = section.startsWith('#') ? section.indexOf('\n') : -1;
+  const stamped =
+    headingEnd === -1
+      ? `${measuredLine(measured)}\n\n${section}`
+      : `${section.slice(0, headingEnd)}\n\n${measuredLine(measured)}\n${section.slice(headingEnd)}`;
+  const block = `${start}\n${stamped}\n${end}`;
   let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
   const from = text.indexOf(start);
   const to = text.indexOf(end);
