@@ -20,7 +20,7 @@ import { loadavg } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ArgError, Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { writeBenchSection } from '../lib/docs.js';
 import { fmt, int } from '../lib/format.js';
 import { ApiClient } from '../lib/http-client.js';
 import { machineInfo, sourceInfo } from '../lib/machine.js';
@@ -648,8 +648,7 @@ ${rows.map(notes).join('\n')}
   const complete = rows.every((r) => r.error === undefined);
   if (args.boolean('docs', true) && rows.length > 0) {
     if (complete) {
-      upsertSection(
-        join(ROOT, 'docs/benchmarks.md'),
+      writeBenchSection(
         'failover',
         `n${options.n}-i${options.intervalMs}${options.jitterMs > 0 ? `-j${options.jitterMs}` : ''}`,
         report,

@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../testbed/free-port.js';
 import { Args } from '../lib/args.js';
-import { measuredFrom, upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { ApiClient } from '../lib/http-client.js';
 import {
   FD_LIMIT,
@@ -1006,13 +1006,7 @@ export async function runHeldMax(argv: readonly string[]): Promise<number> {
   const ok = results.length > 0 && results.every((r) => r.completed);
   if (docs && results.some((r) => r.rounds.length > 0)) {
     const key = `n${n}-${targets.join('-')}`;
-    upsertSection(
-      join(ROOT, 'docs', 'benchmarks.md'),
-      'held-max',
-      key,
-      section,
-      measuredFrom(report.source, report.startedAt),
-    );
+    writeBenchSection('held-max', key, section, measuredFrom(report.source, report.startedAt));
     log(`docs/benchmarks.md: section held-max:${key} written`);
   }
   return ok ? 0 : 1;

@@ -6,6 +6,7 @@
  * line (under its heading) that says which code it measured and when (`measuredLine`).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { SourceInfo } from './machine.js';
 
 /** Which epush code a run measured, and when it ran. */
@@ -61,4 +62,17 @@ export function upsertSection(
         : `${text.slice(0, at)}${block}\n\n${text.slice(at)}`;
   }
   writeFileSync(file, text);
+}
+
+/** docs/benchmarks.md of this checkout. */
+export const BENCHMARKS_MD = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
+
+/** Writes one run's section of docs/benchmarks.md (see upsertSection). */
+export function writeBenchSection(
+  scenario: string,
+  key: string,
+  body: string,
+  measured: Measured,
+): void {
+  upsertSection(BENCHMARKS_MD, scenario, key, body, measured);
 }

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Args } from '../lib/args.js';
 import { hotSpots, type HotSpot } from '../lib/cpuprofile.js';
-import { measuredFrom, upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { machineInfo, sourceInfo, type MachineInfo, type SourceInfo } from '../lib/machine.js';
 import {
   FD_LIMIT,
@@ -161,8 +161,7 @@ export function renderLongpollFanout(argv: readonly string[]): Promise<number> {
   const report = JSON.parse(readFileSync(file, 'utf8')) as RunReport;
   const { n, m, repollDelayMs } = report.options;
   const key = `n${n}-m${m}${repollDelayMs > 0 ? `-defer${repollDelayMs}` : ''}`;
-  upsertSection(
-    join(ROOT, 'docs', 'benchmarks.md'),
+  writeBenchSection(
     'longpoll-fanout',
     key,
     renderSection(report, ROOT),
@@ -506,8 +505,7 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
   }
   if (docs) {
     const key = `n${n}-m${m}${repollDelayMs > 0 ? `-defer${repollDelayMs}` : ''}`;
-    upsertSection(
-      join(ROOT, 'docs', 'benchmarks.md'),
+    writeBenchSection(
       'longpoll-fanout',
       key,
       section,

@@ -18,7 +18,7 @@ import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import { PrivateNats } from '../../testbed/brokers/nats.js';
 import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { Args } from '../lib/args.js';
-import { measuredFrom, upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { ApiClient } from '../lib/http-client.js';
 import { machineInfo, sourceInfo } from '../lib/machine.js';
 import { distribution, round, sleep, type Distribution } from '../lib/stats.js';
@@ -216,8 +216,7 @@ memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**, NA
 `;
     process.stdout.write(report);
     if (args.boolean('docs', true)) {
-      upsertSection(
-        join(ROOT, 'docs/benchmarks.md'),
+      writeBenchSection(
         'redis-crossnode',
         `r${rounds}-c${concurrency}`,
         report,
