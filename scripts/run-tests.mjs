@@ -1,9 +1,17 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under src/ and test/ with node:test through tsx. Node 20's --test takes
-// no globs, so the files are found here. Extra arguments narrow the run to paths containing them.
+// `npm test`: runs every *.test.ts under src/, test/ and client/ with node:test through tsx, after
+// the set-up a fresh clone needs (the Debian packages of .ci/apt-packages, `npm run build` when
+// dist/ is missing or stale). Node 20's --test takes no globs, so the files are found here.
+//
+//   npm test                          everything; afterwards the checkout must be as it was
+//   npm test -- utf8 e2e/admin        only the files whose path contains one of the fragments
+//   npm test -- --concurrency 2       test files run two at a time (default 1)
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureAptPackages } from './apt-packages.mjs';
+import { ensureFreshBuild } from './fresh-build.mjs';
+import { watchCheckout } from './tracked-files-guard.mjs';
 
 function find(dir) {
   const out = [];
@@ -15,7 +23,21 @@ function find(dir) {
   return out;
 }
 
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+let concurrency = 1;
+const filters = [];
+for (let i = 0; i < args.length; i += 1) {
+  const arg = args[i];
+  if (arg === '--concurrency') concurrency = Number(args[++i]);
+  else if (arg.startsWith('--concurrency='))
+    concurrency = Number(arg.slice('--concurrency='.length));
+  else filters.push(arg);
+}
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error('run-tests: --concurrency takes a whole number from 1');
+  process.exit(2);
+}
+
 const files = ['src', 'test', 'client']
   .flatMap((dir) => {
     try {
@@ -32,9 +54,31 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+if (!ensureAptPackages() || !ensureFreshBuild()) process.exit(1);
+
+// Only the whole suite is held to leaving the checkout clean: a filtered run is often made while
+// files are being edited.
+const changedFiles = filters.length === 0 ? watchCheckout() : null;
+
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
+
+const changed = changedFiles?.() ?? [];
+if (changed.length > 0) {
+  console.error(
+    `\nrun-tests: the test run changed files of the checkout (tests may write only to temp or ` +
+      `gitignored places):\n${changed.map((line) => `  ${line}`).join('\n')}`,
+  );
+  process.exit(1);
+}
 process.exit(result.status ?? 1);

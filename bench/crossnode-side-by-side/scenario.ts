@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ArgError, Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { writeBenchSection } from '../lib/docs.js';
 import { fmt, int } from '../lib/format.js';
 import {
   clkTck,
@@ -49,7 +49,6 @@ export const CROSSNODE_USAGE = `npm run bench -- crossnode-side-by-side [flags]
   --no-build, --no-docs  as for longpoll-fanout
 `;
 
-const DOCS = join(ROOT, 'docs', 'benchmarks.md');
 const CHART = 'crossnode-side-by-side-latency.svg';
 /**
  * Other processes using more than this share of one core during the measured latency turns, or
@@ -416,7 +415,11 @@ function writeDocs(report: Report, machine: Machine): void {
   mkdirSync(join(ROOT, 'docs', 'bench'), { recursive: true });
   writeFileSync(join(ROOT, 'docs', 'bench', CHART), renderChart(report));
   const key = `r${report.rounds}-c${report.listeners}`;
-  upsertSection(DOCS, 'crossnode-side-by-side', key, renderSection(report, machine));
+  writeBenchSection('crossnode-side-by-side', key, renderSection(report, machine), {
+    commit: report.commit,
+    dirty: false, // report.commit says so itself
+    at: report.started,
+  });
   log(`docs/benchmarks.md: section crossnode-side-by-side:${key} and docs/bench/${CHART} written`);
 }
 

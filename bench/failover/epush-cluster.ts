@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { WriteStream } from 'node:fs';
-import { PrivateRedis } from '../../test/support/brokers/redis.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { ApiClient } from '../lib/http-client.js';
 import { onStdoutLine, openLog, spawnPinned, stopWithin, type Spawned } from '../lib/processes.js';
 import { getText, type Cluster, type PublishRequest, type StopKind } from './cluster.js';

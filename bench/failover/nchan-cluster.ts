@@ -9,10 +9,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../test/support/free-port.js';
-import { PrivateRedis } from '../../test/support/brokers/redis.js';
+import { freePort } from '../../testbed/free-port.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { ApiClient } from '../lib/http-client.js';
 import { spawnPinned, stopWithin, type Spawned } from '../lib/processes.js';
+import { childPids } from '../lib/procfs.js';
 import { sleep } from '../lib/stats.js';
 import {
   getText,
@@ -98,18 +99,6 @@ export const nchanProtocol: ListenProtocol = {
   },
 };
 
-function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter((x) => x !== '')
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
 async function startInstance(
   options: NchanOptions,
   redisPort: number,
@@ -148,7 +137,7 @@ async function startInstance(
     }
     await sleep(50);
   }
-  return { spawned, port, dir, workers: children(spawned.pid) };
+  return { spawned, port, dir, workers: childPids(spawned.pid) };
 }
 
 export class NchanCluster implements Cluster {
@@ -211,7 +200,7 @@ export class NchanCluster implements Cluster {
   pids(): number[] {
     return this.instances.flatMap((instance) => [
       instance.spawned.pid,
-      ...children(instance.spawned.pid),
+      ...childPids(instance.spawned.pid),
     ]);
   }
 
@@ -239,7 +228,7 @@ export class NchanCluster implements Cluster {
   stopNode(index: number, kind: StopKind): void {
     const instance = this.instances[index];
     if (!instance) throw new Error(`no nginx ${index}`);
-    instance.workers = [...new Set([...instance.workers, ...children(instance.spawned.pid)])];
+    instance.workers = [...new Set([...instance.workers, ...childPids(instance.spawned.pid)])];
     if (kind === 'kill') {
       // The master first, so that it cannot start a new worker; then its workers.
       signalPid(instance.spawned.pid, 'SIGKILL');
@@ -277,7 +266,7 @@ export class NchanCluster implements Cluster {
 }
 
 async function stopInstance(instance: Instance): Promise<void> {
-  instance.workers = [...new Set([...instance.workers, ...children(instance.spawned.pid)])];
+  instance.workers = [...new Set([...instance.workers, ...childPids(instance.spawned.pid)])];
   await stopWithin(instance.spawned, 3000, 'SIGTERM');
   for (const pid of instance.workers) if (!pidGone(pid)) signalPid(pid, 'SIGKILL');
   rmSync(instance.dir, { recursive: true, force: true });

@@ -14,17 +14,17 @@
  * accepted one: lost, duplicated, out of order. Every phase is bounded; every process is stopped
  * by pid at the end, also on failure.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ArgError, Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { writeBenchSection } from '../lib/docs.js';
 import { fmt, int } from '../lib/format.js';
 import { ApiClient } from '../lib/http-client.js';
 import { machineInfo, sourceInfo } from '../lib/machine.js';
-import { clkTck, readAllProcessTicks, readSystemTicks } from '../lib/procfs.js';
+import { clkTck, processTree, readAllProcessTicks, readSystemTicks } from '../lib/procfs.js';
 import { distribution, sleep, type Distribution } from '../lib/stats.js';
 import type { Cluster, StopKind } from './cluster.js';
 import { EpushCluster } from './epush-cluster.js';
@@ -191,32 +191,6 @@ async function waitFor(
   }
 }
 
-/** Pids of this process and all its descendants (nodes, brokers, nginx workers). */
-function ownPids(): Set<number> {
-  const parents = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      parents.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // exited
-    }
-  }
-  const own = new Set([process.pid]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [pid, parent] of parents) {
-      if (!own.has(pid) && own.has(parent)) {
-        own.add(pid);
-        grew = true;
-      }
-    }
-  }
-  return own;
-}
-
 interface LoadSample {
   readonly at: number;
   readonly ticks: Map<number, number>;
@@ -228,7 +202,7 @@ function loadSample(): LoadSample {
   return {
     at: performance.now(),
     ticks: readAllProcessTicks(),
-    own: ownPids(),
+    own: new Set(processTree(process.pid, true)),
     system: readSystemTicks().process,
   };
 }
@@ -674,11 +648,11 @@ ${rows.map(notes).join('\n')}
   const complete = rows.every((r) => r.error === undefined);
   if (args.boolean('docs', true) && rows.length > 0) {
     if (complete) {
-      upsertSection(
-        join(ROOT, 'docs/benchmarks.md'),
+      writeBenchSection(
         'failover',
         `n${options.n}-i${options.intervalMs}${options.jitterMs > 0 ? `-j${options.jitterMs}` : ''}`,
         report,
+        { commit, dirty, at: started },
       );
     } else {
       log('a row did not complete: docs/benchmarks.md left alone');

@@ -2,20 +2,23 @@
  * One load generator of the held-max scenario (bench/held-max/scenario.ts starts G of them, each
  * with `ulimit -n 20000`). It holds its share of the listeners as raw keep-alive sockets from its
  * own source addresses, at most --concurrency connects in flight, and re-polls after each answer
- * like a browser. It talks to the scenario by JSON lines: progress and delivery reports on
+ * like a browser (the bench's one listener pool, bench/peers/listener-pool.ts). It talks to the scenario by JSON lines: progress and delivery reports on
  * stdout (types.ts), commands on stdin.
  *
  *   epush: `POST /push/listen {"pushIds":[id],"cursor":…}` with the push IDs of --ids-file;
  *   nchan: `GET /sub/<channel>`, re-polled with If-Modified-Since / If-None-Match.
+ * Deliveries are recorded by payload: the scenario publishes a distinct one each round.
  *
  * Every delivery is recorded with process.hrtime.bigint() (CLOCK_MONOTONIC, the same clock in
  * every process of the machine), so the scenario can give the publish instant afterwards.
  */
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { Args } from '../lib/args.js';
-import { listenRequestText, rawConnect, ResponseParser } from '../lib/http-client.js';
+import { epushLongPoll } from '../peers/listen-epush-longpoll.js';
+import { nchanLongPoll } from '../peers/listen-nchan.js';
+import { ListenerPool } from '../peers/listener-pool.js';
+import { DEFAULT_HINTS } from '../peers/types.js';
 import {
   isTarget,
   type DeliveryLine,
@@ -86,31 +89,31 @@ function emit(line: ProgressLine | DeliveryLine | ErrorSamplesLine): void {
 
 // --- counters --------------------------------------------------------------------------------
 
+const counters: Record<string, number> = {};
 let answers = 0;
 let emptyAnswers = 0;
-let reconnectAnswers = 0;
 let notifications = 0;
-let reconnects = 0;
-let openSockets = 0;
-let connected = 0;
-let failed = 0;
 let finishing = false;
 const errors: Record<string, number> = {};
 const errorSamples: string[] = [];
+
+function count(name: string): void {
+  counters[name] = (counters[name] ?? 0) + 1;
+}
 
 function error(kind: string, detail: string): void {
   errors[kind] = (errors[kind] ?? 0) + 1;
   if (errorSamples.length < 20) errorSamples.push(`${kind}: ${detail}`.slice(0, 300));
 }
 
-/** Deliveries by notification id: listener index and arrival (µs, monotonic). */
+/** Deliveries by payload (the round's key): listener index and arrival (µs, monotonic). */
 const received = new Map<string, { index: number[]; us: number[] }>();
 
-function record(id: string, index: number, us: number): void {
-  let entry = received.get(id);
+function record(key: string, index: number, us: number): void {
+  let entry = received.get(key);
   if (!entry) {
     entry = { index: [], us: [] };
-    received.set(id, entry);
+    received.set(key, entry);
   }
   entry.index.push(index);
   entry.us.push(us);
@@ -119,247 +122,65 @@ function record(id: string, index: number, us: number): void {
 
 // --- listeners -------------------------------------------------------------------------------
 
-type State = 'new' | 'connecting' | 'armed' | 'answered' | 'closed' | 'failed';
-
-interface Listener {
-  readonly index: number;
-  readonly localAddress: string;
-  socket: Socket | null;
-  state: State;
-  /** Monotonic ms when the outstanding listen was sent. */
-  armedAt: number;
-  cursor: string | null;
-  lastModified: string | null;
-  etag: string | null;
-  reconnects: number;
-  everConnected: boolean;
-  /** Failed listens in a row (for the back-off); 0 after a 200. */
-  failures: number;
+/** Like the browser client (client/src/backoff.ts): full jitter, doubling up to the cap. */
+function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
 }
 
-const listeners: Listener[] = Array.from({ length: n }, (_, index) => ({
-  index,
-  localAddress: sourceAddresses[index % sourceAddresses.length] ?? '127.0.0.1',
-  socket: null,
-  state: 'new',
-  armedAt: 0,
-  cursor: null,
-  lastModified: null,
-  etag: null,
-  reconnects: 0,
-  everConnected: false,
-  failures: 0,
-}));
+const pool = new ListenerPool({
+  host,
+  port,
+  channel,
+  protocol: target === 'epush' ? epushLongPoll : nchanLongPoll,
+  hints: { ...DEFAULT_HINTS, connectRatePerSec: connectRate },
+  identities: target === 'epush' ? pushIds : Array.from({ length: n }, () => channel),
+  sources: sourceAddresses,
+  concurrency,
+  maxReconnects: MAX_RECONNECTS,
+  repollDelayMs,
+  backoffMs,
+  onDelivered: (index, payloads) => {
+    const us = nowUs();
+    answers += 1;
+    if (payloads.length === 0) emptyAnswers += 1;
+    for (const payload of payloads) record(payload, index, us);
+  },
+  onError: error,
+  count,
+});
 
-function listenText(listener: Listener): string {
-  if (target === 'nchan') {
-    let head = `GET /sub/${channel} HTTP/1.1\r\nHost: ${hostHeader}\r\n`;
-    if (listener.lastModified !== null) head += `If-Modified-Since: ${listener.lastModified}\r\n`;
-    if (listener.etag !== null) head += `If-None-Match: ${listener.etag}\r\n`;
-    return `${head}\r\n`;
-  }
-  return listenRequestText(hostHeader, pushIds[listener.index] as string, listener.cursor);
-}
-
-function poll(listener: Listener): void {
-  if (finishing || listener.socket === null || listener.state !== 'answered') return;
-  listener.state = 'armed';
-  listener.armedAt = performance.now();
-  listener.socket.write(listenText(listener));
-}
-
-/** Re-polls after a refused listen, with the browser client's jittered exponential back-off. */
-function backoff(listener: Listener): void {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** listener.failures);
-  listener.failures += 1;
-  repoll(listener, Math.random() * ceiling);
-}
-
-function repoll(listener: Listener, delayMs: number): void {
-  if (delayMs <= 0) poll(listener);
-  else
-    setTimeout(() => {
-      poll(listener);
-    }, delayMs);
-}
-
-const LAST_MODIFIED = /\r\nlast-modified:[ \t]*([^\r]+)/i;
-const ETAG = /\r\netag:[ \t]*([^\r]+)/i;
-
-function onAnswer(listener: Listener, status: number, head: string, body: Buffer): void {
-  const us = nowUs();
-  answers += 1;
-  if (listener.state === 'armed') listener.state = 'answered';
-  if (target === 'nchan') {
-    if (status === 200) {
-      listener.failures = 0;
-      listener.lastModified = LAST_MODIFIED.exec(head)?.[1]?.trim() ?? listener.lastModified;
-      listener.etag = ETAG.exec(head)?.[1]?.trim() ?? listener.etag;
-      record(body.toString('utf8'), listener.index, us);
-      repoll(listener, repollDelayMs);
-    } else if (status === 408 || status === 304) {
-      emptyAnswers += 1;
-      repoll(listener, 0);
-    } else {
-      error(`status:${status}`, body.toString('utf8', 0, Math.min(body.length, 200)));
-      backoff(listener);
-    }
-    return;
-  }
-  if (status !== 200) {
-    error(`status:${status}`, body.toString('utf8', 0, Math.min(body.length, 200)));
-    backoff(listener);
-    return;
-  }
-  listener.failures = 0;
-  let answer: { notifications?: { id?: unknown }[]; cursor?: unknown; reconnect?: unknown };
-  try {
-    answer = JSON.parse(body.toString('utf8')) as typeof answer;
-  } catch {
-    error('json', body.toString('utf8', 0, Math.min(body.length, 200)));
-    backoff(listener);
-    return;
-  }
-  if (typeof answer.cursor === 'string') listener.cursor = answer.cursor;
-  const list = Array.isArray(answer.notifications) ? answer.notifications : [];
-  if (answer.reconnect === true) reconnectAnswers += 1;
-  if (list.length === 0) {
-    emptyAnswers += 1;
-    repoll(listener, 0);
-    return;
-  }
-  for (const notification of list) {
-    record(typeof notification.id === 'string' ? notification.id : '?', listener.index, us);
-  }
-  repoll(listener, repollDelayMs);
-}
-
-/** Opens (or reopens) a listener's connection and sends its listen; `settled` runs once. */
-function open(listener: Listener, settled?: () => void): void {
-  let done = false;
-  const settle = (): void => {
-    if (!done) {
-      done = true;
-      settled?.();
-    }
-  };
-  listener.state = 'connecting';
-  const parser = new ResponseParser((status, body, _close, head) => {
-    onAnswer(listener, status, head, body);
-  });
-  const socket = rawConnect({
-    host,
-    port,
-    localAddress: listener.localAddress,
-    onData: (chunk) => {
-      try {
-        parser.feed(chunk);
-      } catch (failure) {
-        error('protocol', (failure as Error).message);
-        socket.destroy();
-      }
-    },
-  });
-  listener.socket = socket;
-  openSockets += 1;
-  socket.once('connect', () => {
-    if (!listener.everConnected) connected += 1;
-    listener.everConnected = true;
-    listener.state = 'answered';
-    poll(listener);
-    settle();
-  });
-  socket.on('error', (failure: NodeJS.ErrnoException) => {
-    error(`socket:${failure.code ?? 'error'}`, failure.message);
-  });
-  socket.once('close', () => {
-    openSockets -= 1;
-    settle();
-    if (listener.socket !== socket) return;
-    listener.socket = null;
-    if (finishing) {
-      listener.state = 'closed';
-      return;
-    }
-    if (listener.reconnects >= MAX_RECONNECTS) {
-      listener.state = 'failed';
-      failed += 1;
-      return;
-    }
-    listener.state = 'closed';
-    listener.reconnects += 1;
-    reconnects += 1;
-    // The browser client's back-off, for a lost connection as for a refused listen.
-    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** listener.reconnects);
-    setTimeout(() => {
-      if (!finishing && listener.state === 'closed') open(listener);
-    }, Math.random() * ceiling);
-  });
-}
+class Finished extends Error {}
 
 /** Opens every listener, at most `concurrency` connects in flight and `connectRate` per second. */
 function openAll(): void {
-  let next = 0;
-  let inFlight = 0;
-  let allowance = 0;
-  const tickMs = 50;
-  const startOne = (): void => {
-    if (finishing || next >= n || inFlight >= concurrency) return;
-    if (connectRate > 0) {
-      if (allowance < 1) return;
-      allowance -= 1;
-    }
-    const listener = listeners[next++]!;
-    inFlight += 1;
-    open(listener, () => {
-      inFlight -= 1;
-      startOne();
+  pool
+    .connectAll(() => {
+      if (finishing) throw new Finished();
+    })
+    .catch((failure: unknown) => {
+      if (!(failure instanceof Finished)) error('connect', String(failure));
     });
-  };
-  const fill = (): void => {
-    while (!finishing && next < n && inFlight < concurrency) {
-      const before = next;
-      startOne();
-      if (next === before) break;
-    }
-  };
-  if (connectRate > 0) {
-    const ticker = setInterval(() => {
-      allowance = Math.min(allowance + (connectRate * tickMs) / 1000, Math.max(1, connectRate));
-      fill();
-      if (next >= n || finishing) clearInterval(ticker);
-    }, tickMs);
-  }
-  allowance = connectRate > 0 ? 1 : 0;
-  fill();
 }
 
 // --- reports ---------------------------------------------------------------------------------
 
 function progress(): ProgressLine {
-  const now = performance.now();
-  let armed = 0;
-  let held = 0;
-  for (const listener of listeners) {
-    if (listener.state !== 'armed') continue;
-    armed += 1;
-    if (now - listener.armedAt >= HELD_AFTER_MS) held += 1;
-  }
+  const stats = pool.stats(HELD_AFTER_MS);
   const cpu = process.cpuUsage();
   return {
     type: 'progress',
     generator: generatorIndex,
     listeners: n,
-    open: openSockets,
-    connected,
-    armed,
-    held,
-    failed,
+    open: stats.open,
+    connected: stats.everArmed,
+    armed: stats.armed,
+    held: stats.held,
+    failed: stats.failed,
     answers,
     emptyAnswers,
-    reconnectAnswers,
+    reconnectAnswers: counters.reconnectAnswers ?? 0,
     notifications,
-    reconnects,
+    reconnects: counters.reconnects ?? 0,
     errors,
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
   };
@@ -367,9 +188,9 @@ function progress(): ProgressLine {
 
 const reported = new Set<string>();
 
-function deliveries(round: number, id: string, publishUs: number): DeliveryLine {
-  reported.add(id);
-  const entry = received.get(id) ?? { index: [], us: [] };
+function deliveries(round: number, key: string, publishUs: number): DeliveryLine {
+  reported.add(key);
+  const entry = received.get(key) ?? { index: [], us: [] };
   const seen = new Uint8Array(n);
   let delivered = 0;
   let duplicates = 0;
@@ -408,12 +229,13 @@ function deliveries(round: number, id: string, publishUs: number): DeliveryLine 
 
 function finish(): void {
   finishing = true;
+  pool.stop();
 }
 
 function stop(code: number): void {
   finishing = true;
   emit({ type: 'errors', generator: generatorIndex, samples: errorSamples });
-  for (const listener of listeners) listener.socket?.destroy();
+  pool.destroy();
   setTimeout(() => process.exit(code), 200).unref();
   process.stdout.write('', () => {
     process.exit(code);
@@ -431,7 +253,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   }
   switch (command.cmd) {
     case 'report':
-      emit(deliveries(command.round, command.id, command.publishUs));
+      emit(deliveries(command.round, command.key, command.publishUs));
       break;
     case 'progress':
       emit(progress());

@@ -1,6 +1,6 @@
 /**
  * The nchan peer of held-max: nginx + libnginx-mod-nchan with W workers sharing one port
- * (`reuseport`), each with the 20,000 fd limit of this box (perf.md §5.1 and §3c). The config
+ * (`reuseport`), each with the 20,000 fd limit of this box. The config
  * is written into the run's own folder; nginx runs in the foreground (`daemon off`) so that its
  * master is the spawned process and can be stopped by pid.
  */

@@ -2,7 +2,7 @@
  * held-max: how many long-poll listeners the box holds at once, all woken by ONE group
  * notification (GitHub issue 8: at least 250,000 on 2 cores).
  *
- * One process holds at most ~19.9k sockets (fd limit 20,000, perf.md §4) and one source address
+ * One process holds at most ~19.9k sockets (fd limit 20,000) and one source address
  * gives 28,232 ephemeral ports, so the run is spread over processes:
  *  - the server: epush with `--workers W` (node:cluster, one port; the primary relays the memory
  *    backplane's log to every worker over IPC), W = ceil(N / 18,000), each process under
@@ -15,11 +15,11 @@
  * optionally more rounds once the listeners re-polled. Everything is bounded in time and every
  * process it started is stopped by pid, also on failure.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '../../testbed/free-port.js';
 import { Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { ApiClient } from '../lib/http-client.js';
 import {
   FD_LIMIT,
@@ -29,7 +29,15 @@ import {
   stopWithin,
   type Spawned,
 } from '../lib/processes.js';
-import { clkTck, readCpu, readFdLimits, readKernelMemory, readMemory } from '../lib/procfs.js';
+import {
+  childPids,
+  clkTck,
+  fdCount,
+  readCpu,
+  readFdLimits,
+  readKernelMemory,
+  readMemory,
+} from '../lib/procfs.js';
 import { distribution, round, sleep } from '../lib/stats.js';
 import { prepare, ROOT, waitForIdleBox, type Preparation } from '../longpoll-fanout/scenario.js';
 import { NGINX, nchanAvailable, writeNchanConfig } from './nchan.js';
@@ -105,33 +113,6 @@ class Deadline {
     const left = this.left();
     if (left <= 0) throw new Error(`--max-seconds reached before ${what}`);
     return Math.min(ms, left);
-  }
-}
-
-// --- processes from /proc -------------------------------------------------------------------
-
-/** Direct children of `pid` (node:cluster workers, nginx workers). */
-function childPids(pid: number): number[] {
-  const children: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    const child = Number(name);
-    if (!Number.isInteger(child)) continue;
-    try {
-      const stat = readFileSync(`/proc/${child}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(child);
-    } catch {
-      // exited
-    }
-  }
-  return children.sort((a, b) => a - b);
-}
-
-function fdCount(pid: number): number | null {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return null;
   }
 }
 
@@ -223,22 +204,14 @@ interface ServerUnderTest {
   pids(): number[];
   /** What the server says it holds (sum over workers), when it can tell. */
   held(): Promise<number | null>;
-  publish(roundNo: number): Promise<{ status: number; id: string; rttMs: number; sentUs: number }>;
+  /**
+   * One notification to every listener: `id` names it in the logs, `key` is the payload the
+   * listeners receive (what the generators record deliveries by).
+   */
+  publish(
+    roundNo: number,
+  ): Promise<{ status: number; id: string; key: string; rttMs: number; sentUs: number }>;
   close(): void;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolvePort(port);
-      });
-    });
-  });
 }
 
 function waitForLine(
@@ -320,7 +293,7 @@ async function startEpush(
       const answer = await api.request(
         'POST',
         `/api/groups/${NOTIFY_GROUP}/notify`,
-        { payload: { round: roundNo } },
+        { payload: `round-${roundNo}` },
         120_000,
       );
       let id = '';
@@ -330,7 +303,13 @@ async function startEpush(
       } catch {
         id = '';
       }
-      return { status: answer.status, id, rttMs: answer.doneAt - answer.sentAt, sentUs };
+      return {
+        status: answer.status,
+        id,
+        key: `round-${roundNo}`,
+        rttMs: answer.doneAt - answer.sentAt,
+        sentUs,
+      };
     },
     close: () => {
       api.close();
@@ -380,9 +359,11 @@ async function startNchan(workers: number, dir: string, logFile: string): Promis
         .finally(() => {
           client.close();
         });
+      // The API client sends the body as JSON: nchan delivers the quoted string.
       return {
         status: answer.status,
         id: JSON.stringify(id),
+        key: JSON.stringify(id),
         rttMs: answer.doneAt - answer.sentAt,
         sentUs,
       };
@@ -743,7 +724,7 @@ async function runTarget(target: Target, plan: RunPlan, deadline: Deadline): Pro
       const cpuDelivered = cpuOf(pids);
       const deliveredAtUs = nowUs();
       for (const g of generators) {
-        g.send({ cmd: 'report', round: k, id: published.id, publishUs: published.sentUs });
+        g.send({ cmd: 'report', round: k, key: published.key, publishUs: published.sentUs });
       }
       const reportEnd = Date.now() + 20_000;
       while (generators.some((g) => g.alive && !g.deliveries.has(k)) && Date.now() < reportEnd) {
@@ -1025,7 +1006,7 @@ export async function runHeldMax(argv: readonly string[]): Promise<number> {
   const ok = results.length > 0 && results.every((r) => r.completed);
   if (docs && results.some((r) => r.rounds.length > 0)) {
     const key = `n${n}-${targets.join('-')}`;
-    upsertSection(join(ROOT, 'docs', 'benchmarks.md'), 'held-max', key, section);
+    writeBenchSection('held-max', key, section, measuredFrom(report.source, report.startedAt));
     log(`docs/benchmarks.md: section held-max:${key} written`);
   }
   return ok ? 0 : 1;

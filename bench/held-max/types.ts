@@ -64,15 +64,15 @@ export type GeneratorLine = ProgressLine | DeliveryLine | ErrorSamplesLine;
 
 /**
  * Commands on the generator's stdin, one JSON object a line.
- * `report`: print the DeliveryLine of notification `id` (epush: its id; nchan: the message body),
- *   latencies taken from `publishUs`; `progress`: print a progress line now; `finish`: stop
+ * `report`: print the DeliveryLine of the notification whose payload is `key` (what the
+ *   listeners receive), latencies taken from `publishUs`; `progress`: print a progress line now; `finish`: stop
  *   re-polling and reconnecting (the server is about to stop); `stop`: close every socket and exit.
  */
 export type GeneratorCommand =
   | {
       readonly cmd: 'report';
       readonly round: number;
-      readonly id: string;
+      readonly key: string;
       readonly publishUs: number;
     }
   | { readonly cmd: 'progress' }

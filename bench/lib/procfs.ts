@@ -1,7 +1,7 @@
 /**
- * Process and kernel counters from /proc, for measuring a server from outside: CPU time (ticks
- * from /proc/<pid>/stat and nanoseconds from the per-thread schedstat), RSS, kernel slab and TCP
- * socket counts. Linux only.
+ * Everything the benches read from /proc, in one place: processes (parent, state, start time,
+ * children and trees, open files), CPU time (ticks from /proc/<pid>/stat and nanoseconds from the
+ * per-thread schedstat), RSS, kernel slab and TCP socket counts. Linux only.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -21,6 +21,88 @@ export function clkTck(): number {
   return clockTicks;
 }
 
+/**
+ * The fields of /proc/<pid>/stat after "(comm) " (index 0 is field 3, the state; the command
+ * name may hold spaces and parentheses, so it is skipped by the last ')'). Null when gone.
+ */
+export function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Field indexes into statFields(): stat(5) numbers minus 3. */
+const STATE = 0;
+const PPID = 1;
+const UTIME = 11;
+const STIME = 12;
+const START_TIME = 19;
+
+/** Every live pid with its parent pid, from one pass over /proc. */
+export function parentPids(): Map<number, number> {
+  const parents = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const fields = statFields(pid);
+    if (fields !== null) parents.set(pid, Number(fields[PPID]));
+  }
+  return parents;
+}
+
+/** The direct children of `pid` (node:cluster workers, nginx workers), ascending. */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const [child, parent] of parentPids()) if (parent === pid) children.push(child);
+  return children.sort((a, b) => a - b);
+}
+
+/**
+ * `pid` and every process below it (children of children…), parents first; zombies only with
+ * `withZombies` (their CPU time still counts until they are reaped).
+ */
+export function processTree(pid: number, withZombies = false): number[] {
+  const children = new Map<number, number[]>();
+  for (const [child, parent] of parentPids()) {
+    const list = children.get(parent) ?? [];
+    list.push(child);
+    children.set(parent, list);
+  }
+  const tree: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const next = queue.shift()!;
+    if (!withZombies && !isAlive(next)) continue;
+    tree.push(next);
+    queue.push(...(children.get(next) ?? []));
+  }
+  return tree;
+}
+
+/** Start time (ticks since boot), to tell a pid from a reused one; null when gone. */
+export function processStartTime(pid: number): number | null {
+  const fields = statFields(pid);
+  return fields === null ? null : Number(fields[START_TIME]);
+}
+
+/** The process exists and is not a zombie (a zombie keeps /proc/<pid>, in state Z). */
+export function isAlive(pid: number): boolean {
+  const fields = statFields(pid);
+  return fields !== null && fields[STATE] !== 'Z';
+}
+
+/** Open file descriptors of a process (/proc/<pid>/fd); null when gone or not readable. */
+export function fdCount(pid: number): number | null {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
+  }
+}
+
 export interface CpuSample {
   /** performance.now() of the reading, ms. */
   readonly at: number;
@@ -32,10 +114,9 @@ export interface CpuSample {
 
 /** Reads one process's CPU counters; throws when the process is gone. */
 export function readCpu(pid: number): CpuSample {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  // Fields after "(comm) ": index 0 is field 3 (state); utime is field 14, stime field 15.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(rest[11]) + Number(rest[12]);
+  const fields = statFields(pid);
+  if (fields === null) throw new Error(`process ${pid} is gone`);
+  const ticks = Number(fields[UTIME]) + Number(fields[STIME]);
   let ns = 0;
   let tids: string[] = [];
   try {
@@ -158,13 +239,8 @@ export function readAllProcessTicks(): Map<number, number> {
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks.set(pid, Number(rest[11]) + Number(rest[12]));
-    } catch {
-      // exited
-    }
+    const fields = statFields(pid);
+    if (fields !== null) ticks.set(pid, Number(fields[UTIME]) + Number(fields[STIME]));
   }
   return ticks;
 }

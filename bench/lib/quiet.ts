@@ -1,7 +1,7 @@
 /**
  * "Wait until the server is quiet": consecutive short windows in which the server process used
  * (almost) no CPU. Memory is sampled and publish windows are closed only at such a point
- * (perf.md §7 gotcha 4: sampling right after a burst undercounts held memory).
+ * (sampling right after a burst undercounts held memory).
  */
 import { performance } from 'node:perf_hooks';
 import {

@@ -7,7 +7,8 @@
  * Phases (each bounded in time, the whole run by --max-seconds):
  *  1. warm-up: a few listeners on another group get a few notifications, then go away;
  *  2. "fresh" memory sample; N push IDs minted and added to one group; "idle" memory sample;
- *  3. N listeners connect (one raw keep-alive socket each, --concurrency in flight, spread over
+ *  3. N listeners connect through the bench's listener pool (bench/peers/listener-pool.ts: one raw
+ *     keep-alive socket each, --concurrency in flight, spread over
  *     127.0.0.1..127.0.0.K as source addresses) and send `POST /push/listen`; "held" sample;
  *  4. M times: wait until every listener is armed and the server is quiet, publish one group
  *     notification, wait for the N deliveries and for the server to be quiet again. Server CPU
@@ -22,18 +23,9 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
-import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Args } from '../lib/args.js';
-import {
-  ApiClient,
-  listenRequestText,
-  rawConnect,
-  ResponseParser,
-  type ApiResponse,
-} from '../lib/http-client.js';
-import { SseParser, sseRequestText } from '../lib/sse-client.js';
-import { maskedFrame, OPCODE, WsParser, wsUpgrade } from '../lib/ws-client.js';
+import { ApiClient, type ApiResponse } from '../lib/http-client.js';
 import {
   clkTck,
   cpuDeltaMs,
@@ -62,14 +54,19 @@ import {
   type PhaseResult,
   type ServerGauges,
   type ShutdownReport,
+  type Transport,
 } from './types.js';
+import { epushLongPoll } from '../peers/listen-epush-longpoll.js';
+import { epushSse } from '../peers/listen-epush-sse.js';
+import { epushWebSocket } from '../peers/listen-epush-ws.js';
+import { ListenerPool, loopbackSources } from '../peers/listener-pool.js';
+import { DEFAULT_HINTS, type ListenerProtocol } from '../peers/types.js';
 
 const MAX_RECONNECTS = 3;
-const RECONNECT_DELAY_MS = 500;
-const ERROR_RETRY_MS = 1000;
+/** A closed listener reconnects, and a refused listen is retried, after this long. */
+const RETRY_MS = 500;
 const SETUP_CONNECTIONS = 8;
 const WARMUP_MESSAGES = 5;
-const CURSOR_PATTERN = /^[a-z0-9]{1,24}-[0-9a-z]{1,11}$/;
 
 function parseOptions(argv: readonly string[]): GeneratorOptions {
   const args = Args.parse(argv, {
@@ -128,7 +125,6 @@ function parseOptions(argv: readonly string[]): GeneratorOptions {
 }
 
 const opts = parseOptions(process.argv.slice(2));
-const hostHeader = `${opts.host}:${opts.port}`;
 const startedAt = new Date();
 const deadline = performance.now() + opts.maxSeconds * 1000;
 
@@ -210,341 +206,81 @@ class Tally {
 
 // --- listeners -----------------------------------------------------------------------------
 
-/**
- * `armed`: a listen is outstanding (long-poll: a request sent and not answered; SSE: the stream's
- * first event arrived; WebSocket: the 101 arrived and the listen message was sent). A streaming
- * listener stays armed across answers; a long-poll is `answered` until it re-polls.
- */
-type ListenerState = 'new' | 'connecting' | 'armed' | 'answered' | 'closed' | 'failed';
+const PROTOCOLS: Record<Transport, ListenerProtocol> = {
+  'long-poll': epushLongPoll,
+  sse: epushSse,
+  websocket: epushWebSocket,
+};
 
-class Listener {
-  socket: Socket | null = null;
-  state: ListenerState = 'new';
-  cursor: string | null = null;
-  lastK = -1;
-  reconnects = 0;
-  everConnected = false;
-  /** SSE: the stream's first (empty) event was seen on the current connection. */
-  streamOpen = false;
-
-  constructor(
-    readonly pushId: string,
-    readonly localAddress: string,
-    readonly tally: Tally,
-  ) {}
-}
-
-let armed = 0;
-let failed = 0;
-let openSockets = 0;
-let finishing = false;
 let firstRepollAt = Infinity;
 
-function setState(listener: Listener, state: ListenerState): void {
-  if (listener.state === 'armed') armed -= 1;
-  if (state === 'armed') armed += 1;
-  if (state === 'failed' && listener.state !== 'failed') failed += 1;
-  listener.state = state;
-}
-
-function listenText(listener: Listener): string {
-  return listenRequestText(hostHeader, listener.pushId, listener.cursor);
-}
-
-function poll(listener: Listener): void {
-  if (finishing || listener.socket === null || listener.state !== 'answered') return;
-  setState(listener, 'armed');
-  listener.socket.write(listenText(listener));
-}
-
-/** The bytes a connection sends once connected, and the parser of what comes back. */
-interface Wire {
-  readonly feed: (chunk: Buffer) => void;
-  readonly greet: (socket: Socket) => void;
-}
-
-function longPollWire(listener: Listener): Wire {
-  const parser = new ResponseParser((status, body, close) => {
-    onAnswer(listener, status, body, close);
-  });
-  return {
-    feed: (chunk) => {
-      parser.feed(chunk);
-    },
-    greet: () => {
-      setState(listener, 'answered');
-      poll(listener);
-    },
-  };
-}
-
-function sseWire(listener: Listener, socket: () => Socket): Wire {
-  listener.streamOpen = false;
-  const parser = new SseParser({
-    onOpen: () => {
-      count('streamsOpened');
-    },
-    onEvent: (data) => {
-      if (!listener.streamOpen) {
-        // The first event is the empty answer with the starting cursor: the stream flows.
-        listener.streamOpen = true;
-        setState(listener, 'armed');
-        count('streamOpenAnswers');
-        onStreamAnswer(listener, data, true);
-        return;
-      }
-      onStreamAnswer(listener, data, false);
-    },
-    onRefused: (status, body) => {
-      error(`status:${status}`, body.slice(0, 200));
-      socket().destroy();
-    },
-    onEnd: () => {
-      count('streamEnds');
-      if (listener.state === 'armed') setState(listener, 'answered');
-      // At shutdown the server closes the connection itself (its TIME_WAIT, not ours).
-      if (!finishing) {
-        error('streamEnded', 'the server ended an event stream');
-        socket().destroy();
-      }
-    },
-  });
-  return {
-    feed: (chunk) => {
-      parser.feed(chunk);
-    },
-    greet: (s) => {
-      const cursor = listener.cursor === null ? '' : `&cursor=${listener.cursor}`;
-      s.write(
-        sseRequestText(
-          `/push/sse?pushIds=${encodeURIComponent(listener.pushId)}${cursor}`,
-          hostHeader,
-        ),
-      );
-    },
-  };
-}
-
-function webSocketWire(listener: Listener, socket: () => Socket): Wire {
-  const { key, text } = wsUpgrade('/push/ws', hostHeader);
-  const parser = new WsParser(key, {
-    onOpen: () => {
-      count('streamsOpened');
-      const message = `{"listen":{"pushIds":["${listener.pushId}"],"cursor":${listener.cursor === null ? 'null' : `"${listener.cursor}"`}}}`;
-      socket().write(maskedFrame(OPCODE.text, Buffer.from(message)));
-      setState(listener, 'armed');
-    },
-    onText: (data) => {
-      onStreamAnswer(listener, data, false);
-    },
-    onPing: (payload) => {
-      count('wsPings');
-      socket().write(maskedFrame(OPCODE.pong, payload));
-    },
-    onClose: (code) => {
-      count(`wsClose:${code ?? 'none'}`);
-      if (listener.state === 'armed') setState(listener, 'answered');
-      if (!finishing) error('wsClosed', `the server closed a WebSocket (${code ?? 'no code'})`);
-      // Echo the close (RFC 6455 §5.5.1); the server then closes the TCP connection (its
-      // TIME_WAIT, not ours).
-      const echo = Buffer.alloc(code === null ? 0 : 2);
-      if (code !== null) echo.writeUInt16BE(code, 0);
-      socket().write(maskedFrame(OPCODE.close, echo));
-    },
-    onRefused: (status, body) => {
-      error(`status:${status}`, body.slice(0, 200));
-      socket().destroy();
-    },
-  });
-  return {
-    feed: (chunk) => {
-      parser.feed(chunk);
-    },
-    greet: (s) => {
-      s.write(text);
-    },
-  };
-}
-
-/** Opens (or reopens) a listener's connection and sends its listen; `settled` runs once, on connect or failure. */
-function open(listener: Listener, settled?: () => void): void {
-  let done = false;
-  const settle = (): void => {
-    if (!done) {
-      done = true;
-      settled?.();
-    }
-  };
-  setState(listener, 'connecting');
-  const holder: { socket: Socket | null } = { socket: null };
-  const current = (): Socket => holder.socket!;
-  const wire =
-    opts.transport === 'sse'
-      ? sseWire(listener, current)
-      : opts.transport === 'websocket'
-        ? webSocketWire(listener, current)
-        : longPollWire(listener);
-  const socket = rawConnect({
+/** The listeners of one tally, held through the bench's shared listener pool. */
+function listenerPool(ids: readonly string[], group: string, tally: Tally): ListenerPool {
+  // The last message index each listener got: a lower or equal one again is a duplicate.
+  const lastK = new Int32Array(ids.length).fill(-1);
+  return new ListenerPool({
     host: opts.host,
     port: opts.port,
-    localAddress: listener.localAddress,
-    onData: (chunk) => {
-      try {
-        wire.feed(chunk);
-      } catch (failure) {
-        error('protocol', (failure as Error).message);
-        socket.destroy();
+    channel: group,
+    protocol: PROTOCOLS[opts.transport ?? 'long-poll'],
+    hints: DEFAULT_HINTS,
+    identities: ids,
+    sources: loopbackSources(opts.srcIps),
+    concurrency: opts.concurrency,
+    maxReconnects: MAX_RECONNECTS,
+    repollDelayMs: opts.repollDelayMs,
+    backoffMs: () => RETRY_MS,
+    onDelivered: (index, payloads) => {
+      const now = performance.now();
+      counters.answers = (counters.answers ?? 0) + 1;
+      if (payloads.length === 0) {
+        count('emptyAnswers');
+        return;
+      }
+      if (opts.repollDelayMs > 0) firstRepollAt = Math.min(firstRepollAt, now + opts.repollDelayMs);
+      for (const payload of payloads) {
+        const k = messageIndex(payload, tally.messages);
+        if (k === null) {
+          error('unknownPayload', payload.slice(0, 120));
+        } else if (k <= lastK[index]!) {
+          tally.duplicates += 1;
+        } else {
+          lastK[index] = k;
+          tally.record(k, now);
+        }
       }
     },
-  });
-  holder.socket = socket;
-  listener.socket = socket;
-  openSockets += 1;
-  socket.once('connect', () => {
-    listener.everConnected = true;
-    wire.greet(socket);
-    settle();
-  });
-  socket.on('error', (failure: NodeJS.ErrnoException) => {
-    error(`socket:${failure.code ?? 'error'}`, failure.message);
-  });
-  socket.once('close', () => {
-    openSockets -= 1;
-    settle();
-    if (listener.socket !== socket) return;
-    listener.socket = null;
-    if (finishing) {
-      setState(listener, 'closed');
-      return;
-    }
-    if (listener.state !== 'connecting' || listener.everConnected) count('unexpectedCloses');
-    if (listener.reconnects >= MAX_RECONNECTS) {
-      setState(listener, 'failed');
-      return;
-    }
-    setState(listener, 'closed');
-    listener.reconnects += 1;
-    counters.reconnects = (counters.reconnects ?? 0) + 1;
-    setTimeout(() => {
-      if (!finishing && listener.state === 'closed') open(listener);
-    }, RECONNECT_DELAY_MS);
+    onError: error,
+    count,
   });
 }
 
-interface WireNotification {
-  readonly pushId?: unknown;
-  readonly payload?: unknown;
-}
-
-/** Checks and tallies one answer object (SPEC §4 JSON); false when it is not valid JSON. */
-function tallyAnswer(listener: Listener, text: string, now: number, opening: boolean): boolean {
-  let answer: Record<string, unknown>;
+/** `k` of a payload `{"k":…,"t":…}` this generator published, or null for anything else. */
+function messageIndex(payload: string, messages: number): number | null {
+  let k: unknown;
   try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null) throw new Error('not an object');
-    answer = parsed as Record<string, unknown>;
+    const parsed: unknown = JSON.parse(payload);
+    k = typeof parsed === 'object' && parsed !== null && 'k' in parsed ? parsed.k : null;
+  } catch {
+    return null;
+  }
+  return typeof k === 'number' && Number.isInteger(k) && k >= 0 && k < messages ? k : null;
+}
+
+class ConnectTimeout extends Error {}
+
+/** Opens every listener of the pool; false when `timeoutMs` passed before the last was opened. */
+async function connectAll(pool: ListenerPool, timeoutMs: number): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  try {
+    await pool.connectAll(() => {
+      if (performance.now() > until) throw new ConnectTimeout();
+    });
+    return true;
   } catch (failure) {
-    error('badJson', (failure as Error).message);
-    return false;
+    if (failure instanceof ConnectTimeout) return false;
+    throw failure;
   }
-  const { notifications, cursor, expired } = answer;
-  if (typeof cursor === 'string' && CURSOR_PATTERN.test(cursor)) listener.cursor = cursor;
-  else error('badCursor', JSON.stringify(cursor));
-  if (answer.reconnect === true) count('reconnectAnswers');
-  if (answer.replaced === true) count('replacedAnswers');
-  if (answer.reset === true) count('resetAnswers');
-  if (Array.isArray(expired) && expired.length > 0) count('expiredAnswers');
-  if (!Array.isArray(notifications)) {
-    error('badAnswer', 'no notifications array');
-  } else if (notifications.length === 0) {
-    if (answer.reconnect !== true && !opening) count('emptyAnswers');
-  } else {
-    const tally = listener.tally;
-    for (const item of notifications as WireNotification[]) {
-      if (item.pushId !== listener.pushId) error('wrongPushId', String(item.pushId));
-      const payload = item.payload as { k?: unknown } | null | undefined;
-      const k = payload?.k;
-      if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= tally.messages) {
-        error('unknownPayload', JSON.stringify(item.payload));
-        continue;
-      }
-      if (k <= listener.lastK) {
-        tally.duplicates += 1;
-        continue;
-      }
-      listener.lastK = k;
-      tally.record(k, now);
-    }
-  }
-  return true;
-}
-
-/** One SSE event or WebSocket text frame: the stream stays open and armed. */
-function onStreamAnswer(listener: Listener, text: string, opening: boolean): void {
-  const now = performance.now();
-  counters.answers = (counters.answers ?? 0) + 1;
-  if (!tallyAnswer(listener, text, now, opening)) listener.socket?.destroy();
-}
-
-function onAnswer(listener: Listener, status: number, body: Buffer, close: boolean): void {
-  const now = performance.now();
-  counters.answers = (counters.answers ?? 0) + 1;
-  if (listener.state !== 'armed') error('unsolicited', `answer ${status} to an unarmed listener`);
-  setState(listener, 'answered');
-  if (status !== 200) {
-    error(`status:${status}`, body.toString('utf8').slice(0, 200));
-    if (!close) {
-      setTimeout(() => {
-        poll(listener);
-      }, ERROR_RETRY_MS);
-    }
-    return;
-  }
-  if (!tallyAnswer(listener, body.toString('utf8'), now, false)) {
-    listener.socket?.destroy();
-    return;
-  }
-  if (close || finishing) return;
-  if (opts.repollDelayMs === 0) {
-    poll(listener);
-  } else {
-    firstRepollAt = Math.min(firstRepollAt, now + opts.repollDelayMs);
-    setTimeout(() => {
-      poll(listener);
-    }, opts.repollDelayMs);
-  }
-}
-
-/** Opens every listener with at most `concurrency` connects in flight; resolves when all settled. */
-function connectAll(listeners: readonly Listener[], timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    let next = 0;
-    let inFlight = 0;
-    let settled = 0;
-    let finished = false;
-    const timer = setTimeout(() => {
-      finish(false);
-    }, timeoutMs);
-    const finish = (ok: boolean): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      resolve(ok);
-    };
-    const pump = (): void => {
-      while (!finished && inFlight < opts.concurrency && next < listeners.length) {
-        const listener = listeners[next++]!;
-        inFlight += 1;
-        open(listener, () => {
-          inFlight -= 1;
-          settled += 1;
-          pump();
-        });
-      }
-      if (settled === listeners.length) finish(true);
-    };
-    pump();
-  });
 }
 
 // --- server-side measurement ---------------------------------------------------------------
@@ -714,10 +450,6 @@ async function addMembers(
   );
 }
 
-function makeListeners(ids: readonly string[], tally: Tally): Listener[] {
-  return ids.map((id, i) => new Listener(id, `127.0.0.${1 + (i % opts.srcIps)}`, tally));
-}
-
 async function publish(
   api: ApiClient,
   group: string,
@@ -742,33 +474,28 @@ async function warmUp(api: ApiClient, pool: readonly ApiClient[]): Promise<void>
   const ids = await mintPushIds(api, opts.warmup);
   await addMembers(pool, group, ids);
   const tally = new Tally(WARMUP_MESSAGES, opts.warmup);
-  const listeners = makeListeners(ids, tally);
+  const listeners = listenerPool(ids, group, tally);
   await connectAll(listeners, budget(15_000, 'the warm-up'));
-  await waitUntil(() => armed === listeners.length, budget(10_000, 'the warm-up'));
+  await waitUntil(() => listeners.armed === listeners.size, budget(10_000, 'the warm-up'));
   await quiet('the warm-up');
   for (let k = 0; k < WARMUP_MESSAGES; k++) {
-    await waitUntil(() => armed === listeners.length, budget(10_000, 'the warm-up'));
+    await waitUntil(() => listeners.armed === listeners.size, budget(10_000, 'the warm-up'));
     const response = await publish(api, group, tally, k);
     expectStatus(response, 202, 'warm-up notify');
     await waitUntil(
-      () => (tally.delivered[k] ?? 0) >= listeners.length,
+      () => (tally.delivered[k] ?? 0) >= listeners.size,
       budget(10_000, 'the warm-up'),
     );
   }
   const got = Array.from(tally.delivered).reduce((a, b) => a + b, 0);
   // Close the warm-up listeners from this side; they must not count as held connections.
-  finishing = true;
-  for (const listener of listeners) listener.socket?.end();
-  await waitUntil(() => openSockets === 0, budget(10_000, 'the warm-up'));
-  finishing = false;
-  for (const listener of listeners) setState(listener, 'closed');
-  failed = 0;
+  await listeners.end(budget(10_000, 'the warm-up'));
   phases.warmup = phaseResult(began, sample(opts.serverPid));
   log(`warm-up: ${opts.warmup} listeners, ${got}/${WARMUP_MESSAGES * opts.warmup} delivered`);
 }
 
 interface RunState {
-  listeners: Listener[];
+  listeners: ListenerPool | null;
   tally: Tally | null;
   messages: MessageResult[];
   armedAtFirstPublish: number;
@@ -840,25 +567,24 @@ async function run(state: RunState): Promise<void> {
 
   const tally = new Tally(opts.m, opts.n);
   state.tally = tally;
-  state.listeners = makeListeners(ids, tally);
+  const listeners = listenerPool(ids, opts.group, tally);
+  state.listeners = listeners;
+  const armedOrFailed = (): boolean => listeners.armed + listeners.stats().failed >= opts.n;
   began = sample(opts.serverPid);
   const allSettled = await connectAll(
-    state.listeners,
+    listeners,
     budget(60_000 + opts.n * 5, 'connecting the listeners'),
   );
-  const allArmed = await waitUntil(
-    () => armed + failed >= opts.n,
-    budget(30_000, 'arming the listeners'),
-  );
+  const allArmed = await waitUntil(armedOrFailed, budget(30_000, 'arming the listeners'));
   const connectMs = performance.now() - began.server.at;
   const connectQuiet = await quiet('the connect phase');
   phases.connect = phaseResult(began, connectQuiet.start);
   log(
-    `connected: ${armed} armed, ${failed} failed, in ${(connectMs / 1000).toFixed(2)} s` +
-      (allSettled && allArmed ? '' : ' (timed out)'),
+    `connected: ${listeners.armed} armed, ${listeners.stats().failed} failed, in ` +
+      `${(connectMs / 1000).toFixed(2)} s${allSettled && allArmed ? '' : ' (timed out)'}`,
   );
-  if (armed === 0) throw new AbortRun('no listener could be armed');
-  state.heldListeners = armed;
+  if (listeners.armed === 0) throw new AbortRun('no listener could be armed');
+  state.heldListeners = listeners.armed;
   await memoryPoint('held');
   state.gauges = await readGauges();
   log(
@@ -873,10 +599,10 @@ async function run(state: RunState): Promise<void> {
     );
   }
   for (let k = 0; k < opts.m; k++) {
-    await waitUntil(() => armed + failed >= opts.n, budget(opts.deliveryTimeoutMs, `message ${k}`));
+    await waitUntil(armedOrFailed, budget(opts.deliveryTimeoutMs, `message ${k}`));
     if (opts.settleMs > 0) await sleep(budget(opts.settleMs, `message ${k}`));
     const before = await quiet(`message ${k}`);
-    const armedNow = armed;
+    const armedNow = listeners.armed;
     if (k === 0) state.armedAtFirstPublish = armedNow;
     firstRepollAt = Infinity;
     const othersBefore = readAllProcessTicks();
@@ -978,8 +704,8 @@ function summarize(
     phases,
     listeners: {
       requested: opts.n,
-      connected: state.listeners.filter((l) => l.everConnected).length,
-      failed,
+      connected: state.listeners?.stats().everArmed ?? 0,
+      failed: state.listeners?.stats().failed ?? 0,
       armedAtFirstPublish: state.armedAtFirstPublish,
       held: state.heldListeners,
     },
@@ -1026,7 +752,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const state: RunState = {
-    listeners: [],
+    listeners: null,
     tally: null,
     messages: [],
     armedAtFirstPublish: 0,
@@ -1048,20 +774,18 @@ async function main(): Promise<void> {
 
   // Let the server close the connections (run.ts stops it on DONE): server-side active closes
   // leave no TIME_WAIT on this side's ports, which the next run needs.
-  finishing = true;
+  state.listeners?.stop();
   const reconnectBefore = counters.reconnectAnswers ?? 0;
-  const closingFrom = openSockets;
   const began = performance.now();
   process.stdout.write('DONE\n');
-  await waitUntil(() => openSockets === 0, 20_000, 50);
+  const closed = (await state.listeners?.close(20_000)) ?? { closedByServer: 0, stillOpen: 0 };
   const report: ShutdownReport = {
     reconnectAnswers: (counters.reconnectAnswers ?? 0) - reconnectBefore,
-    closedByServer: closingFrom - openSockets,
-    stillOpen: openSockets,
+    closedByServer: closed.closedByServer,
+    stillOpen: closed.stillOpen,
     waitedMs: round(performance.now() - began),
   };
   process.stdout.write(`SHUTDOWN ${JSON.stringify(report)}\n`);
-  for (const listener of state.listeners) listener.socket?.destroy();
   process.exit(abortReason === null ? 0 : 1);
 }
 

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Args } from '../lib/args.js';
 import { hotSpots, type HotSpot } from '../lib/cpuprofile.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { machineInfo, sourceInfo, type MachineInfo, type SourceInfo } from '../lib/machine.js';
 import {
   FD_LIMIT,
@@ -161,11 +161,11 @@ export function renderLongpollFanout(argv: readonly string[]): Promise<number> {
   const report = JSON.parse(readFileSync(file, 'utf8')) as RunReport;
   const { n, m, repollDelayMs } = report.options;
   const key = `n${n}-m${m}${repollDelayMs > 0 ? `-defer${repollDelayMs}` : ''}`;
-  upsertSection(
-    join(ROOT, 'docs', 'benchmarks.md'),
+  writeBenchSection(
     'longpoll-fanout',
     key,
     renderSection(report, ROOT),
+    measuredFrom(report.source, report.startedAt),
   );
   log(`docs/benchmarks.md: section longpoll-fanout:${key} rewritten from ${file}`);
   return Promise.resolve(0);
@@ -505,7 +505,12 @@ export async function runLongpollFanout(argv: readonly string[]): Promise<number
   }
   if (docs) {
     const key = `n${n}-m${m}${repollDelayMs > 0 ? `-defer${repollDelayMs}` : ''}`;
-    upsertSection(join(ROOT, 'docs', 'benchmarks.md'), 'longpoll-fanout', key, section);
+    writeBenchSection(
+      'longpoll-fanout',
+      key,
+      section,
+      measuredFrom(report.source, report.startedAt),
+    );
     log(`docs/benchmarks.md: section longpoll-fanout:${key} written`);
   }
   return 0;

@@ -6,7 +6,8 @@
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { openLog, spawnPinned, type Spawned } from '../lib/processes.js';
-import { isAlive, Publisher, publisherOn, stopPids } from './stack.js';
+import { isAlive } from '../lib/procfs.js';
+import { Publisher, publisherOn, stopPids } from './stack.js';
 import type { PeerStack, PublishResult, StackOptions } from './types.js';
 
 export const EPUSH_HOLD_SECONDS = 300;

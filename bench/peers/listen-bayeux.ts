@@ -1,5 +1,5 @@
 /**
- * Faye long-polling (Bayeux, perf.md §5.4): `POST /faye` handshake (→ clientId), subscribe to
+ * Faye long-polling (Bayeux): `POST /faye` handshake (→ clientId), subscribe to
  * `/<channel>`, then a loop of `/meta/connect`, each held until messages are queued for the
  * client; the answer array holds the channel's messages plus the connect reply. Messages published
  * between two connects are queued by the server under the clientId, the resume token.

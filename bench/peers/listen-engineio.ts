@@ -1,5 +1,5 @@
 /**
- * Socket.IO over engine.io v4 polling (perf.md §5.3): `GET ?EIO=4&transport=polling` opens a
+ * Socket.IO over engine.io v4 polling: `GET ?EIO=4&transport=polling` opens a
  * session (`0{"sid":…}`), `POST 40` connects the namespace, then a loop of `GET …&sid=S`, each
  * held until packets arrive (separated by \x1e; `42["msg","…"]` is an event, `2` a ping that is
  * answered with `POST 3` before the next GET). One request at a time: engine.io allows one GET

@@ -1,39 +1,69 @@
 /**
- * epush long-poll (`POST /push/listen`): one listen per request, re-polled at once after each
- * answer with the answer's cursor, on the same keep-alive socket.
+ * epush long-poll (`POST /push/listen`): one listen per request, re-polled after each answer with
+ * the answer's cursor, on the same keep-alive socket. The cursor is the listener's resume token:
+ * a reconnected listener listens on from it, as the browser client does.
  */
 import { listenRequestText } from '../lib/http-client.js';
 import { longPollLoop } from './long-poll-loop.js';
-import type { ListenerEvents, ListenerProtocol } from './types.js';
+import type { ListenerContext, ListenerEvents, ListenerProtocol } from './types.js';
+
+/** The shape of an epush cursor (`<epoch>-<seq>`, base 36). */
+const CURSOR = /^[a-z0-9]{1,24}-[0-9a-z]{1,11}$/;
 
 interface EpushAnswer {
-  readonly notifications?: readonly { readonly payload?: unknown }[];
-  readonly cursor?: string;
+  readonly notifications?: readonly { readonly pushId?: unknown; readonly payload?: unknown }[];
+  readonly cursor?: unknown;
+  readonly expired?: unknown;
   readonly reconnect?: boolean;
   readonly replaced?: boolean;
   readonly reset?: boolean;
 }
 
-/** The payloads and cursor of one epush answer (long-poll body, SSE data, WebSocket message). */
+/**
+ * The payloads of one epush answer (long-poll body, SSE data, WebSocket message), as strings
+ * (JSON text unless the payload was a string). Checks it on the way: every notification is for
+ * this listener's push ID and the cursor is well-formed (a `failed`, as is JSON that does not
+ * parse); keeps the cursor as the resume token; notes `reconnect`, `replaced`, `reset` and
+ * `expired`. Null when the answer is unusable.
+ */
 export function parseEpushAnswer(
   text: string,
+  context: ListenerContext,
   events: ListenerEvents,
-): { cursor: string | null; payloads: string[]; ended: boolean } | null {
+): { payloads: string[]; ended: boolean } | null {
   let answer: EpushAnswer;
   try {
-    answer = JSON.parse(text) as EpushAnswer;
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null) throw new Error('not an object');
+    answer = parsed;
   } catch {
     events.failed('bad-json', text.slice(0, 120));
     return null;
   }
-  const payloads = (answer.notifications ?? []).map((n) =>
-    typeof n.payload === 'string' ? n.payload : JSON.stringify(n.payload),
-  );
-  return {
-    cursor: answer.cursor ?? null,
-    payloads,
-    ended: answer.reconnect === true || answer.replaced === true,
-  };
+  if (typeof answer.cursor === 'string' && CURSOR.test(answer.cursor)) {
+    context.resume.set('cursor', answer.cursor);
+  } else {
+    events.failed('bad-cursor', JSON.stringify(answer.cursor));
+    return null;
+  }
+  if (answer.reconnect === true) events.noted('reconnectAnswers');
+  if (answer.replaced === true) events.noted('replacedAnswers');
+  if (answer.reset === true) events.noted('resetAnswers');
+  if (Array.isArray(answer.expired) && answer.expired.length > 0) events.noted('expiredAnswers');
+  const payloads: string[] = [];
+  for (const n of answer.notifications ?? []) {
+    if (n.pushId !== context.identity) {
+      events.failed('wrong-push-id', String(n.pushId));
+      return null;
+    }
+    payloads.push(typeof n.payload === 'string' ? n.payload : JSON.stringify(n.payload));
+  }
+  return { payloads, ended: answer.reconnect === true || answer.replaced === true };
+}
+
+/** The listener's last cursor, or null for "from now" (its first listen). */
+export function resumeCursor(context: ListenerContext): string | null {
+  return context.resume.get('cursor') ?? null;
 }
 
 export const epushLongPoll: ListenerProtocol = {
@@ -41,18 +71,15 @@ export const epushLongPoll: ListenerProtocol = {
   resumeToken: "the answer's `cursor`, sent back in the next `POST /push/listen` body",
   streaming: false,
   open(context, events, write) {
-    let cursor: string | null = null;
     return longPollLoop(
       context,
       events,
       write,
-      () => listenRequestText(context.hostHeader, context.identity, cursor),
+      () => listenRequestText(context.hostHeader, context.identity, resumeCursor(context)),
       (status, body) => {
         if (status !== 200) return 'refused';
-        const answer = parseEpushAnswer(body.toString('utf8'), events);
-        if (answer === null) return 'stop';
-        cursor = answer.cursor ?? cursor;
-        return answer.payloads;
+        const answer = parseEpushAnswer(body.toString('utf8'), context, events);
+        return answer === null ? 'stop' : answer.payloads;
       },
     );
   },

@@ -1,10 +1,10 @@
 /**
  * epush Server-Sent Events (`GET /push/sse?pushIds=…`): the stream stays open and registered
  * across deliveries; it counts as armed once its first (empty) event with the starting cursor has
- * arrived. The resume token would be `Last-Event-ID` / `cursor` on a reconnect.
+ * arrived. A reconnected stream resumes from the last event's cursor (`cursor=`).
  */
 import { SseParser, sseRequestText } from '../lib/sse-client.js';
-import { parseEpushAnswer } from './listen-epush-longpoll.js';
+import { parseEpushAnswer, resumeCursor } from './listen-epush-longpoll.js';
 import type { ListenerProtocol } from './types.js';
 
 export const epushSse: ListenerProtocol = {
@@ -17,11 +17,14 @@ export const epushSse: ListenerProtocol = {
     const parser = new SseParser({
       onOpen: () => undefined,
       onEvent: (data) => {
-        const answer = parseEpushAnswer(data, events);
+        const answer = parseEpushAnswer(data, context, events);
         if (answer === null) return;
         if (!open) {
+          // The first event is the empty answer with the starting cursor: the stream flows.
           open = true;
           events.armed();
+          events.noted('streamOpenAnswers');
+          if (answer.payloads.length === 0) return;
         }
         events.delivered(answer.payloads);
       },
@@ -35,12 +38,9 @@ export const epushSse: ListenerProtocol = {
     });
     return {
       start: () => {
-        write(
-          sseRequestText(
-            `/push/sse?pushIds=${encodeURIComponent(context.identity)}`,
-            context.hostHeader,
-          ),
-        );
+        const cursor = resumeCursor(context);
+        const query = `pushIds=${encodeURIComponent(context.identity)}${cursor === null ? '' : `&cursor=${cursor}`}`;
+        write(sseRequestText(`/push/sse?${query}`, context.hostHeader));
       },
       feed: (chunk) => {
         parser.feed(chunk);

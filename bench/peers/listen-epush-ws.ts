@@ -1,10 +1,11 @@
 /**
  * epush WebSocket (`GET /push/ws`, one `{"listen":…}` message): the socket stays open and
  * registered across deliveries. A listen has no acknowledgement on the wire, so it counts as
- * armed once the message is written (the generator then waits for the server to be quiet).
+ * armed once the message is written (the generator then waits for the server to be quiet). A
+ * reconnected socket listens on from the last message's cursor.
  */
 import { maskedFrame, OPCODE, WsParser, wsUpgrade } from '../lib/ws-client.js';
-import { parseEpushAnswer } from './listen-epush-longpoll.js';
+import { parseEpushAnswer, resumeCursor } from './listen-epush-longpoll.js';
 import type { ListenerProtocol } from './types.js';
 
 export const epushWebSocket: ListenerProtocol = {
@@ -16,15 +17,17 @@ export const epushWebSocket: ListenerProtocol = {
     const { key, text } = wsUpgrade('/push/ws', context.hostHeader);
     const parser = new WsParser(key, {
       onOpen: () => {
-        const listen = `{"listen":{"pushIds":["${context.identity}"],"cursor":null}}`;
+        const cursor = resumeCursor(context);
+        const listen = `{"listen":{"pushIds":["${context.identity}"],"cursor":${cursor === null ? 'null' : `"${cursor}"`}}}`;
         write(maskedFrame(OPCODE.text, Buffer.from(listen)));
         events.armed();
       },
       onText: (data) => {
-        const answer = parseEpushAnswer(data, events);
+        const answer = parseEpushAnswer(data, context, events);
         if (answer !== null) events.delivered(answer.payloads);
       },
       onPing: (payload) => {
+        events.noted('wsPings');
         write(maskedFrame(OPCODE.pong, payload));
       },
       onClose: (code) => {

@@ -2,7 +2,7 @@
  * Pushpin GRIP long-poll (`GET /stream?ch=<channel>`; the backend answers `Grip-Hold: response`):
  * re-polled at once after each answer. GRIP long-poll has no resume token: a message published
  * while a listener is between polls is not delivered to it. Pushpin answers bursts on one core
- * with 502/500 (perf.md gotcha 7): those are retried after a back-off.
+ * with 502/500: those are retried after a back-off.
  */
 import { longPollLoop } from './long-poll-loop.js';
 import type { ListenerProtocol } from './types.js';

@@ -1,8 +1,8 @@
 /**
  * nchan long-poll (`GET /sub/<channel>`): re-polled at once after each answer with
  * `If-Modified-Since: <Last-Modified>` and `If-None-Match: <Etag>` of the previous message, the
- * resume token nchan needs (without it messages between polls are missed or repeated, perf.md
- * gotcha 8). A subscriber timeout is a 408, answered by a plain re-poll.
+ * resume token nchan needs (without it messages between polls are missed or
+ * repeated). A subscriber timeout is a 408, answered by a plain re-poll.
  */
 import { longPollLoop } from './long-poll-loop.js';
 import type { ListenerProtocol } from './types.js';
@@ -16,18 +16,21 @@ export const nchanLongPoll: ListenerProtocol = {
     '`Last-Modified` / `Etag` of the last message, sent back as `If-Modified-Since` / `If-None-Match`',
   streaming: false,
   open(context, events, write) {
-    let lastModified: string | null = null;
-    let etag: string | null = null;
+    const { resume } = context;
     const request = (): string => {
       let text = `GET /sub/${context.channel} HTTP/1.1\r\nHost: ${context.hostHeader}\r\n`;
-      if (lastModified !== null) text += `If-Modified-Since: ${lastModified}\r\n`;
-      if (etag !== null) text += `If-None-Match: ${etag}\r\n`;
+      const lastModified = resume.get('last-modified');
+      const etag = resume.get('etag');
+      if (lastModified !== undefined) text += `If-Modified-Since: ${lastModified}\r\n`;
+      if (etag !== undefined) text += `If-None-Match: ${etag}\r\n`;
       return `${text}\r\n`;
     };
     return longPollLoop(context, events, write, request, (status, body, head) => {
       if (status === 200) {
-        lastModified = LAST_MODIFIED.exec(head)?.[1] ?? lastModified;
-        etag = ETAG.exec(head)?.[1] ?? etag;
+        const lastModified = LAST_MODIFIED.exec(head)?.[1]?.trim();
+        const etag = ETAG.exec(head)?.[1]?.trim();
+        if (lastModified !== undefined) resume.set('last-modified', lastModified);
+        if (etag !== undefined) resume.set('etag', etag);
         return [body.toString('utf8')];
       }
       return status === 408 || status === 304 ? [] : 'refused';

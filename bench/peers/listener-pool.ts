@@ -1,9 +1,11 @@
 /**
  * N listeners of one target, each on its own raw keep-alive socket, spread over source addresses
- * 127.0.0.1..127.0.0.K, held through the target's listener protocol. It connects them (bounded
- * in flight and, when the peer needs it, paced), counts how many are armed, reconnects a closed
- * one after a back-off, and reports every answer's payloads by listener index. What a delivery
- * means (which notification, its latency) is the scenario's business.
+ * (127.0.0.1..127.0.0.K), held through the target's listener protocol: the one pool of every
+ * bench generator that holds listeners (side-by-side, publish-throughput, longpoll-fanout and
+ * stream-fanout, held-max). It connects them (bounded in flight and, when the peer needs it,
+ * paced), counts how many are armed and for how long, reconnects a closed one after a back-off
+ * (resuming from its last resume token), and reports every answer's payloads by listener index.
+ * What a delivery means (which notification, its latency) is the scenario's business.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -14,14 +16,25 @@ import type { ListenerProtocol, ListenerWire, LoadHints } from './types.js';
 
 const SLOT_MS = 10_000;
 
+/** `127.0.0.1 … 127.0.0.k`: k loopback source addresses (each has its own ephemeral ports). */
+export function loopbackSources(k: number): string[] {
+  return Array.from({ length: k }, (_, i) => `127.0.0.${1 + i}`);
+}
+
 export interface PoolOptions {
+  readonly host?: string;
   readonly port: number;
   readonly channel: string;
   readonly protocol: ListenerProtocol;
   readonly hints: LoadHints;
   /** One per listener, from PeerStack.prepareListeners. */
   readonly identities: readonly string[];
-  readonly srcIps: number;
+  /** Source addresses; listener i connects from sources[i mod length]. */
+  readonly sources: readonly string[];
+  /** A long-poll re-polls this long after a delivery (default 0: at once, like a browser). */
+  readonly repollDelayMs?: number;
+  /** Back-off before the `attempt`-th retry (default: from the hints, half to 1.5× jittered). */
+  readonly backoffMs?: (attempt: number) => number;
   /** Connects in flight that are not armed yet. */
   readonly concurrency: number;
   /** Times a closed listener is reopened before it gives up. */
@@ -35,7 +48,12 @@ class Listener {
   socket: Socket | null = null;
   wire: ListenerWire | null = null;
   armed = false;
+  /** performance.now() when it was last armed. */
+  armedAt = 0;
   everArmed = false;
+  gaveUp = false;
+  /** The protocol's resume token, kept across reconnects. */
+  readonly resume = new Map<string, string>();
   /** Called once, when the listener is first armed or gives up (frees a connect slot). */
   settled: (() => void) | null = null;
   reconnects = 0;
@@ -47,6 +65,20 @@ class Listener {
   ) {}
 }
 
+/** How the pool's listeners stand, for progress lines and results. */
+export interface PoolStats {
+  /** Sockets open now (connected). */
+  readonly open: number;
+  /** Listeners armed at least once. */
+  readonly everArmed: number;
+  /** Armed now. */
+  readonly armed: number;
+  /** Armed for at least `heldAfterMs` now (the server holds the request). */
+  readonly held: number;
+  /** Gave up after `maxReconnects`. */
+  readonly failed: number;
+}
+
 export class ListenerPool {
   armed = 0;
   private openSockets = 0;
@@ -55,13 +87,29 @@ export class ListenerPool {
   private readonly listeners: Listener[];
 
   constructor(private readonly options: PoolOptions) {
+    const { sources } = options;
+    if (sources.length === 0) throw new Error('a listener pool needs at least one source address');
     this.listeners = options.identities.map(
-      (identity, i) => new Listener(i, identity, `127.0.0.${1 + (i % options.srcIps)}`),
+      (identity, i) => new Listener(i, identity, sources[i % sources.length]!),
     );
+    if (options.backoffMs) this.backoffMs = options.backoffMs;
   }
 
   get size(): number {
     return this.listeners.length;
+  }
+
+  stats(heldAfterMs = 1000): PoolStats {
+    const now = performance.now();
+    let everArmed = 0;
+    let held = 0;
+    let failed = 0;
+    for (const listener of this.listeners) {
+      if (listener.everArmed) everArmed += 1;
+      if (listener.armed && now - listener.armedAt >= heldAfterMs) held += 1;
+      if (listener.gaveUp) failed += 1;
+    }
+    return { open: this.openSockets, everArmed, armed: this.armed, held, failed };
   }
 
   /** Listeners that were armed once and still have a socket. */
@@ -112,6 +160,20 @@ export class ListenerPool {
     for (const listener of this.listeners) listener.wire?.stop();
   }
 
+  /** Destroys every socket at once (the run is over or aborted). */
+  destroy(): void {
+    this.stop();
+    for (const listener of this.listeners) listener.socket?.destroy();
+  }
+
+  /** Stops, closes every socket from this side (FIN) and waits up to `ms` for them to be gone. */
+  async end(ms: number): Promise<void> {
+    this.stop();
+    for (const listener of this.listeners) listener.socket?.end();
+    const until = performance.now() + ms;
+    while (this.openSockets > 0 && performance.now() < until) await sleep(20);
+  }
+
   /** After stop(): waits up to `ms` for the server to close the sockets, then destroys the rest. */
   async close(ms: number): Promise<{ closedByServer: number; stillOpen: number }> {
     const until = performance.now() + ms;
@@ -128,6 +190,7 @@ export class ListenerPool {
   }
 
   private setArmed(listener: Listener, armed: boolean): void {
+    if (armed) listener.armedAt = performance.now();
     if (listener.armed === armed) return;
     listener.armed = armed;
     this.armed += armed ? 1 : -1;
@@ -147,8 +210,9 @@ export class ListenerPool {
     const { options } = this;
     let failed = false;
     let connected = false;
+    const host = options.host ?? HOST;
     const socket = rawConnect({
-      host: HOST,
+      host,
       port: options.port,
       localAddress: listener.localAddress,
       onData: (chunk) => {
@@ -165,10 +229,12 @@ export class ListenerPool {
     };
     const wire = options.protocol.open(
       {
-        hostHeader: `${HOST}:${options.port}`,
+        hostHeader: `${host}:${options.port}`,
         channel: options.channel,
         identity: listener.identity,
         backoffMs: this.backoffMs,
+        repollDelayMs: options.repollDelayMs ?? 0,
+        resume: listener.resume,
       },
       {
         armed: () => {
@@ -189,6 +255,9 @@ export class ListenerPool {
           failed = true;
           if (!this.stopped) options.onError(kind, detail);
           socket.destroy();
+        },
+        noted: (name) => {
+          options.count(name);
         },
       },
       write,
@@ -216,6 +285,7 @@ export class ListenerPool {
         return;
       }
       if (listener.reconnects >= options.maxReconnects) {
+        listener.gaveUp = true;
         options.onError('gave-up', `listener closed ${listener.reconnects + 1} times`);
         this.settle(listener);
         return;

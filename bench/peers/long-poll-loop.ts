@@ -1,6 +1,7 @@
 /**
  * The re-poll loop every long-poll protocol of the bench shares: write the request, count it
- * armed, parse each answer, re-poll at once after a delivery and after a back-off when refused.
+ * armed, parse each answer, re-poll at once after an empty answer, `repollDelayMs` after a
+ * delivery, and after a back-off when refused.
  */
 import { ResponseParser } from '../lib/http-client.js';
 import type { ListenerContext, ListenerEvents, ListenerWire } from './types.js';
@@ -36,7 +37,8 @@ export function longPollLoop(
     }
     refusals = 0;
     events.delivered(outcome);
-    poll();
+    if (outcome.length > 0 && context.repollDelayMs > 0) setTimeout(poll, context.repollDelayMs);
+    else poll();
   });
   return {
     start: poll,

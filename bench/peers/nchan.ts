@@ -1,22 +1,15 @@
 /**
- * nchan (nginx + libnginx-mod-nchan) as a bench stack, configured as in shared/reference/perf.md
- * §5.1: one worker, long-poll subscribers on `/sub/<channel>`, publisher on `/pub/<channel>`,
+ * nchan (nginx + libnginx-mod-nchan) as a bench stack, configured as docs/benchmarks.md
+ * (side-by-side) says: one worker, long-poll subscribers on `/sub/<channel>`, publisher on `/pub/<channel>`,
  * private prefix, loopback only. The subscriber timeout is as long as epush's hold.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../testbed/free-port.js';
 import { openLog, spawnPinned } from '../lib/processes.js';
+import { processTree } from '../lib/procfs.js';
 import { EPUSH_HOLD_SECONDS } from './epush.js';
-import {
-  dpkgVersion,
-  freePort,
-  HOST,
-  processTree,
-  Publisher,
-  publisherOn,
-  stopPids,
-  waitForPort,
-} from './stack.js';
+import { dpkgVersion, HOST, Publisher, publisherOn, stopPids, waitForPort } from './stack.js';
 import type { PeerStack, PublishResult, StackOptions } from './types.js';
 
 const MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
@@ -108,7 +101,7 @@ export async function startNchan(options: StackOptions): Promise<PeerStack> {
     config:
       'nginx 1 worker, `nchan_subscriber longpoll`, `nchan_subscriber_first_message newest`, ' +
       `\`nchan_subscriber_timeout ${EPUSH_HOLD_SECONDS}s\`, \`nchan_message_buffer_length 16\`, ` +
-      '`nchan_shared_memory_size 256M`, keepalive 600 s (perf.md §5.1)',
+      '`nchan_shared_memory_size 256M`, keepalive 600 s',
     pids: () => processTree(master.pid),
     prepareListeners: (n) => Promise.resolve(Array.from({ length: n }, () => channel)),
     publish: (payload) => publishOn(api, payload),

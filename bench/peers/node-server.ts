@@ -2,7 +2,9 @@
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { openLog, spawnPinned, type Spawned } from '../lib/processes.js';
-import { freePort, isAlive, Publisher, publisherOn, stopPids } from './stack.js';
+import { freePort } from '../../testbed/free-port.js';
+import { isAlive } from '../lib/procfs.js';
+import { Publisher, publisherOn, stopPids } from './stack.js';
 import type { PeerStack, PublishResult, StackOptions } from './types.js';
 
 export interface NodeServer {

@@ -1,5 +1,5 @@
 /**
- * Pushpin as a bench stack (shared/reference/perf.md §5.2, tuned): the pushpin runner (condure,
+ * Pushpin as a bench stack (tuned; docs/benchmarks.md, side-by-side): the pushpin runner (condure,
  * pushpin-proxy, pushpin-handler), zurl, and servers/grip-backend.mjs answering every
  * `GET /stream?ch=X` with `Grip-Hold: response`. Everything private: ports picked free on
  * 127.0.0.1, ipc sockets and the internal.conf copy under the stack's own folder (so zurl does not
@@ -9,20 +9,12 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../testbed/free-port.js';
 import { openLog, spawnPinned, type Spawned } from '../lib/processes.js';
+import { isAlive, processTree } from '../lib/procfs.js';
 import { EPUSH_HOLD_SECONDS } from './epush.js';
 import { startNodeServer } from './node-server.js';
-import {
-  dpkgVersion,
-  freePort,
-  HOST,
-  isAlive,
-  processTree,
-  Publisher,
-  publisherOn,
-  stopPids,
-  waitForPort,
-} from './stack.js';
+import { dpkgVersion, HOST, Publisher, publisherOn, stopPids, waitForPort } from './stack.js';
 import type { LoadHints, PeerStack, PublishResult, StackOptions } from './types.js';
 
 /** One core cannot take a 10k burst through proxy → handler → zurl → backend (gotcha 7). */

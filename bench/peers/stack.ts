@@ -1,32 +1,18 @@
 /**
- * Helpers shared by the peer modules: free loopback ports, package versions (a missing package
- * fails loudly, naming it), process trees, readiness and stopping by pid.
+ * Helpers shared by the peer modules: package versions (a missing package fails loudly, naming
+ * it), readiness and stopping by pid. Free ports come from testbed/, processes from lib/procfs.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ApiClient, type ApiResponse } from '../lib/http-client.js';
+import { isAlive } from '../lib/procfs.js';
 import { sleep } from '../lib/stats.js';
 import type { PublishResult, StackPublisher } from './types.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const HOST = '127.0.0.1';
-
-/** A port the kernel just handed out on 127.0.0.1 (closed again; a small race we accept). */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        done(port);
-      });
-    });
-  });
-}
 
 /** `pkg version` from dpkg; throws naming the package when it is not installed. */
 export function dpkgVersion(pkg: string): string {
@@ -51,53 +37,6 @@ export function npmVersion(pkg: string): string {
     return `${pkg} ${json.version ?? '?'}`;
   } catch {
     throw new Error(`npm package "${pkg}" is missing from node_modules (a devDependency)`);
-  }
-}
-
-/** `pid` and every process below it (children of children…), from /proc/<pid>/stat. */
-export function processTree(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    const child = Number(name);
-    if (!Number.isInteger(child)) continue;
-    try {
-      const stat = readFileSync(`/proc/${child}/stat`, 'latin1');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(parent) ?? [];
-      list.push(child);
-      children.set(parent, list);
-    } catch {
-      // exited
-    }
-  }
-  const tree: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const next = queue.shift()!;
-    if (!isAlive(next)) continue;
-    tree.push(next);
-    queue.push(...(children.get(next) ?? []));
-  }
-  return tree;
-}
-
-/** Field 22 of /proc/<pid>/stat (start time in ticks), to tell a pid from a reused one; null when gone. */
-export function processStartTime(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  } catch {
-    return null;
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    // A zombie still has /proc/<pid>; its state is Z.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
   }
 }
 

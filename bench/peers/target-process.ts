@@ -8,7 +8,8 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnPinned, stopWithin } from '../lib/processes.js';
 import type { Target } from './index.js';
-import { isAlive, processStartTime, ROOT, stopPids } from './stack.js';
+import { isAlive, processStartTime } from '../lib/procfs.js';
+import { ROOT, stopPids } from './stack.js';
 import type { PeerStack, StackOptions } from './types.js';
 
 export interface TargetProcess {

@@ -83,6 +83,13 @@ export interface ListenerContext {
   readonly identity: string;
   /** Back-off before retrying after the `attempt`-th refusal in a row (1, 2, …). */
   readonly backoffMs: (attempt: number) => number;
+  /** A long-poll re-polls this long after an answer that delivered something (0: at once). */
+  readonly repollDelayMs: number;
+  /**
+   * The listener's resume token (a cursor, an etag…), kept by the pool across reconnects: a
+   * protocol reads it when it opens and writes it after every answer, as a browser would.
+   */
+  readonly resume: Map<string, string>;
 }
 
 /** What a listener reports; the generator counts, times and checks. */
@@ -97,6 +104,8 @@ export interface ListenerEvents {
   readonly retried: (kind: string, detail: string) => void;
   /** A failure the listener cannot recover from on this socket: the generator closes it. */
   readonly failed: (kind: string, detail: string) => void;
+  /** Something worth counting that is not an error (an epush `reconnect` answer, a reset…). */
+  readonly noted: (name: string) => void;
 }
 
 /** One listener's wire protocol on one connection. */

@@ -16,7 +16,7 @@ import { cpuDeltaMs } from '../lib/procfs.js';
 import { sample, waitQuiet, type Sample } from '../lib/quiet.js';
 import { distribution, round, sleep, waitUntil, type Distribution } from '../lib/stats.js';
 import { parseTargets, TARGETS } from '../peers/index.js';
-import { ListenerPool } from '../peers/listener-pool.js';
+import { ListenerPool, loopbackSources } from '../peers/listener-pool.js';
 import { runGenerator, startGeneratorStack } from '../peers/target-process.js';
 import type { PeerStack, StackPublisher } from '../peers/types.js';
 
@@ -168,7 +168,7 @@ async function run(): Promise<ThroughputResult> {
       protocol: target.protocol,
       hints: target.hints,
       identities,
-      srcIps: SRC_IPS,
+      sources: loopbackSources(SRC_IPS),
       concurrency: 256,
       maxReconnects: target.hints.tolerateUnarmed ? 50 : 3,
       onDelivered,

@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ArgError, Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { fmt, int } from '../lib/format.js';
 import { machineInfo, sourceInfo, type MachineInfo, type SourceInfo } from '../lib/machine.js';
 import { hasTaskset } from '../lib/processes.js';
@@ -159,7 +159,7 @@ function writeOutputs(run: ThroughputRun, docs: boolean): void {
   const first = run.results[0]!;
   writeCharts(run, join(ROOT, 'docs', 'bench'));
   const key = `l${first.listeners}-c${first.concurrency}-s${first.seconds}`;
-  upsertSection(join(ROOT, 'docs', 'benchmarks.md'), 'publish-throughput', key, section);
+  writeBenchSection('publish-throughput', key, section, measuredFrom(run.source, run.startedAt));
   log(`docs/benchmarks.md: section publish-throughput:${key} written; charts in docs/bench/`);
 }
 

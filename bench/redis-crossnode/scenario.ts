@@ -14,11 +14,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PrivateActiveMq } from '../../test/support/brokers/activemq.js';
-import { PrivateNats } from '../../test/support/brokers/nats.js';
-import { PrivateRedis } from '../../test/support/brokers/redis.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
+import { PrivateNats } from '../../testbed/brokers/nats.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { ApiClient } from '../lib/http-client.js';
 import { machineInfo, sourceInfo } from '../lib/machine.js';
 import { distribution, round, sleep, type Distribution } from '../lib/stats.js';
@@ -148,7 +148,8 @@ export async function runRedisCrossnode(argv: readonly string[]): Promise<number
   const rounds = args.integer('rounds', 1000, 10, 100_000);
   const seconds = args.number('seconds', 5, 1, 60);
   const concurrency = args.integer('concurrency', 16, 1, 256);
-  const deadline = Date.now() + 240_000;
+  const startedAt = new Date();
+  const deadline = startedAt.getTime() + 240_000;
   const redis = await PrivateRedis.start();
   const nats = await PrivateNats.start();
   const activemq = await PrivateActiveMq.start();
@@ -215,11 +216,11 @@ memory **${Math.round(memoryRate)}/s**, Redis **${Math.round(redisRate)}/s**, NA
 `;
     process.stdout.write(report);
     if (args.boolean('docs', true)) {
-      upsertSection(
-        join(ROOT, 'docs/benchmarks.md'),
+      writeBenchSection(
         'redis-crossnode',
         `r${rounds}-c${concurrency}`,
         report,
+        measuredFrom(source, startedAt),
       );
     }
     return 0;

@@ -22,7 +22,7 @@ import { cpuDeltaMs, describeProcess, readKernelMemory, readMemory } from '../li
 import { foreignCpuMs, kernelCpuMs, sample, waitQuiet, type Sample } from '../lib/quiet.js';
 import { distribution, round, sleep, waitUntil } from '../lib/stats.js';
 import { parseTargets, TARGETS } from '../peers/index.js';
-import { ListenerPool } from '../peers/listener-pool.js';
+import { ListenerPool, loopbackSources } from '../peers/listener-pool.js';
 import { recordStackPids, runGenerator, startGeneratorStack } from '../peers/target-process.js';
 import type { PeerStack } from '../peers/types.js';
 import type { MemorySample, MessageResult, TargetResult } from './types.js';
@@ -297,7 +297,7 @@ async function run(): Promise<TargetResult> {
       protocol: target.protocol,
       hints: target.hints,
       identities,
-      srcIps: SRC_IPS,
+      sources: loopbackSources(SRC_IPS),
       concurrency: CONCURRENCY,
       maxReconnects: MAX_RECONNECTS,
       onDelivered,

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ArgError, Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { machineInfo, sourceInfo } from '../lib/machine.js';
 import { FD_LIMIT, hasTaskset } from '../lib/processes.js';
 import { prepare, ROOT, waitForIdleBox } from '../longpoll-fanout/scenario.js';
@@ -41,7 +41,6 @@ export const SIDE_BY_SIDE_USAGE = `npm run bench -- side-by-side [flags]
 const SERVER_CPU = 0;
 const GENERATOR_CPU = 1;
 const PORTS_PER_SOURCE_IP = 28_000;
-const DOCS = join(ROOT, 'docs', 'benchmarks.md');
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -52,7 +51,7 @@ function writeOutputs(run: SideBySideRun, docs: boolean, key: string): void {
   process.stdout.write(`\n${section}\n\n${renderSummary(run)}\n`);
   if (!docs) return;
   writeCharts(run, join(ROOT, 'docs', 'bench'));
-  upsertSection(DOCS, 'side-by-side', key, section);
+  writeBenchSection('side-by-side', key, section, measuredFrom(run.source, run.startedAt));
   log(`docs/benchmarks.md: section side-by-side:${key} written; charts in docs/bench/`);
 }
 

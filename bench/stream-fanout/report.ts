@@ -6,8 +6,8 @@ import { distribution } from '../lib/stats.js';
 import { fmt, int, mb } from '../lib/format.js';
 
 /**
- * nchan long-poll server CPU per delivery at N = 10,000, from shared/reference/perf.md §0 and §3b
- * (measured by the reference study on this machine kind, not by this bench).
+ * nchan long-poll server CPU per delivery at N = 10,000, from an earlier study of peers on this
+ * machine kind (nchan 1.3.6, one nginx worker), not measured by this bench.
  */
 export const NCHAN_REFERENCE = { repollHerdUs: 30, repollDeferredUs: 16 } as const;
 /** Issue 8: SSE/WebSocket server CPU per delivery at most this × nchan long-poll. */
@@ -122,7 +122,7 @@ export function renderStreamSection(reports: readonly RunReport[], root: string)
   const herd = NCHAN_REFERENCE.repollHerdUs;
   const deferred = NCHAN_REFERENCE.repollDeferredUs;
   lines.push(
-    `Reference, **from \`shared/reference/perf.md\` §0/§3b (nchan 1.3.6, nginx 1 worker, N = 10,000, ` +
+    `Reference, **from an earlier study of peers (nchan 1.3.6, nginx 1 worker, N = 10,000, ` +
       `same machine kind), not measured in this run**: nchan long-poll ${herd} µs of server CPU per ` +
       `delivery with the re-poll herd in the window (this scenario's long-poll method), ${deferred} µs ` +
       `with re-polls deferred out of it. Issue 8 target for SSE/WebSocket: ≤ ${ISSUE8_FACTOR} × nchan = ` +

@@ -6,9 +6,8 @@
  * its cost); an SSE stream or a WebSocket stays open and registered. One docs section compares
  * them side by side.
  */
-import { join } from 'node:path';
 import { ArgError, Args } from '../lib/args.js';
-import { upsertSection } from '../lib/docs.js';
+import { measuredFrom, writeBenchSection } from '../lib/docs.js';
 import { FD_LIMIT } from '../lib/processes.js';
 import {
   prepare,
@@ -164,7 +163,8 @@ export async function runStreamFanout(argv: readonly string[]): Promise<number> 
   }
   if (docs) {
     const key = `n${n}-m${m}-${transports.join('-')}`;
-    upsertSection(join(ROOT, 'docs', 'benchmarks.md'), 'stream-fanout', key, section);
+    const first = reports[0]!;
+    writeBenchSection('stream-fanout', key, section, measuredFrom(first.source, first.startedAt));
     log(`docs/benchmarks.md: section stream-fanout:${key} written`);
   }
   return 0;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { EpushError } from '../core/errors.js';
 
@@ -78,9 +79,17 @@ function tooLarge(limit: number): EpushError {
   });
 }
 
-/** Parses a JSON body; an empty body is `undefined` (for calls whose body is optional). */
+/**
+ * Parses a JSON body; an empty body is `undefined` (for calls whose body is optional). A body that
+ * is not valid UTF-8 is `invalid_json` (RFC 8259 §8.1), like one that is not JSON. Every JSON body
+ * of the HTTP API and the browser protocol is read through here.
+ */
 export function parseJson(body: Buffer): unknown {
   if (body.length === 0) return undefined;
+  // Decoding would put U+FFFD in place of the bad bytes and accept a body other than the one sent.
+  if (!isUtf8(body)) {
+    throw new EpushError('invalid_json', 'The request body is not valid UTF-8.');
+  }
   try {
     return JSON.parse(body.toString('utf8')) as unknown;
   } catch {

@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { PrivateRedis } from '../support/brokers/redis.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { api, sleep, startEpush, until, type EpushProcess } from '../support/epush-process.js';
 import { Balancer, type BalancerKind } from '../support/load-balancer.js';
 

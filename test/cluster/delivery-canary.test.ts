@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PrivateRedis } from '../support/brokers/redis.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import {
   api,
   listenRaw,
@@ -9,15 +9,10 @@ import {
   type EpushProcess,
   until,
 } from '../support/epush-process.js';
+import { metricSample } from '../support/metrics.js';
 import { TcpFaultProxy } from '../support/tcp-fault-proxy.js';
 
 const KEY = 'canary-test-key-0123456789';
-
-async function metric(url: string, name: string): Promise<number | null> {
-  const text = (await request('GET', `${url}/metrics`)).text;
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? null : Number(line.slice(name.length + 1));
-}
 
 describe('delivery canary', () => {
   let redis: PrivateRedis;
@@ -47,21 +42,21 @@ describe('delivery canary', () => {
     const ready = async (): Promise<boolean> =>
       (await request('GET', `${node.url}/readyz`)).status === 200;
     await until('ready at start', ready);
-    assert.equal(await metric(node.url, 'epush_backplane_up'), 1);
-    const rtt = await metric(node.url, 'epush_backplane_rtt_seconds');
+    assert.equal(await metricSample(node.url, 'epush_backplane_up'), 1);
+    const rtt = await metricSample(node.url, 'epush_backplane_rtt_seconds');
     assert.ok(rtt !== null && rtt >= 0 && rtt < 1, `canary round trip ${rtt}`);
 
     const pushId = await api(node.url, KEY).mintPushId();
     const held = listenRaw<{ reconnect?: boolean }>(node.url, { pushIds: [pushId], cursor: null });
     await until(
       'the listen is held',
-      async () => (await metric(node.url, 'epush_listeners')) === 1,
+      async () => (await metricSample(node.url, 'epush_listeners')) === 1,
     );
 
     proxy.setMode('blackhole'); // TCP stays up: only the canary can notice
     const redAfter = await until('readiness is red', async () => !(await ready()));
     assert.ok(redAfter < 8000, `red after ${redAfter} ms`);
-    assert.equal(await metric(node.url, 'epush_backplane_up'), 0);
+    assert.equal(await metricSample(node.url, 'epush_backplane_up'), 0);
     const answer = await held;
     assert.equal(answer.status, 200);
     assert.equal(answer.body.reconnect, true, 'held listeners are sent to another node');
@@ -71,6 +66,6 @@ describe('delivery canary', () => {
     proxy.setMode('pass');
     const greenAfter = await until('readiness is green again', ready);
     assert.ok(greenAfter < 8000, `green after ${greenAfter} ms`);
-    assert.equal(await metric(node.url, 'epush_backplane_up'), 1);
+    assert.equal(await metricSample(node.url, 'epush_backplane_up'), 1);
   });
 });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PrivateNats } from '../support/brokers/nats.js';
+import { PrivateNats } from '../../testbed/brokers/nats.js';
 import { startEpush } from '../support/epush-process.js';
 import { describeBrokerOutage, describeThreeNodes, KEY } from './backplane-cluster.js';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PrivateRedis } from '../support/brokers/redis.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import {
   api,
   listen,

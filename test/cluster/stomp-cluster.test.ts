@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PrivateActiveMq } from '../support/brokers/activemq.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import {
   api,
   listenRaw,

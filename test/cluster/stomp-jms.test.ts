@@ -15,7 +15,7 @@ import {
   type IMessage,
 } from '../../src/backplane/stomp/stomp-connection.js';
 import { notificationIdForJmsMessage } from '../../src/backplane/stomp/jms-notify-ingress.js';
-import { PrivateActiveMq } from '../support/brokers/activemq.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import { api, listen, unknownPushId, type EpushProcess } from '../support/epush-process.js';
 import { compileJavaProducer, sendWithJavaProducer } from '../support/jms/java-producer.js';
 import { KEY, startNode } from './backplane-cluster.js';

@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
 import { NatsDriver } from '../../src/backplane/nats/nats-driver.js';
-import { PrivateNats } from '../support/brokers/nats.js';
+import { PrivateNats } from '../../testbed/brokers/nats.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,

@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
 import { RedisDriver } from '../../src/backplane/redis/redis-driver.js';
-import { PrivateRedis } from '../support/brokers/redis.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,

@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
 import { StompDriver } from '../../src/backplane/stomp/stomp-driver.js';
-import { PrivateActiveMq } from '../support/brokers/activemq.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import {
   runBackplaneConformance,
   runRetentionConformance,

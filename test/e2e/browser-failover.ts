@@ -19,22 +19,22 @@
  * `reconnecting`, then a new listen answered 200 and `connected` again.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
-import { PrivateRedis } from '../support/brokers/redis.js';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { launchChromium } from '../support/browser.js';
 import {
   api,
   eventually,
-  request,
   sleep,
   startEpush,
   type Api,
   type EpushProcess,
 } from '../support/epush-process.js';
+import { recordListens, type ListenSeen } from '../support/listen-recorder.js';
 import { Balancer, type BalancerKind } from '../support/load-balancer.js';
+import { requiredMetric } from '../support/metrics.js';
+import { startPageServer, type PageServer } from '../support/page-server.js';
 
 const KEY = 'e2e-failover-key-0123456789';
 const NODE_IDS = ['fo1', 'fo2', 'fo3'];
@@ -45,7 +45,6 @@ const ROUND_EVERY_MS = 40;
 /** Publishing runs this long before the kill, and this long after it. */
 const PUBLISH_BEFORE_MS = 1000;
 const PUBLISH_AFTER_MS = 2000;
-const LONG_POLL_METRIC = /^epush_connections\{transport="long-poll"\} (\d+)$/m;
 
 /**
  * The test page, served from its own origin (a node:http server on another port: the push
@@ -114,101 +113,8 @@ interface Notify {
   readonly id: string | null;
 }
 
-/** A `POST /push/listen` the page sent, as the browser saw it. */
-interface ListenSeen {
-  readonly sentAt: number;
-  endedAt: number | null;
-  status: number | null;
-  failure: string | null;
-  /** Its answer carried `Connection: close`: the next request goes on a new connection. */
-  closedConnection: boolean;
-  /** Whether the browser opened a new connection for it (from its timing; null: unknown). */
-  newConnection: boolean | null;
-}
-
-function startPageServer(): Promise<{ server: Server; origin: string }> {
-  const server = createServer((req, res) => {
-    if (req.method === 'GET' && (req.url === '/' || req.url?.startsWith('/?'))) {
-      res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-      });
-      res.end(PAGE);
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({ server, origin: `http://127.0.0.1:${port}` });
-    });
-  });
-}
-
 async function pageState(page: Page): Promise<PageState> {
   return page.evaluate(() => (globalThis as unknown as { failover: PageState }).failover);
-}
-
-/** Held long-polls on one node, from its /metrics (fails loudly when the metric is missing). */
-async function heldLongPolls(node: EpushProcess): Promise<number> {
-  const answer = await request('GET', `${node.url}/metrics`);
-  const match = LONG_POLL_METRIC.exec(answer.text);
-  if (answer.status !== 200 || !match) {
-    throw new Error(`${node.nodeId}: no epush_connections{transport="long-poll"} in /metrics`);
-  }
-  return Number(match[1]);
-}
-
-/** Records the page's listens (request, response status, end or failure) by arrival time. */
-function recordListens(context: BrowserContext): () => ListenSeen[] {
-  const seen = new Map<Request, ListenSeen>();
-  const isListen = (req: Request): boolean =>
-    req.method() === 'POST' && req.url().endsWith('/push/listen');
-  const connectionOf = (req: Request): boolean | null => {
-    const { connectStart, responseStart } = req.timing();
-    return responseStart < 0 ? null : connectStart >= 0;
-  };
-  context.on('request', (req) => {
-    if (isListen(req)) {
-      seen.set(req, {
-        sentAt: Date.now(),
-        endedAt: null,
-        status: null,
-        failure: null,
-        closedConnection: false,
-        newConnection: null,
-      });
-    }
-  });
-  context.on('response', (response) => {
-    const entry = seen.get(response.request());
-    if (!entry) return;
-    entry.status = response.status();
-    void response
-      .headerValue('connection')
-      .then((value) => {
-        entry.closedConnection = value?.toLowerCase() === 'close';
-      })
-      .catch(() => undefined);
-  });
-  context.on('requestfinished', (req) => {
-    const entry = seen.get(req);
-    if (entry) {
-      entry.endedAt = Date.now();
-      entry.newConnection = connectionOf(req);
-    }
-  });
-  context.on('requestfailed', (req) => {
-    const entry = seen.get(req);
-    if (entry) {
-      entry.endedAt = Date.now();
-      entry.failure = req.failure()?.errorText ?? 'failed';
-      entry.newConnection = connectionOf(req);
-    }
-  });
-  return () => [...seen.values()];
 }
 
 const keyOf = (n: { id: string | null; pushId: string }): string => `${n.id} ${n.pushId}`;
@@ -249,7 +155,7 @@ export function describeBrowserFailover(kind: BrowserFailoverKind): void {
   const name = BALANCER_NAME[kind];
 
   describe(`browser failover behind ${name}`, () => {
-    let pageServer: Server;
+    let pageServer: PageServer;
     let pageOrigin: string;
     let redis: PrivateRedis;
     let nodes: EpushProcess[];
@@ -259,11 +165,12 @@ export function describeBrowserFailover(kind: BrowserFailoverKind): void {
     let client: Api;
 
     before(async () => {
-      [{ server: pageServer, origin: pageOrigin }, redis, browser] = await Promise.all([
-        startPageServer(),
+      [pageServer, redis, browser] = await Promise.all([
+        startPageServer(PAGE),
         PrivateRedis.start({ persistent: false }),
         launchChromium(),
       ]);
+      pageOrigin = pageServer.origin;
       nodes = await Promise.all(
         NODE_IDS.map((id) =>
           startEpush([
@@ -295,7 +202,7 @@ export function describeBrowserFailover(kind: BrowserFailoverKind): void {
       await balancer?.stop();
       await Promise.all((nodes ?? []).map((node) => node.stop()));
       await redis?.stop();
-      await new Promise((resolve) => pageServer?.close(resolve));
+      await pageServer?.close();
     });
 
     const expectation =
@@ -382,7 +289,11 @@ export function describeBrowserFailover(kind: BrowserFailoverKind): void {
         );
         const holder = await eventually(
           async () => {
-            const held = await Promise.all(nodes.map(heldLongPolls));
+            const held = await Promise.all(
+              nodes.map((node) =>
+                requiredMetric(node.url, 'epush_connections{transport="long-poll"}'),
+              ),
+            );
             const total = held.reduce((sum, count) => sum + count, 0);
             return total === 1 ? nodes[held.indexOf(1)] : undefined;
           },

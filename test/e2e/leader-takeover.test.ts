@@ -6,12 +6,10 @@
  * `Page.crash` on the leader's renderer.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test, type TestContext } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { describe, test, type TestContext } from 'node:test';
 import {
   clientInfo,
   demoPushId,
-  launchChromium,
   openDemoTab,
   pageLog,
   waitConnected,
@@ -19,15 +17,16 @@ import {
   type DemoTab,
   type PushNotification,
 } from '../support/browser.js';
+import { useDemoInBrowser } from '../support/demo-in-browser.js';
 import {
   listenerConnections,
   sampleConnections,
-  startDemo,
   startPublishing,
   type DemoProcess,
   type Published,
 } from '../support/demo-process.js';
 import { eventually, sleep } from '../support/epush-process.js';
+import { recordListens } from '../support/listen-recorder.js';
 
 /** SPEC §5: another tab takes over within 2 seconds. */
 const TAKEOVER_LIMIT_MS = 2000;
@@ -64,34 +63,6 @@ function watchConnections(
       return samples;
     },
   };
-}
-
-interface ListenSent {
-  readonly page: Page;
-  readonly at: number;
-}
-
-/**
- * Records when each page of `context` starts a listen (only a leader does): a `POST
- * /push/listen`, a `GET /push/sse`, or a WebSocket to `/push/ws`, whichever the client picked.
- */
-function recordListens(context: BrowserContext): ListenSent[] {
-  const sent: ListenSent[] = [];
-  context.on('request', (request) => {
-    const url = request.url().split('?')[0] ?? '';
-    const listen =
-      (request.method() === 'POST' && url.endsWith('/push/listen')) ||
-      (request.method() === 'GET' && url.endsWith('/push/sse'));
-    if (listen) sent.push({ page: request.frame().page(), at: Date.now() });
-  });
-  const watch = (page: Page): void => {
-    page.on('websocket', (socket) => {
-      if (socket.url().endsWith('/push/ws')) sent.push({ page, at: Date.now() });
-    });
-  };
-  for (const page of context.pages()) watch(page);
-  context.on('page', watch);
-  return sent;
 }
 
 /**
@@ -226,41 +197,18 @@ function describeConnections(samples: readonly ConnectionSample[], from: number)
 }
 
 describe('leader takeover and reload in a real browser', () => {
-  let demo: DemoProcess;
-  let browser: Browser;
-  let context: BrowserContext | undefined;
-
-  before(async () => {
-    [demo, browser] = await Promise.all([startDemo(), launchChromium()]);
-  });
-
-  after(async () => {
-    await context?.close();
-    await browser?.close();
-    await demo?.stop();
-  });
-
-  beforeEach(async () => {
-    await context?.close();
-    context = undefined;
-    await eventually(
-      async () => ((await listenerConnections(demo)) === 0 ? true : undefined),
-      5000,
-      'no held connection left from the previous test',
-    );
-  });
+  const env = useDemoInBrowser();
 
   async function openTabs(apps: DemoApp[]): Promise<DemoTab[]> {
-    const ctx = await browser.newContext();
-    context = ctx;
-    const tabs = await Promise.all(apps.map((app) => openDemoTab(ctx, demo.appsUrl, app)));
+    const ctx = await env.newContext();
+    const tabs = await Promise.all(apps.map((app) => openDemoTab(ctx, env.demo.appsUrl, app)));
     await Promise.all(tabs.map((tab) => waitConnected(tab.page)));
-    assert.deepEqual(await sampleConnections(demo, 3, 100), [1, 1, 1], 'one connection before');
+    assert.deepEqual(await sampleConnections(env.demo, 3, 100), [1, 1, 1], 'one connection before');
     return tabs;
   }
 
   async function findLeader(tabs: readonly DemoTab[]): Promise<DemoTab> {
-    const infos = await Promise.all(tabs.map((tab) => clientInfo(tab.page, demo.pushUrl)));
+    const infos = await Promise.all(tabs.map((tab) => clientInfo(tab.page, env.demo.pushUrl)));
     const leaders = tabs.filter((_, i) => infos[i]!.isLeader);
     assert.equal(leaders.length, 1, `exactly one leader: ${JSON.stringify(infos)}`);
     return leaders[0]!;
@@ -282,10 +230,10 @@ describe('leader takeover and reload in a real browser', () => {
   ): Promise<void> {
     const apps = Array.from({ length: tabCount }, (_, i): DemoApp => (i % 2 ? 'ticker' : 'chat'));
     const tabs = await openTabs(apps);
-    const listens = recordListens(context!);
-    const watch = watchConnections(demo);
+    const listens = recordListens(env.context!);
+    const watch = watchConnections(env.demo);
     const publisher = startPublishing(
-      demo,
+      env.demo,
       tabs.map((tab) => tab.pushId),
       tag,
       PUBLISH_EVERY_MS,
@@ -320,10 +268,10 @@ describe('leader takeover and reload in a real browser', () => {
       const { firstAfterMs } = takeoverTimes(survivors, tag, published, goneAt);
       takeovers.push(firstAfterMs);
       killTimes.push(goneAt - killAt);
-      const newListen = listens.find((l) => l.at >= killAt && l.page !== leader.page);
+      const newListen = listens().find((l) => l.sentAt >= killAt && l.page !== leader.page);
       assert.ok(newListen, `a surviving tab listens after ${tag} ${i + 1}`);
-      firstListens.push(newListen.at - killAt);
-      carried.push(carriedOver(survivors, tag, published, newListen.at));
+      firstListens.push(newListen.sentAt - killAt);
+      carried.push(carriedOver(survivors, tag, published, newListen.sentAt));
     }
     const { worstLatencyMs } = takeoverTimes(alive, tag, published, rounds[0]!.killAt);
     const message =
@@ -382,7 +330,7 @@ describe('leader takeover and reload in a real browser', () => {
     );
     const newLeader = await findLeader(alive);
     assert.ok(!rounds.some((r) => r.leader === newLeader));
-    assert.deepEqual(await sampleConnections(demo, 3, 100), [1, 1, 1], 'one connection after');
+    assert.deepEqual(await sampleConnections(env.demo, 3, 100), [1, 1, 1], 'one connection after');
   }
 
   test('closing the leader tab (four times in a row) hands the connection to another tab within 2 s, losing and doubling nothing', async (t) => {
@@ -407,12 +355,12 @@ describe('leader takeover and reload in a real browser', () => {
 
   test('reloading the only tab resumes from the saved cursor: every notification arrives, none twice', async (t) => {
     const [tab] = await openTabs(['chat']);
-    const listens = recordListens(context!);
+    const listens = recordListens(env.context!);
     let committedAt = Number.POSITIVE_INFINITY;
     tab!.page.on('framenavigated', (frame) => {
       if (frame === tab!.page.mainFrame()) committedAt = Date.now();
     });
-    const publisher = startPublishing(demo, [tab!.pushId], 'reload', PUBLISH_EVERY_MS);
+    const publisher = startPublishing(env.demo, [tab!.pushId], 'reload', PUBLISH_EVERY_MS);
     await sleep(PUBLISH_BEFORE_MS);
     const reloadAt = Date.now();
     await tab!.page.reload();
@@ -427,11 +375,11 @@ describe('leader takeover and reload in a real browser', () => {
       deliveryCounts(await fromConsole(tab!), 'reload').size;
 
     const { worstLatencyMs } = takeoverTimes([tab!], 'reload', published, reloadAt);
-    const newListen = listens.find((l) => l.at >= committedAt);
+    const newListen = listens().find((l) => l.sentAt >= committedAt);
     assert.ok(newListen, 'the reloaded page listens');
-    const carried = carriedOver([tab!], 'reload', published, newListen.at);
+    const carried = carriedOver([tab!], 'reload', published, newListen.sentAt);
     const message =
-      `reload: the new page's first listen ${newListen.at - reloadAt} ms after the reload began, ` +
+      `reload: the new page's first listen ${newListen.sentAt - reloadAt} ms after the reload began, ` +
       `${carried} notifications published before it delivered through it; worst ` +
       `publish-to-delivery latency ${worstLatencyMs} ms; ${published.length} notifications ` +
       `(${dropped} of their console events lost by the reload, all in the page's own log)`;
@@ -439,6 +387,6 @@ describe('leader takeover and reload in a real browser', () => {
     console.log(message);
     // Otherwise the reload fell between two notifications and proved nothing about resuming.
     assert.ok(carried > 0, 'some notifications were published while the page was away');
-    assert.deepEqual(await sampleConnections(demo, 3, 100), [1, 1, 1], 'one connection after');
+    assert.deepEqual(await sampleConnections(env.demo, 3, 100), [1, 1, 1], 'one connection after');
   });
 });

@@ -4,77 +4,47 @@
  * The demo's two applications (chat and ticker, one origin) run in tabs of one browser context.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
-import type { Browser, BrowserContext } from 'playwright-core';
+import { describe, test } from 'node:test';
 import {
   clientInfo,
-  launchChromium,
   openDemoTab,
   waitConnected,
   type DemoApp,
   type DemoTab,
 } from '../support/browser.js';
-import {
-  listenerConnections,
-  sampleConnections,
-  startDemo,
-  type DemoProcess,
-} from '../support/demo-process.js';
+import { useDemoInBrowser } from '../support/demo-in-browser.js';
+import { sampleConnections } from '../support/demo-process.js';
 import { eventually, sleep } from '../support/epush-process.js';
 
 /** After the expected deliveries arrived, how long to keep watching for extra ones. */
 const QUIET_MS = 500;
 
 describe('one connection per browser, shared by tabs and applications', () => {
-  let demo: DemoProcess;
-  let browser: Browser;
-  let context: BrowserContext | undefined;
-
-  before(async () => {
-    [demo, browser] = await Promise.all([startDemo(), launchChromium()]);
-  });
-
-  after(async () => {
-    await context?.close();
-    await browser?.close();
-    await demo?.stop();
-  });
-
-  beforeEach(async () => {
-    await context?.close();
-    context = undefined;
-    // The previous test's browser is gone: the server holds nothing before this one starts.
-    await eventually(
-      async () => ((await listenerConnections(demo)) === 0 ? true : undefined),
-      5000,
-      'no held connection left from the previous test',
-    );
-  });
+  const env = useDemoInBrowser();
 
   /** Opens the tabs one after another (sequential) or all at once, and waits until connected. */
   async function openTabs(apps: DemoApp[], together: boolean): Promise<DemoTab[]> {
-    context = await browser.newContext();
-    const ctx = context;
+    const ctx = await env.newContext();
     let tabs: DemoTab[];
     if (together) {
-      tabs = await Promise.all(apps.map((app) => openDemoTab(ctx, demo.appsUrl, app)));
+      tabs = await Promise.all(apps.map((app) => openDemoTab(ctx, env.demo.appsUrl, app)));
     } else {
       tabs = [];
-      for (const app of apps) tabs.push(await openDemoTab(ctx, demo.appsUrl, app));
+      for (const app of apps) tabs.push(await openDemoTab(ctx, env.demo.appsUrl, app));
     }
     await Promise.all(tabs.map((tab) => waitConnected(tab.page)));
     return tabs;
   }
 
   async function notifyDirect(pushId: string, payload: unknown): Promise<string> {
-    const { id } = (await demo.api('POST', `/api/push-ids/${pushId}/notify`, { payload })) as {
+    const { id } = (await env.demo.api('POST', `/api/push-ids/${pushId}/notify`, { payload })) as {
       id: string;
     };
     return id;
   }
 
   async function notifyGroup(group: string, payload: unknown): Promise<string> {
-    const { id } = (await demo.api('POST', `/api/groups/${group}/notify`, { payload })) as {
+    const { id } = (await env.demo.api('POST', `/api/groups/${group}/notify`, { payload })) as {
       id: string;
     };
     return id;
@@ -82,7 +52,7 @@ describe('one connection per browser, shared by tabs and applications', () => {
 
   /** Exactly one tab leads, all share over Web Locks and BroadcastChannel. */
   async function assertOneLeader(tabs: DemoTab[]): Promise<void> {
-    const infos = await Promise.all(tabs.map((tab) => clientInfo(tab.page, demo.pushUrl)));
+    const infos = await Promise.all(tabs.map((tab) => clientInfo(tab.page, env.demo.pushUrl)));
     assert.equal(
       infos.filter((info) => info.isLeader).length,
       1,
@@ -150,13 +120,13 @@ describe('one connection per browser, shared by tabs and applications', () => {
     const tabs = await openTabs(['chat', 'ticker', 'chat', 'ticker'], false);
     assert.equal(new Set(tabs.map((tab) => tab.pushId)).size, 4, 'each view has its own push ID');
     await assertOneLeader(tabs);
-    const samples = await sampleConnections(demo, 6, 200);
+    const samples = await sampleConnections(env.demo, 6, 200);
     t.diagnostic(`4 tabs: listener connections sampled over 1 s: ${samples.join(', ')}`);
     assert.deepEqual(samples, [1, 1, 1, 1, 1, 1]);
 
     await assertOwnDirectNotifications(tabs);
     await assertGroupReachesApp(tabs, 'chat');
-    assert.deepEqual(await sampleConnections(demo, 3, 100), [1, 1, 1]);
+    assert.deepEqual(await sampleConnections(env.demo, 3, 100), [1, 1, 1]);
   });
 
   test('eight tabs, more than the browser allows connections per host, all get their own and their group notifications over one connection', async (t) => {
@@ -173,7 +143,7 @@ describe('one connection per browser, shared by tabs and applications', () => {
     const tabs = await openTabs(apps, true);
     assert.equal(new Set(tabs.map((tab) => tab.pushId)).size, 8, 'each view has its own push ID');
     await assertOneLeader(tabs);
-    const samples = await sampleConnections(demo, 6, 200);
+    const samples = await sampleConnections(env.demo, 6, 200);
     t.diagnostic(`8 tabs: listener connections sampled over 1 s: ${samples.join(', ')}`);
     assert.deepEqual(samples, [1, 1, 1, 1, 1, 1]);
 
@@ -186,6 +156,6 @@ describe('one connection per browser, shared by tabs and applications', () => {
       return response.status;
     });
     assert.equal(pulled, 200);
-    assert.deepEqual(await sampleConnections(demo, 3, 100), [1, 1, 1]);
+    assert.deepEqual(await sampleConnections(env.demo, 3, 100), [1, 1, 1]);
   });
 });

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { launchChromium, type PushNotification } from '../support/browser.js';
 import { api, eventually, sleep, startEpush, type EpushProcess } from '../support/epush-process.js';
-import { freePort } from '../support/free-port.js';
+import { freePort } from '../../testbed/free-port.js';
 import {
   appInfo,
   connectionsByTransport as byTransport,

@@ -11,14 +11,11 @@
  * on is read from the node's epush_connections metric.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../support/browser.js';
 import {
   api,
-  request,
   sleep,
   startEpush,
   until,
@@ -26,6 +23,8 @@ import {
   type EpushProcess,
 } from '../support/epush-process.js';
 import { Balancer } from '../support/load-balancer.js';
+import { connectionsByTransport } from '../support/metrics.js';
+import { startPageServer, type PageServer } from '../support/page-server.js';
 
 const KEY = 'fallback-test-key-0123456789';
 const HOLD_SECONDS = 2;
@@ -59,30 +58,6 @@ interface PageState {
   readonly errors: string[];
 }
 
-function startPageServer(): Promise<{ server: Server; origin: string }> {
-  const server = createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(PAGE);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve({ server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-    });
-  });
-}
-
-/** Open listener connections on the node per transport, from /metrics. */
-async function connectionsByTransport(node: EpushProcess): Promise<Record<string, number>> {
-  const metrics = await request<string>('GET', `${node.url}/metrics`);
-  const out: Record<string, number> = {};
-  for (const match of metrics.text.matchAll(
-    /^epush_connections\{transport="([a-z-]+)"\} (\d+)$/gm,
-  )) {
-    out[match[1]!] = Number(match[2]);
-  }
-  return out;
-}
-
 function withoutWebSocketLocation(config: string): string {
   const start = config.indexOf('    location = /push/ws {');
   assert.ok(start > 0, 'the template has a /push/ws location');
@@ -109,16 +84,14 @@ const CASES = [
 
 describe('the browser client falls back from WebSocket to SSE to long-poll', () => {
   let browser: Browser;
-  let pageServer: Server;
+  let pageServer: PageServer;
   let pageOrigin: string;
   let node: EpushProcess;
   let client: Api;
 
   before(async () => {
-    [browser, { server: pageServer, origin: pageOrigin }] = await Promise.all([
-      launchChromium(),
-      startPageServer(),
-    ]);
+    [browser, pageServer] = await Promise.all([launchChromium(), startPageServer(PAGE)]);
+    pageOrigin = pageServer.origin;
     node = await startEpush([
       '--api-key',
       KEY,
@@ -133,7 +106,7 @@ describe('the browser client falls back from WebSocket to SSE to long-poll', () 
   after(async () => {
     await browser.close();
     await node.stop();
-    pageServer.close();
+    await pageServer.close();
   });
 
   for (const { name, edit, expected } of CASES) {
@@ -149,10 +122,10 @@ describe('the browser client falls back from WebSocket to SSE to long-poll', () 
           page.evaluate(() => (globalThis as unknown as { page: PageState }).page);
         await until(
           `the page listens over ${expected}`,
-          async () => (await connectionsByTransport(node))[expected] === 1,
+          async () => (await connectionsByTransport(node.url))[expected] === 1,
           20_000,
         ).catch(async (error: unknown) => {
-          const seen = await connectionsByTransport(node);
+          const seen = await connectionsByTransport(node.url);
           const { statuses, errors } = await state();
           throw new Error(
             `${(error as Error).message}: connections ${JSON.stringify(seen)}, statuses ${statuses.join(',')}, errors ${errors.join(';')}`,
@@ -179,7 +152,7 @@ describe('the browser client falls back from WebSocket to SSE to long-poll', () 
           'every accepted notification arrived',
         );
         assert.equal(new Set(received).size, received.length, 'none arrived twice');
-        const open = await connectionsByTransport(node);
+        const open = await connectionsByTransport(node.url);
         for (const other of ['websocket', 'sse', 'long-poll'].filter((t) => t !== expected)) {
           assert.equal(open[other] ?? 0, 0, `no ${other} connection is left open`);
         }

@@ -312,22 +312,6 @@ export function assertErrorShape(text: string, status: number | null, what: stri
   return code;
 }
 
-/** The node still serves: its process runs and `/healthz` answers 200 at once. */
-export async function assertAlive(
-  port: number,
-  child: { exitCode: number | null; signalCode: NodeJS.Signals | null },
-  stderr: () => string,
-): Promise<void> {
-  assert.equal(child.exitCode, null, `the node exited (code ${child.exitCode}):\n${stderr()}`);
-  assert.equal(child.signalCode, null, `the node died (${child.signalCode}):\n${stderr()}`);
-  const health = await sendRaw(
-    port,
-    Buffer.from('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'),
-    { waitMs: 3000 },
-  );
-  assert.equal(health.responses[0]?.status, 200, `/healthz does not answer 200:\n${stderr()}`);
-}
-
 // --- generators --------------------------------------------------------------------------------
 
 const PUSH_ID_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';

@@ -30,11 +30,11 @@ import {
   type Api,
   type EpushProcess,
 } from '../support/epush-process.js';
+import { assertAlive } from '../support/expect.js';
 import {
   FUZZ_SEED,
   FuzzCounter,
   anyJsonArb,
-  assertAlive,
   assertErrorShape,
   assertWellFormed,
   badGroupArb,
@@ -508,10 +508,6 @@ function finalStatuses(result: RawResult): number[] {
   return result.responses.filter((r) => r.status >= 200 || r.status === 101).map((r) => r.status);
 }
 
-async function checkAlive(): Promise<void> {
-  await assertAlive(node.port, node.child, () => node.stderr());
-}
-
 /** The cheap state equals the baseline's. */
 async function assertCheapStateUnchanged(what: string): Promise<void> {
   const now = await cheapState();
@@ -948,7 +944,7 @@ describe('hostile input over every HTTP endpoint', () => {
         counter.runs += 1;
         const result = await sendChecked(counter, generated);
         accepted202 += finalStatuses(result).filter((s) => s === 202).length;
-        await checkAlive();
+        await assertAlive(node);
       }),
       fuzzParameters(RUNS_GENERIC),
     );
@@ -1077,7 +1073,7 @@ describe('hostile input over every HTTP endpoint', () => {
           if (isWsTextRefusal(pseudo, response)) counter.knownDefect('D1-ws-refusal-text-html');
           else assertWellFormed(response, sentMethod === 'HEAD', what);
         }
-        await checkAlive();
+        await assertAlive(node);
       }),
       fuzzParameters(RUNS_MALFORMED),
     );
@@ -1116,7 +1112,7 @@ describe('hostile input over every HTTP endpoint', () => {
             if (mutation.kind === 'auth') assert.equal(statuses[0], 401, what);
             if (mutation.kind === 'method' && mutation.method !== 'FOO')
               assert.equal(statuses[0], 405, what);
-            await Promise.all([checkAlive(), assertCheapStateUnchanged(what)]);
+            await Promise.all([assertAlive(node), assertCheapStateUnchanged(what)]);
             // The metrics, liveness probes and cluster view every 50 cases (and at the end).
             if (counter.runs % 50 === 0) await assertFullStateUnchanged();
           },
@@ -1222,7 +1218,7 @@ describe('hostile input over every HTTP endpoint', () => {
   });
 
   test('the node logged no crash and still serves', async (t: TestContext) => {
-    await checkAlive();
+    await assertAlive(node);
     const stderr = node.stderr();
     const unexpected = stderr.split('\n').filter((line) => line.includes('unexpected failure'));
     // Client aborts and malformed bodies are the client's failures (D4), never logged as ours.

@@ -24,11 +24,11 @@ import {
   type EpushProcess,
   type HttpAnswer,
 } from '../support/epush-process.js';
+import { assertAlive } from '../support/expect.js';
 import {
   FUZZ_SEED,
   FuzzCounter,
   anyJsonArb,
-  assertAlive,
   assertErrorShape,
   assertWellFormed,
   badPushIdArb,
@@ -47,10 +47,6 @@ const RUNS = Number(process.env.FUZZ_RUNS_STREAMS ?? 250);
 
 let node: EpushProcess;
 let currentCursor = '';
-
-async function checkAlive(): Promise<void> {
-  await assertAlive(node.port, node.child, () => node.stderr());
-}
 
 // --- a small WebSocket client -------------------------------------------------------------------
 
@@ -321,7 +317,7 @@ describe('hostile input to the streaming transports', () => {
         } finally {
           client.end();
         }
-        await checkAlive();
+        await assertAlive(node);
       }),
       fuzzParameters(RUNS),
     );
@@ -372,7 +368,7 @@ describe('hostile input to the streaming transports', () => {
           } finally {
             client.end();
           }
-          await checkAlive();
+          await assertAlive(node);
         },
       ),
       fuzzParameters(Math.ceil(RUNS / 3)),
@@ -473,7 +469,7 @@ describe('hostile input to the streaming transports', () => {
           } else {
             assertWellFormed(response, h.method === 'HEAD', what);
           }
-          await checkAlive();
+          await assertAlive(node);
         },
       ),
       fuzzParameters(RUNS),
@@ -587,7 +583,7 @@ describe('hostile input to the streaming transports', () => {
             assert.ok(result.closed, `${what}: the stream of expired push IDs did not end`);
             outcomes.set('stream', (outcomes.get('stream') ?? 0) + 1);
           }
-          await checkAlive();
+          await assertAlive(node);
         },
       ),
       fuzzParameters(RUNS),
@@ -629,7 +625,7 @@ describe('hostile input to the streaming transports', () => {
           const response = result.responses[0];
           assert.ok(response, `no answer to ?${query.slice(0, 200)}`);
           assertWellFormed(response, false, `?${query.slice(0, 200)}`);
-          await checkAlive();
+          await assertAlive(node);
         },
       ),
       fuzzParameters(RUNS),

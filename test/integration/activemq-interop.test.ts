@@ -14,7 +14,7 @@ import {
   type IFrame,
   type IMessage,
 } from '../../src/backplane/stomp/stomp-connection.js';
-import { PrivateActiveMq } from '../support/brokers/activemq.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import {
   compileJavaProducer,
   runJavaProducer,

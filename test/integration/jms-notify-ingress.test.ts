@@ -27,7 +27,7 @@ import { EpushError } from '../../src/core/errors.js';
 import type { NotificationId } from '../../src/core/events.js';
 import type { GroupName } from '../../src/core/group-name.js';
 import type { PushId } from '../../src/core/push-id.js';
-import { PrivateActiveMq } from '../support/brokers/activemq.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import { compileJavaProducer, sendWithJavaProducer } from '../support/jms/java-producer.js';
 
 const PUSH_ID = 'pushIdForJmsTests_0001';

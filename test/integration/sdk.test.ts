@@ -26,7 +26,7 @@ import {
   type Delivery,
   type EpushProcess,
 } from '../support/epush-process.js';
-import { freePort } from '../support/free-port.js';
+import { freePort } from '../../testbed/free-port.js';
 
 const KEY = 'sdk-integration-key-0123456789';
 /** Retries without noticeable waits (Retry-After still wins when the server sends one). */

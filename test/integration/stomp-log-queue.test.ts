@@ -19,7 +19,7 @@ import { decodeCursor } from '../../src/core/cursor.js';
 import type { NotificationId } from '../../src/core/events.js';
 import type { GroupName } from '../../src/core/group-name.js';
 import { mintPushIds, type PushId } from '../../src/core/push-id.js';
-import { PrivateActiveMq } from '../support/brokers/activemq.js';
+import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 
 const OPTIONS: BackplaneOptions = {
   retentionMs: 600_000,

@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, type RawData } from 'ws';
 import { decodeCursor } from '../../src/core/cursor.js';
-import { PrivateRedis } from '../support/brokers/redis.js';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import {
   api,
   headCursor,
@@ -32,6 +32,7 @@ import {
   type ListenAnswer,
 } from '../support/epush-process.js';
 import { assertError } from '../support/expect.js';
+import { metricSample } from '../support/metrics.js';
 
 const APP_ORIGIN = 'https://app.example.com';
 const CORS_ORIGINS = `${APP_ORIGIN},https://other.example.com`;
@@ -301,10 +302,7 @@ function seqOf(cursor: string | undefined): number {
 
 /** One sample of the node's /metrics; 0 when the series has no sample yet (an unused counter). */
 async function metric(url: string, series: string): Promise<number> {
-  const answer = await request('GET', `${url}/metrics`);
-  assert.equal(answer.status, 200);
-  const line = answer.text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+  return (await metricSample(url, series)) ?? 0;
 }
 
 /** A listen answer object: exactly the fields of SPEC §4 (plus the optional flags). */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { requiredMetric } from './metrics.js';
 
 export interface DemoProcess {
   readonly pushUrl: string;
@@ -8,7 +9,7 @@ export interface DemoProcess {
   readonly child: ChildProcess;
   /** Calls the push node's application API with the demo's key. */
   api(method: string, path: string, body?: unknown): Promise<unknown>;
-  /** Reads one sample of a metric from /metrics (first line matching name+labels). */
+  /** One sample of the push node's /metrics, by series (`name{labels}`); throws when missing. */
   metric(nameWithLabels: string): Promise<number>;
   stop(): Promise<void>;
 }
@@ -77,12 +78,7 @@ export async function startDemo(extraArgs: string[] = []): Promise<DemoProcess> 
     return response.status === 204 ? null : response.json();
   }
 
-  async function metric(nameWithLabels: string): Promise<number> {
-    const text = await (await fetch(`${pushUrl}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(nameWithLabels + ' '));
-    if (!line) throw new Error(`metric ${nameWithLabels} not found`);
-    return Number(line.slice(nameWithLabels.length + 1));
-  }
+  const metric = (series: string): Promise<number> => requiredMetric(pushUrl, series);
 
   async function stop(): Promise<void> {
     if (child.exitCode !== null) return;

@@ -1,6 +1,6 @@
 /** Assertions shared by the integration tests. */
 import assert from 'node:assert/strict';
-import type { ErrorBody, HttpAnswer } from './epush-process.js';
+import { request, type EpushProcess, type ErrorBody, type HttpAnswer } from './epush-process.js';
 
 /**
  * The answer is the JSON error shape of SPEC §3: `{"error": {"code", "message"}}` with the given
@@ -27,4 +27,19 @@ export function assertPlainAnswer(answer: object): void {
   for (const flag of ['reconnect', 'reset', 'replaced']) {
     assert.equal(flag in answer, false, `unexpected "${flag}" in ${JSON.stringify(answer)}`);
   }
+}
+
+/** The node still serves: its process runs and `/healthz` answers 200 within 3 s. */
+export async function assertAlive(node: EpushProcess): Promise<void> {
+  const { child } = node;
+  assert.equal(child.exitCode, null, `the node exited (code ${child.exitCode}):\n${node.stderr()}`);
+  assert.equal(child.signalCode, null, `the node died (${child.signalCode}):\n${node.stderr()}`);
+  let status: number | string;
+  try {
+    status = (await request('GET', `${node.url}/healthz`, { signal: AbortSignal.timeout(3000) }))
+      .status;
+  } catch (error) {
+    status = String(error);
+  }
+  assert.equal(status, 200, `/healthz does not answer 200:\n${node.stderr()}`);
 }

@@ -17,7 +17,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './free-port.js';
+import { freePort } from '../../testbed/free-port.js';
 
 export type BalancerKind = 'nginx' | 'haproxy' | 'apache';
 

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { PushNotification } from './browser.js';
 import { sleep } from './epush-process.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../../testbed/free-port.js';
 
 /**
  * Chromium as people run it: playwright-core turns third-party storage partitioning off; this

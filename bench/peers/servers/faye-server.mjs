@@ -1,4 +1,4 @@
-// Faye 1.4 peer for the side-by-side bench (shared/reference/perf.md §5.4): Bayeux long-polling
+// Faye 1.4 peer for the side-by-side bench: Bayeux long-polling
 // on /faye, loopback only. POST /publish with a JSON string body → publish {t: payload} to
 // /<CHANNEL> through the in-process server-side client. Env: PORT, CHANNEL, TIMEOUT_SECONDS.
 import { createServer } from 'node:http';

@@ -1,4 +1,4 @@
-// The GRIP origin behind Pushpin for the side-by-side bench (shared/reference/perf.md §5.2):
+// The GRIP origin behind Pushpin for the side-by-side bench:
 // every `GET /stream?ch=X` is answered with `Grip-Hold: response` on channel X, so Pushpin holds
 // the request until a publish on X (or Grip-Timeout). Env: PORT, HOLD_SECONDS.
 import { createServer } from 'node:http';

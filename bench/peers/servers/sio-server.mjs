@@ -1,4 +1,4 @@
-// Socket.IO 4.8 peer for the side-by-side bench (shared/reference/perf.md §5.3): polling transport
+// Socket.IO 4.8 peer for the side-by-side bench: polling transport
 // only, loopback only. POST /publish with a JSON string body → io.emit('msg', payload).
 // Env: PORT, PING_INTERVAL_MS. Prints "listening <port>" once ready.
 import { createServer } from 'node:http';

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../epush-process.js';
-import { freePort } from '../free-port.js';
+import { freePort } from '../../../testbed/free-port.js';
 
 const NGINX = '/usr/sbin/nginx';
 const TEMPLATE = join(REPO_ROOT, 'deploy', 'nginx', 'java-app.conf.template');

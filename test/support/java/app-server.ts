@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../free-port.js';
+import { freePort } from '../../../testbed/free-port.js';
 
 export type AppServerKind = 'tomcat10' | 'jetty9';
 

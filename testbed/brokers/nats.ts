@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../free-port.js';
+import { BrokerProcess, waitUntilAnswering } from './broker-process.js';
 
 const NATS_SERVER = '/usr/sbin/nats-server';
 
@@ -18,13 +19,14 @@ export interface NatsOptions {
  * store directory, never the machine's shared server on 4222. Fails fast, naming the Debian
  * package, when the binary is missing.
  */
-export class PrivateNats {
-  private child: ChildProcess | null = null;
+export class PrivateNats extends BrokerProcess {
   private constructor(
     readonly port: number,
-    private readonly dir: string,
+    dir: string,
     private readonly options: NatsOptions,
-  ) {}
+  ) {
+    super(dir);
+  }
 
   static async start(options: NatsOptions = {}): Promise<PrivateNats> {
     if (!existsSync(NATS_SERVER)) {
@@ -48,7 +50,7 @@ export class PrivateNats {
     return `nats://${auth}127.0.0.1:${this.port}`;
   }
 
-  private async startProcess(): Promise<void> {
+  protected async startProcess(): Promise<void> {
     const auth =
       this.options.user === undefined
         ? []
@@ -58,14 +60,7 @@ export class PrivateNats {
       ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir, ...auth],
       { stdio: 'ignore' },
     );
-    const deadline = Date.now() + 10_000;
-    while (!(await this.answers())) {
-      if (this.child.exitCode !== null) {
-        throw new Error(`nats-server on port ${this.port} exited with ${this.child.exitCode}`);
-      }
-      if (Date.now() > deadline) throw new Error(`nats-server on port ${this.port} did not start`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntilAnswering(`nats-server on port ${this.port}`, this.child, () => this.answers());
   }
 
   /** True once the server greets a client with its INFO line. */
@@ -80,26 +75,5 @@ export class PrivateNats {
         resolve(false);
       });
     });
-  }
-
-  /** Stops the server (SIGKILL: nothing gets a goodbye). */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-    this.child = null;
-  }
-
-  /** SIGKILL, then start again on the same port and store directory (JetStream data kept). */
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.startProcess();
-  }
-
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }

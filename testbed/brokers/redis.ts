@@ -1,10 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../free-port.js';
+import { BrokerProcess, waitUntilAnswering } from './broker-process.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -21,13 +22,14 @@ export interface RedisOptions {
  * A private redis-server for one suite: its own free port and directory, never the machine's
  * shared instance. Fails fast, naming the Debian package, when the binary is missing.
  */
-export class PrivateRedis {
-  private child: ChildProcess | null = null;
+export class PrivateRedis extends BrokerProcess {
   private constructor(
     readonly port: number,
-    private readonly dir: string,
+    dir: string,
     private readonly options: RedisOptions,
-  ) {}
+  ) {
+    super(dir);
+  }
 
   static async start(options: RedisOptions = {}): Promise<PrivateRedis> {
     if (!existsSync(REDIS_SERVER)) {
@@ -49,7 +51,7 @@ export class PrivateRedis {
     return `${this.options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${this.port}`;
   }
 
-  private async startProcess(): Promise<void> {
+  protected async startProcess(): Promise<void> {
     const tls = this.options.tls
       ? [
           '--port',
@@ -86,11 +88,7 @@ export class PrivateRedis {
       ],
       { stdio: 'ignore' },
     );
-    const deadline = Date.now() + 10_000;
-    while (!(await this.ping())) {
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntilAnswering(`redis-server on port ${this.port}`, this.child, () => this.ping());
   }
 
   /** The CA that signed a TLS server's certificate (give it to clients: NODE_EXTRA_CA_CERTS). */
@@ -171,31 +169,10 @@ export class PrivateRedis {
     });
   }
 
-  /** Stops the server (SIGKILL: nothing gets a goodbye). */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-    this.child = null;
-  }
-
-  /** Starts it again on the same port and directory. */
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.startProcess();
-  }
-
   /** Runs redis-cli against it (for tests that inspect the layout). */
   cli(...args: string[]): string {
     return spawnSync('redis-cli', ['-p', String(this.port), ...args], {
       encoding: 'utf8',
     }).stdout.trim();
-  }
-
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -12,13 +12,13 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
-  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../free-port.js';
+import { BrokerProcess } from './broker-process.js';
 
 /** The package's launcher (org.apache.activemq.console.Main); it finds lib/ from activemq.home. */
 const ACTIVEMQ_HOME = '/usr/share/activemq';
@@ -69,19 +69,20 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-export class PrivateActiveMq {
-  private child: ChildProcess | null = null;
+export class PrivateActiveMq extends BrokerProcess {
   /** How long the last start took, up to a STOMP CONNECTED (milliseconds). */
   lastStartMs = 0;
 
   private constructor(
-    readonly dir: string,
+    dir: string,
     readonly stompPort: number,
     readonly openwirePort: number,
     readonly user: string,
     readonly password: string,
     private readonly startTimeoutMs: number,
-  ) {}
+  ) {
+    super(dir);
+  }
 
   static async start(options: ActiveMqOptions = {}): Promise<PrivateActiveMq> {
     if (!existsSync(LAUNCHER)) {
@@ -195,7 +196,7 @@ export class PrivateActiveMq {
     );
   }
 
-  private async startProcess(): Promise<void> {
+  protected async startProcess(): Promise<void> {
     const began = Date.now();
     const log = openSync(this.logFile, 'a');
     const child = spawn(
@@ -273,26 +274,5 @@ export class PrivateActiveMq {
     } catch {
       return '(no log)';
     }
-  }
-
-  /** SIGKILL: no shutdown hook runs, KahaDB has to recover on the next start. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  /** SIGKILL, then start again on the same ports and data directory. */
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.startProcess();
-  }
-
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
