@@ -2,7 +2,7 @@
 import type { KernelMemory, ProcessMemory } from '../lib/procfs.js';
 import type { Distribution } from '../lib/stats.js';
 
-/** The browser transports of SPEC §4, by their metric label names. */
+/** The browser transports of docs/protocol.md, by their metric label names. */
 export const TRANSPORTS = ['long-poll', 'sse', 'websocket'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
 

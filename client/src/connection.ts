@@ -3,7 +3,7 @@ import { compareCursors, oldestCursor } from './cursor.js';
 import type { Transport, TransportFailure, TransportSession } from './transports/transport.js';
 import type { Clock, ConnectionStatus, ListenAnswer, Logger, TimerHandle } from './types.js';
 
-/** Most push IDs one listen carries (SPEC §4); a larger union is split into several listens. */
+/** Most push IDs one listen carries (docs/protocol.md); a larger union is split into several listens. */
 export const MAX_PUSH_IDS_PER_LISTEN = 100;
 
 export interface ConnectionEvents {

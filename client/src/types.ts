@@ -3,7 +3,7 @@
  * minimal on purpose: the browser's own objects satisfy them, and tests can fake them in Node.
  */
 
-/** One notification to one of a view's push IDs, exactly as the server sent it (SPEC §4). */
+/** One notification to one of a view's push IDs, exactly as the server sent it (docs/protocol.md). */
 export interface PushNotification {
   /** Cluster-unique; together with `pushId` it names one delivery, the key the client dedupes by. */
   readonly id: string;
@@ -77,7 +77,7 @@ export interface ListenRequest {
   readonly listenTokens?: readonly (string | null)[];
 }
 
-/** A server answer to one listen (SPEC §4), validated. */
+/** A server answer to one listen (docs/protocol.md), validated. */
 export interface ListenAnswer {
   readonly notifications: readonly PushNotification[];
   readonly cursor: string;

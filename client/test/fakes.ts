@@ -1,6 +1,6 @@
 // Test doubles for the browser client: a clock driven by hand, Web Locks, localStorage with
 // cross-tab `storage` events, BroadcastChannel, and a small model of the push server's listen
-// protocol (SPEC §4). A "tab" is one EPushClient with its own window, timers and lock holder,
+// protocol (docs/protocol.md). A "tab" is one EPushClient with its own window, timers and lock holder,
 // which can be closed gracefully or killed (a crash: nothing of it runs any more).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type {
@@ -396,7 +396,7 @@ export type Fault =
   | { readonly kind: 'reconnect' };
 
 /**
- * The listen protocol of SPEC §4 over an ordered log: cursors `e1-<seq base36>`, `null` means
+ * The listen protocol of docs/protocol.md over an ordered log: cursors `e1-<seq base36>`, `null` means
  * from now, answers at once when there is a backlog, otherwise after `holdMs`; a newer listen
  * sharing a push ID displaces the older (`replaced`). Faults can be queued per request.
  */

@@ -26,7 +26,7 @@ function head(basePath: string, title: string): string {
 </head>`;
 }
 
-/** The key form (SPEC §6: 401 with the form); `message` says why the last attempt failed. */
+/** The key form (docs/protocol.md: 401 with the form); `message` says why the last attempt failed. */
 export function loginPage(basePath: string, message: string | null): string {
   const base = escapeHtml(basePath);
   const error =

@@ -307,7 +307,7 @@ export const FLAGS = {
   maxPayloadKb: flag({
     name: 'max-payload-kb',
     arg: 'KB',
-    help: 'largest notification payload once serialized (may only be lowered: SPEC fixes 64 KiB); past it 413 payload_too_large',
+    help: 'largest notification payload once serialized (may only be lowered: the protocol fixes 64 KiB); past it 413 payload_too_large',
     defaultText: '64',
     defaultValue: () => 64,
     parse: integer(1, 64),

@@ -1,16 +1,16 @@
 /**
- * The protocol's fixed limits (SPEC §1, §3, §4), declared once: the server's routes, the
+ * The protocol's fixed limits (docs/protocol.md, §3, §4), declared once: the server's routes, the
  * in-process API, the JMS ingress, the flag parsers and the Node SDK all read them from here, so
  * a client-side check and the server's refusal cannot drift apart.
  */
 
-/** Largest serialized payload a notification may carry (SPEC §1); the server refuses more. */
+/** Largest serialized payload a notification may carry (docs/protocol.md); the server refuses more. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
-/** Most push IDs one create call may mint, or one listen-token call may sign (SPEC §3). */
+/** Most push IDs one create call may mint, or one listen-token call may sign (docs/protocol.md). */
 export const MAX_PUSH_IDS_PER_CALL = 1000;
 
-/** Most push IDs one listen may carry (SPEC §4). */
+/** Most push IDs one listen may carry (docs/protocol.md). */
 export const MAX_PUSH_IDS_PER_LISTEN = 100;
 
 /** Shortest lifetime a listen token may be minted with (`ttlSeconds` of a minting call). */

@@ -8,7 +8,7 @@ export interface Delivery {
   readonly pushId: PushId;
 }
 
-/** The answer to a listen, the same for every transport (SPEC §4). */
+/** The answer to a listen, the same for every transport (docs/protocol.md). */
 export interface ListenAnswer {
   readonly deliveries: readonly Delivery[];
   readonly cursor: Cursor;

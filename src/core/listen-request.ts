@@ -1,5 +1,5 @@
 /**
- * A listen's input rules (SPEC §4), shared by every transport (long-poll on the accept loop or
+ * A listen's input rules (docs/protocol.md), shared by every transport (long-poll on the accept loop or
  * node:http, SSE, WebSocket) so that they accept exactly the same input with the same codes.
  */
 import { decodeCursor, type CursorPosition } from './cursor.js';

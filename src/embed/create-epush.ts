@@ -37,7 +37,7 @@ export type EpushEmbedConfig = {
 export interface CreateEpushOptions extends EpushEmbedConfig {
   /**
    * Where epush's paths start, e.g. `/push-server` (default `''`: at the root). Every path of
-   * SPEC §3, §4 and §6 moves under it: `${basePath}/api/…`, `${basePath}/push/listen`,
+   * docs/protocol.md, §4 and §6 moves under it: `${basePath}/api/…`, `${basePath}/push/listen`,
    * `${basePath}/push/sse`, `${basePath}/push/ws`, `${basePath}/epush.js`, `${basePath}/readyz`, …
    * A browser client connects with `EPush.connect({ url: 'https://app.example.com/push-server' })`.
    */
@@ -171,7 +171,7 @@ export class EmbeddedEpush {
     return { ready: reason === null, reason };
   }
 
-  // --- in-process application API (SPEC §3 without HTTP) ---------------------------------------
+  // --- in-process application API (docs/protocol.md without HTTP) ---------------------------------------
 
   /** Mints `count` (1–1000, default 1) push IDs; `invalid_count` otherwise. */
   createPushIds(count?: number): Promise<PushId[]> {

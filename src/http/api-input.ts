@@ -1,5 +1,5 @@
 /**
- * The application API's input rules (SPEC §3), shared by the HTTP routes and the in-process API
+ * The application API's input rules (docs/protocol.md), shared by the HTTP routes and the in-process API
  * of an embedded epush, so both refuse exactly the same input with exactly the same codes.
  */
 import { EpushError } from '../core/errors.js';

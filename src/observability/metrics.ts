@@ -25,7 +25,7 @@ export interface MetricsSource {
 }
 
 /**
- * The Prometheus registry of one node (SPEC §6). Counters that change per delivery are read
+ * The Prometheus registry of one node (docs/protocol.md). Counters that change per delivery are read
  * from the dispatcher's plain counters at scrape time, so the hot path pays nothing for them.
  */
 export class EpushMetrics {

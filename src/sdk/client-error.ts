@@ -8,7 +8,7 @@ export type EpushClientLocalCode =
   | 'network_error'
   /** No complete answer within `timeoutMs`. */
   | 'timeout'
-  /** The answer was not what SPEC §3 says (not JSON, wrong shape, an error without a code). */
+  /** The answer was not what docs/protocol.md says (not JSON, wrong shape, an error without a code). */
   | 'unexpected_response'
   /** The client was closed. */
   | 'client_closed';
@@ -52,7 +52,7 @@ export function invalid(message: string): EpushClientError {
   return new EpushClientError('invalid_argument', message);
 }
 
-/** The server answered, but not in the shape SPEC §3 gives. */
+/** The server answered, but not in the shape docs/protocol.md gives. */
 export function unexpected(message: string): EpushClientError {
   return new EpushClientError('unexpected_response', message);
 }

@@ -1,6 +1,6 @@
 /**
  * The Node SDK for applications that talk to a remote epush cluster over the application API
- * (SPEC §3). It keeps one keep-alive undici Pool per node, validates arguments locally with the
+ * (docs/protocol.md). It keeps one keep-alive undici Pool per node, validates arguments locally with the
  * server's rules, and retries only what is safe to retry (docs/sdk.md has the table):
  *
  * - 503 and 429 are retried for every call: the server answered that it did not do the work.

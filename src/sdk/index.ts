@@ -1,5 +1,5 @@
 /**
- * `epush/sdk`: the Node client of the application API (SPEC §3) for applications that talk to
+ * `epush/sdk`: the Node client of the application API (docs/protocol.md) for applications that talk to
  * a remote epush cluster. See docs/sdk.md.
  */
 export {

@@ -6,7 +6,7 @@ import type { AfterAnswer, ConnectionCounter, ListenerConnection } from './liste
 
 /** Where a stream's answers go: an SSE response or a WebSocket. */
 export interface StreamWriter {
-  /** Writes one answer (SPEC §4 JSON) with its cursor. */
+  /** Writes one answer (docs/protocol.md JSON) with its cursor. */
   write(answerJson: string, cursor: Cursor): void;
   /** Bytes written but not yet taken by the peer (the kernel's buffer aside). */
   queuedBytes(): number;

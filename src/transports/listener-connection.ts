@@ -15,7 +15,7 @@ export type AfterAnswer = 'wait' | 'relisten' | 'end';
 
 /**
  * One listener connection as the dispatcher sees it, whatever the transport. The dispatcher
- * hands it complete answers (SPEC §4 JSON); the transport frames and writes them.
+ * hands it complete answers (docs/protocol.md JSON); the transport frames and writes them.
  */
 export interface ListenerConnection {
   readonly transport: TransportName;

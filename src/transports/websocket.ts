@@ -72,7 +72,7 @@ export interface WebSocketOptions {
 }
 
 /**
- * `GET /push/ws` (SPEC §4): the client sends `{"listen": {"pushIds": […], "cursor": …}}`, the
+ * `GET /push/ws` (docs/protocol.md): the client sends `{"listen": {"pushIds": […], "cursor": …}}`, the
  * server sends the objects `/push/listen` answers. A new `listen` message replaces the socket's
  * current listen (the browser client changes its push IDs that way). A message that is not a
  * valid listen is answered with the error object the HTTP API would send; the socket stays.

@@ -1,5 +1,5 @@
 /**
- * SPEC §6 `/admin` in a real browser: two nodes over a private Redis, the key form, then the
+ * docs/protocol.md `/admin` in a real browser: two nodes over a private Redis, the key form, then the
  * dashboard kept live by epush's own push while the cluster carries traffic. Takes a screenshot
  * into a temp folder; `npm run docs:screenshots` (EPUSH_DOCS_SCREENSHOTS=1) saves it as the one
  * shown in docs/operations.md (docs/admin-dashboard.png) instead.

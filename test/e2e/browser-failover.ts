@@ -1,5 +1,5 @@
 /**
- * Issue 5, item 4 (browser failover), SPEC §1 delivery promise in a real browser: Chromium on a
+ * Issue 5, item 4 (browser failover), docs/protocol.md delivery promise in a real browser: Chromium on a
  * page of its own origin listens through the real browser client (/epush.js, reached through
  * the balancer) on three epush nodes over Redis, with a real load balancer from its deploy/
  * template in front. Notifications are published every 40 ms through the balancer; the node

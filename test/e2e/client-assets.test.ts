@@ -1,5 +1,5 @@
 /**
- * SPEC §4: the node serves the browser client as a classic script (/epush.js, global EPush) and
+ * docs/protocol.md: the node serves the browser client as a classic script (/epush.js, global EPush) and
  * as an ES module (/epush.mjs), cacheable (ETag, 304) and usable from another origin (CORS).
  */
 import assert from 'node:assert/strict';

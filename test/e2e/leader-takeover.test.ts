@@ -1,5 +1,5 @@
 /**
- * SPEC §5 in a real browser: when the tab holding the site's connection closes or crashes,
+ * docs/protocol.md in a real browser: when the tab holding the site's connection closes or crashes,
  * another tab takes over within 2 seconds and resumes from the last cursor, so notifications
  * published meanwhile all arrive, each once; a reload resumes the same way. Notifications are
  * published continuously (every 30 ms to every view) around the event. A crash is CDP
@@ -28,7 +28,7 @@ import {
 import { eventually, sleep } from '../support/epush-process.js';
 import { recordListens } from '../support/listen-recorder.js';
 
-/** SPEC §5: another tab takes over within 2 seconds. */
+/** docs/protocol.md: another tab takes over within 2 seconds. */
 const TAKEOVER_LIMIT_MS = 2000;
 const PUBLISH_EVERY_MS = 30;
 /** Publishing runs this long before the leader goes, and this long after. */
@@ -261,7 +261,7 @@ describe('leader takeover and reload in a real browser', () => {
     const firstListens: number[] = [];
     const carried: number[] = [];
     for (const [i, { killAt, goneAt, leader, alive: survivors }] of rounds.entries()) {
-      // SPEC §5's clock: from the moment the old leader's tab is gone to the first delivery of a
+      // docs/protocol.md's clock: from the moment the old leader's tab is gone to the first delivery of a
       // notification published after it (so a new leader delivered it). Chromium's own teardown
       // of the tab (the close or crash itself, up to ~1.1 s on a loaded CI machine) is printed
       // beside it but not counted: it is not the client's time.

@@ -1,5 +1,5 @@
 /**
- * SPEC §5 in a real browser: every tab and every application of a site share ONE blocking
+ * docs/protocol.md in a real browser: every tab and every application of a site share ONE blocking
  * connection to the push server, and each view still gets exactly its own notifications.
  * The demo's two applications (chat and ticker, one origin) run in tabs of one browser context.
  */

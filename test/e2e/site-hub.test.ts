@@ -1,5 +1,5 @@
 /**
- * SPEC §5 across the origins of one site, in real Chromium: pages of `orders.example.test` and
+ * docs/protocol.md across the origins of one site, in real Chromium: pages of `orders.example.test` and
  * `billing.example.test` (one application server) use the push server on `push.example.test`,
  * all three mapped to loopback by Chromium's host resolver. Through the hub frame
  * (`/epush-hub.html` on the push server's origin) their tabs hold ONE listener connection; when

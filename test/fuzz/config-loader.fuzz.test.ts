@@ -2,7 +2,7 @@
  * Hostile input to the config loader (src/config/load-config.ts): arbitrary argv, `EPUSH_*`
  * environment and `--config` file contents, and arbitrary option objects of an embedded epush.
  * Properties: the loader either returns a configuration every field of which is inside its
- * flag's bounds (SPEC §2 table, src/config/flags.ts) or throws its own `ConfigError` with a
+ * flag's bounds (docs/protocol.md table, src/config/flags.ts) or throws its own `ConfigError` with a
  * non-empty message naming the flag; precedence is flag > env > file > default.
  *
  * `FUZZ_SEED=<n>` reproduces a run. Known defects: the `todo` tests at the end.
@@ -471,7 +471,7 @@ describe('hostile input to the config loader', () => {
 
   // --- defects found by these properties, fixed -------------------------------------------------------
 
-  test('D5: a refused value with a line break still gives a one-line error (SPEC §2)', () => {
+  test('D5: a refused value with a line break still gives a one-line error (docs/protocol.md)', () => {
     // Raw values are shown JSON-escaped: `(got "1\\n2")` stays on one line.
     const { error } = runLoader({
       argv: ['--port', '1\n2'],

@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the hostile-input property tests (test/fuzz): the fast-check seed, a raw
  * HTTP/1.1 client on `net` sockets (so malformed requests reach the node byte for byte), and the
- * checks every answer of epush must pass (SPEC §3: the JSON error shape, no 5xx but 503).
+ * checks every answer of epush must pass (docs/protocol.md: the JSON error shape, no 5xx but 503).
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -250,13 +250,13 @@ export function requestBytes(parts: RequestParts): Buffer {
 
 // --- answer checks -----------------------------------------------------------------------------
 
-/** 1xx interim, 101 switching, 2xx, 3xx, 4xx, and 503 (SPEC §3: no other 5xx). */
+/** 1xx interim, 101 switching, 2xx, 3xx, 4xx, and 503 (docs/protocol.md: no other 5xx). */
 export function isAllowedStatus(status: number): boolean {
   return status >= 100 && (status < 500 || status === 503);
 }
 
 /**
- * Asserts that an answer has an allowed status and that every 4xx/503 carries SPEC §3's error
+ * Asserts that an answer has an allowed status and that every 4xx/503 carries docs/protocol.md's error
  * shape, exactly `{"error": {"code", "message"}}`, with a code of the catalogue whose status is
  * the answer's. `head`: the answer to a HEAD has no body to check.
  */

@@ -5,7 +5,7 @@
  *
  * - the node never crashes: after every case its process runs and /healthz answers 200;
  * - every answer is 1xx/2xx/3xx/4xx or 503, never another 5xx;
- * - every 4xx carries SPEC §3's shape `{"error": {"code", "message"}}`, with a code of the
+ * - every 4xx carries docs/protocol.md's shape `{"error": {"code", "message"}}`, with a code of the
  *   catalogue whose status is the answer's;
  * - a rejected request changes no state: members of the sentinel groups, the published
  *   counters, the held listeners (a long-poll and an SSE stream on sentinel push IDs, which a
@@ -1206,7 +1206,7 @@ describe('hostile input over every HTTP endpoint', () => {
     assert.equal(refused.status, 400);
   });
 
-  test('SPEC §6: GET /admin without a key answers 401 with the key form', async () => {
+  test('docs/protocol.md: GET /admin without a key answers 401 with the key form', async () => {
     // A browser (Accept names text/html) gets the form; any other client the JSON error shape.
     const page = await request('GET', `${node.url}/admin`, { headers: { accept: 'text/html' } });
     assert.equal(page.status, 401, page.text);

@@ -1,5 +1,5 @@
 /**
- * Hostile input to the streaming transports (SPEC §4, docs/protocol.md) of one real node:
+ * Hostile input to the streaming transports (docs/protocol.md) of one real node:
  *
  * - `GET /push/ws`: arbitrary messages (text, binary, invalid JSON, wrong shapes, over the 16 KiB
  *   message limit) are answered with the HTTP API's error object and the same code

@@ -1,5 +1,5 @@
 /**
- * SPEC §6 `GET /admin`: the dashboard behind an API key (bearer or a signed session cookie set
+ * docs/protocol.md `GET /admin`: the dashboard behind an API key (bearer or a signed session cookie set
  * by the key form), and its live feed through epush's own push (the reserved group
  * `epush.admin`). Real nodes over HTTP.
  */

@@ -1,5 +1,5 @@
 /**
- * The application API (SPEC §3) over real HTTP: every call's success status and shape, API keys,
+ * The application API (docs/protocol.md) over real HTTP: every call's success status and shape, API keys,
  * and every error code with the JSON error shape.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * The command line (SPEC §2): --help, refused configurations (exit 2, one stderr line naming the
+ * The command line (docs/protocol.md): --help, refused configurations (exit 2, one stderr line naming the
  * flag), precedence flag > env > file > default, and the ready line.
  */
 import assert from 'node:assert/strict';

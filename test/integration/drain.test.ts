@@ -1,5 +1,5 @@
 /**
- * SIGTERM drains (SPEC §2): held listens are answered with `reconnect` and their cursor, no new
+ * SIGTERM drains (docs/protocol.md): held listens are answered with `reconnect` and their cursor, no new
  * listener is taken, and the process exits 0 within --drain-seconds.
  */
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 /**
  * The Java client against a real epush node (not a stub): LiveServerCheck (java/src/test) runs
- * every call of SPEC §3 and the listen tokens through a node list whose first node refuses
+ * every call of docs/protocol.md and the listen tokens through a node list whose first node refuses
  * connections, and notifies a push ID this test listens on.
  */
 import assert from 'node:assert/strict';
@@ -60,7 +60,7 @@ describe('the Java client against a real node', () => {
     await node.stop();
   });
 
-  test('every SPEC §3 call and the listen tokens work, a refusing first node is skipped, and the notification reaches a listener', async () => {
+  test('every docs/protocol.md call and the listen tokens work, a refusing first node is skipped, and the notification reaches a listener', async () => {
     const listened = await api(node.url, KEY).mintPushId();
     const held = listen(node.url, [listened], null);
     await sleep(300);

@@ -1,5 +1,5 @@
 /**
- * The long-poll browser protocol (SPEC §4) over real HTTP against real nodes: holding, waking,
+ * The long-poll browser protocol (docs/protocol.md) over real HTTP against real nodes: holding, waking,
  * resuming with a cursor, membership semantics, expiry, reset, replacement and CORS.
  */
 import assert from 'node:assert/strict';

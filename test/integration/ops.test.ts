@@ -1,5 +1,5 @@
 /**
- * Operations (SPEC §6 /healthz, /readyz, §3 /api/cluster), socket timeouts, and robustness: a
+ * Operations (docs/protocol.md /healthz, /readyz, §3 /api/cluster), socket timeouts, and robustness: a
  * node fed garbage answers 4xx and keeps serving.
  */
 import assert from 'node:assert/strict';

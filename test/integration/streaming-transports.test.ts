@@ -1,5 +1,5 @@
 /**
- * The streaming browser transports (SPEC §4) against real nodes: `GET /push/sse` and
+ * The streaming browser transports (docs/protocol.md) against real nodes: `GET /push/sse` and
  * `GET /push/ws` carry exactly the objects `POST /push/listen` answers, with long-poll's cursor
  * semantics (exact resume, heartbeats carrying the advanced cursor, expiry, drain), the same
  * input errors, connection metrics, the slow-consumer budget (--stream-budget-kb) that loses
@@ -305,7 +305,7 @@ async function metric(url: string, series: string): Promise<number> {
   return (await metricSample(url, series)) ?? 0;
 }
 
-/** A listen answer object: exactly the fields of SPEC §4 (plus the optional flags). */
+/** A listen answer object: exactly the fields of docs/protocol.md (plus the optional flags). */
 function assertAnswerShape(answer: unknown): void {
   assert.ok(typeof answer === 'object' && answer !== null, JSON.stringify(answer));
   const keys = Object.keys(answer).filter((k) => !['reconnect', 'reset', 'replaced'].includes(k));

@@ -92,7 +92,7 @@ export async function startDemo(extraArgs: string[] = []): Promise<DemoProcess> 
 
 /**
  * Listener connections the server holds, whatever the transport (the browser picks WebSocket,
- * SSE or long-poll; SPEC §5's "one connection" counts any of them).
+ * SSE or long-poll; docs/protocol.md's "one connection" counts any of them).
  */
 export async function listenerConnections(demo: DemoProcess): Promise<number> {
   let total = 0;

@@ -1,7 +1,7 @@
 /**
  * Runs real epush nodes for the integration tests: `epush start` from the TypeScript source
  * (through tsx, no build needed) on a free port, plus small typed HTTP helpers for the
- * application API (SPEC §3), the long-poll browser protocol (SPEC §4) and raw sockets.
+ * application API (docs/protocol.md), the long-poll browser protocol (docs/protocol.md) and raw sockets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -463,7 +463,7 @@ export function unknownPushId(): string {
 
 /**
  * The current head cursor, at once: a listen for a push ID that was never minted is answered
- * immediately (SPEC §4: `expired`) with the cursor of "now".
+ * immediately (docs/protocol.md: `expired`) with the cursor of "now".
  */
 export async function headCursor(url: string): Promise<string> {
   const answer = await listen(url, [unknownPushId()]);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { request, type EpushProcess, type ErrorBody, type HttpAnswer } from './epush-process.js';
 
 /**
- * The answer is the JSON error shape of SPEC §3: `{"error": {"code", "message"}}` with the given
+ * The answer is the JSON error shape of docs/protocol.md: `{"error": {"code", "message"}}` with the given
  * status and code, a non-empty human message and a JSON content type.
  */
 export function assertError(answer: HttpAnswer, status: number, code: string): void {

@@ -2,7 +2,7 @@ import type { ListenAnswer, ListenRequest, TransportName } from '../types.js';
 import type { Transport, TransportFailure, TransportSession, TransportSink } from './transport.js';
 
 /**
- * WebSocket, then SSE, then long-poll (SPEC §5): a transport that fails before its first answer
+ * WebSocket, then SSE, then long-poll (docs/protocol.md): a transport that fails before its first answer
  * (a proxy refuses the upgrade, or buffers the stream) is skipped from then on, for this page,
  * and the next one is tried at once. A transport that has worked once is never skipped: its
  * later failures are ordinary ones (the server restarting), retried with backoff above. When even

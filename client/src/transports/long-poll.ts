@@ -149,7 +149,7 @@ function httpFailure(response: ResponseLike, text: string): TransportFailure {
   };
 }
 
-/** Validates an answer (SPEC §4); null when it is not one. Unknown fields are ignored. */
+/** Validates an answer (docs/protocol.md); null when it is not one. Unknown fields are ignored. */
 export function parseListenAnswer(text: string): ListenAnswer | null {
   let value: unknown;
   try {

@@ -10,7 +10,7 @@ export const LONG_POLL_OPENED_AFTER_MS = 1000;
 /** An SSE stream whose first event (sent at once by the server) is this late is held back. */
 const SSE_FIRST_EVENT_MS = 4000;
 
-/** The transports this browser has, in the order SPEC §5 gives, or the one the page forced. */
+/** The transports this browser has, in the order docs/protocol.md gives, or the one the page forced. */
 export function createTransport(env: Environment): Transport {
   const longPoll = new LongPollTransport({
     listenUrl: `${env.baseUrl}/push/listen`,

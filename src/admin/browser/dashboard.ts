@@ -25,7 +25,7 @@ const STALE_PERIODS = 3;
 const MIN_SPAN = 15;
 const SVG = 'http://www.w3.org/2000/svg';
 
-/** One node's sample as the dashboard reads it (SPEC §6, `AdminSample` on the server). */
+/** One node's sample as the dashboard reads it (docs/protocol.md, `AdminSample` on the server). */
 interface Sample {
   readonly node: string;
   readonly at: number;

@@ -54,7 +54,7 @@ function asset(text: string | Buffer, contentType: string): Asset {
 
 /**
  * A browser navigating (its Accept names text/html) gets pages; anything else (curl, scripts,
- * `Accept: application/json`, no Accept) gets the JSON error shape of SPEC §3, as every other
+ * `Accept: application/json`, no Accept) gets the JSON error shape of docs/protocol.md, as every other
  * error answer of epush.
  */
 function wantsHtml(req: IncomingMessage): boolean {
@@ -81,7 +81,7 @@ function unauthorized(message: string): EpushError {
 }
 
 /**
- * The `/admin` dashboard (SPEC §6), under the handler's base path:
+ * The `/admin` dashboard (docs/protocol.md), under the handler's base path:
  *
  * - `GET /admin`: the dashboard with a key (`Authorization: Bearer`, or the session cookie),
  *   else 401 with the key form (the JSON error for non-browsers).

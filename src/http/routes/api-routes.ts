@@ -14,7 +14,7 @@ import { ADMIN_GROUP, type PushService } from '../push-service.js';
 import { sendJson, sendNoContent } from '../respond.js';
 import type { RouteContext, Router } from '../router.js';
 
-/** Largest serialized payload a notification may carry (SPEC §1). */
+/** Largest serialized payload a notification may carry (docs/protocol.md). */
 /** The body around the payload may add a little; past this the body is refused unread. */
 const BODY_OVERHEAD_BYTES = 4096;
 const MAX_API_BODY_BYTES = MAX_PAYLOAD_BYTES + BODY_OVERHEAD_BYTES;
@@ -42,7 +42,7 @@ async function payloadOf(context: RouteContext, maxPayloadBytes: number): Promis
   return serializePayload(body.payload, maxPayloadBytes);
 }
 
-/** The application API of SPEC §3: every call needs an API key. */
+/** The application API of docs/protocol.md: every call needs an API key. */
 export function registerApiRoutes(
   router: Router,
   service: PushService,

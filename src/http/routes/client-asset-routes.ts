@@ -31,7 +31,7 @@ function load(file: string, contentType: string): Asset | null {
 }
 
 /**
- * The browser client (SPEC §4): read once at start-up, served with a strong ETag so browsers
+ * The browser client (docs/protocol.md): read once at start-up, served with a strong ETag so browsers
  * revalidate cheaply (304) and pick up a new version within five minutes of a deploy. Also the
  * hub page `/epush-hub.html` for `corsOrigins` (hub-page.ts) and its script `/epush-hub.js`.
  */

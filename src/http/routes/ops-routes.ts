@@ -3,7 +3,7 @@ import { sendJson } from '../respond.js';
 import type { PushService } from '../push-service.js';
 import type { Router } from '../router.js';
 
-/** Liveness and readiness for load balancers and orchestrators (SPEC §6). */
+/** Liveness and readiness for load balancers and orchestrators (docs/protocol.md). */
 export function registerOpsRoutes(router: Router, service: PushService): void {
   router.on('GET', '/healthz', ({ res }) => {
     sendJson(res, 200, '{"status":"ok"}');

@@ -25,7 +25,7 @@ function refuseForeignOrigin(cors: CorsPolicy, req: IncomingMessage): void {
   }
 }
 
-/** The browser protocol of SPEC §4 (long-poll; no API key, push IDs are the capability). */
+/** The browser protocol of docs/protocol.md (long-poll; no API key, push IDs are the capability). */
 export function registerPushRoutes(
   router: Router,
   service: PushService,
@@ -77,7 +77,7 @@ export function registerPushRoutes(
     sendNoContent(res, cors.preflightHeaders(req));
   });
 
-  // SPEC §4: `?pushIds=a,b&cursor=…`; a reconnecting EventSource sends `Last-Event-ID`, which is
+  // docs/protocol.md: `?pushIds=a,b&cursor=…`; a reconnecting EventSource sends `Last-Event-ID`, which is
   // newer than the cursor in the URL it was opened with.
   router.on('GET', '/push/sse', async ({ req, res, url }) => {
     refuseForeignOrigin(cors, req);

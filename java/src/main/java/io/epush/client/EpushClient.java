@@ -9,7 +9,7 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * A client of one epush cluster's application API (SPEC §3 and §7), for Java 11 and later, with
+ * A client of one epush cluster's application API (docs/protocol.md), for Java 11 and later, with
  * no dependency beyond the JDK.
  *
  * <pre>{@code
@@ -26,10 +26,10 @@ import java.util.UUID;
  * <p>Retries (java/README.md): 503 and 429 answers and connections that never opened are retried
  * for every call, on the next node; a broken connection or a timeout after sending is retried for
  * every call that is safe to repeat, which includes notify: each notify carries an {@code
- * Idempotency-Key}, the same on every retry, so the server publishes it once (SPEC §7).
+ * Idempotency-Key}, the same on every retry, so the server publishes it once (docs/protocol.md).
  */
 public final class EpushClient {
-  /** Most push IDs one call may mint or sign (SPEC §3). */
+  /** Most push IDs one call may mint or sign (docs/protocol.md). */
   public static final int MAX_PUSH_IDS_PER_CALL = 1000;
   /** Longest lifetime a listen token may be minted with. */
   public static final int MAX_LISTEN_TOKEN_TTL_SECONDS = 31_536_000;

@@ -109,7 +109,7 @@ public final class EpushClientBuilder {
   /**
    * Whether a notify whose answer never arrived (connection broken after sending, timeout) is
    * sent again with the same {@code Idempotency-Key}. Default true: a server with idempotent
-   * notify (SPEC §7) answers the repeat with the first call's id and publishes nothing more. Set
+   * notify (docs/protocol.md) answers the repeat with the first call's id and publishes nothing more. Set
    * false against a server without it, where the repeat would publish a second time.
    *
    * @param retry whether to retry an unanswered notify

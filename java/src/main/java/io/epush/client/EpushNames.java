@@ -4,14 +4,14 @@ import java.util.regex.Pattern;
 
 /**
  * The server's rules for names, checked locally so that a bad argument is refused before anything
- * is sent (SPEC §1, §7). Stateless and thread-safe.
+ * is sent (docs/protocol.md, §7). Stateless and thread-safe.
  */
 public final class EpushNames {
   private static final Pattern GROUP = Pattern.compile("[A-Za-z0-9._:~-]{1,200}");
   private static final Pattern PUSH_ID = Pattern.compile("[A-Za-z0-9_-]{16,64}");
   private static final Pattern IDEMPOTENCY_KEY = Pattern.compile("[A-Za-z0-9._:~-]{1,200}");
 
-  /** Largest payload a notification may carry, in bytes of compact JSON (SPEC §1). */
+  /** Largest payload a notification may carry, in bytes of compact JSON (docs/protocol.md). */
   public static final int MAX_PAYLOAD_BYTES = 64 * 1024;
 
   private EpushNames() {}

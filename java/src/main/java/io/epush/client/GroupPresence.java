@@ -2,7 +2,7 @@ package io.epush.client;
 
 import java.util.List;
 
-/** What {@code GET /api/groups/{group}/presence} answers (SPEC §7, presence). Immutable. */
+/** What {@code GET /api/groups/{group}/presence} answers (docs/protocol.md, presence). Immutable. */
 public final class GroupPresence {
   private final long members;
   private final List<String> listening;

@@ -2,7 +2,7 @@ package io.epush.client;
 
 import java.util.List;
 
-/** One read of a history (SPEC §7): notifications oldest first, and where to continue. */
+/** One read of a history (docs/protocol.md): notifications oldest first, and where to continue. */
 public final class HistoryPage {
   private final List<StoredNotification> notifications;
   private final String cursor;

@@ -2,7 +2,7 @@ package io.epush.client;
 
 import java.util.List;
 
-/** What {@code GET /api/push-ids/{pushId}} answers (SPEC §7, presence). Immutable. */
+/** What {@code GET /api/push-ids/{pushId}} answers (docs/protocol.md, presence). Immutable. */
 public final class PushIdPresence {
   private final String pushId;
   private final String state;

@@ -1,6 +1,6 @@
 package io.epush.client;
 
-/** One notification of a history page (SPEC §7, history). Immutable. */
+/** One notification of a history page (docs/protocol.md, history). Immutable. */
 public final class StoredNotification {
   private final String id;
   private final String pushId;

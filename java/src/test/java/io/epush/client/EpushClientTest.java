@@ -249,7 +249,7 @@ class EpushClientTest {
   }
 
   @Test
-  @DisplayName("presence of a push ID and of a group are read as SPEC §7 answers them")
+  @DisplayName("presence of a push ID and of a group are read as docs/protocol.md answers them")
   void presence() throws Exception {
     StubServer server =
         stub(

@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * Drives the client against a real epush node (test/integration/java-client-live.test.ts runs
- * it): every call of SPEC §3 and the listen tokens, through a node list whose first entry refuses
+ * it): every call of docs/protocol.md and the listen tokens, through a node list whose first entry refuses
  * connections, and prints what it got as one JSON object for the test to check.
  *
  * <p>Arguments: the refusing URL, the node's URL, the API key, and a push ID the test listens on.
