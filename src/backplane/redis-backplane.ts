@@ -21,6 +21,7 @@ import type {
   ListenerSnapshot,
   NodeInfo,
 } from './backplane.js';
+import { RedisLiveness } from './redis-liveness.js';
 import * as scripts from './redis-scripts.js';
 
 const EXPIRE_BATCH = 500;
@@ -70,6 +71,8 @@ export class RedisBackplane implements Backplane {
 
   private readonly commands: ScriptedRedis;
   private readonly subscriber: Redis;
+  /** Drops a connection that stopped answering without closing (see redis-liveness.ts). */
+  private readonly liveness: RedisLiveness[];
   private readonly prefix: string;
   private readonly epochCandidate = randomBytes(6).readUIntBE(0, 6).toString(36);
   private readonly maxLen: number;
@@ -112,6 +115,7 @@ export class RedisBackplane implements Backplane {
     };
     this.commands = new Redis(parsed.toString(), redisOptions) as ScriptedRedis;
     this.subscriber = new Redis(parsed.toString(), { ...redisOptions, enableOfflineQueue: true });
+    this.liveness = [new RedisLiveness(this.commands), new RedisLiveness(this.subscriber)];
     for (const [name, lua, keys] of [
       ['epPublish', scripts.PUBLISH, 4],
       ['epAddMember', scripts.ADD_MEMBER, 7],
@@ -175,6 +179,7 @@ export class RedisBackplane implements Backplane {
     this.lastSeq = head.seq;
     await this.subscriber.connect();
     await this.subscriber.subscribe(this.key('events'));
+    for (const watch of this.liveness) watch.start();
     // Expiry and retention are checked a few times per TTL or window, at most once a second.
     const every = Math.min(
       1000,
@@ -190,6 +195,7 @@ export class RedisBackplane implements Backplane {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     this.sink = null;
+    for (const watch of this.liveness) watch.stop();
     this.subscriber.disconnect();
     this.commands.disconnect();
     return Promise.resolve();
