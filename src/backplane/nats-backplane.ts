@@ -7,7 +7,7 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { encodeCursor, type Cursor, type CursorPosition } from '../core/cursor.js';
 import { deliveriesOf, type MembershipAt } from '../core/delivery-matching.js';
 import { EpushError } from '../core/errors.js';
@@ -29,6 +29,7 @@ import type {
   ListenerSnapshot,
   NodeInfo,
 } from './backplane.js';
+import { connectNats } from './nats-connection.js';
 import { StayRecord, stayEntryOf } from './nats-stays.js';
 
 const COMMAND_TIMEOUT_MS = 5000;
@@ -100,7 +101,7 @@ export class NatsBackplane implements Backplane {
 
   async start(sink: ClusterEventSink): Promise<void> {
     this.sink = sink;
-    const nc = await connect({
+    const nc = await connectNats({
       servers: this.servers,
       ...(this.user === undefined ? {} : { user: this.user, pass: this.pass ?? '' }),
       name: `epush ${this.stream}`,
