@@ -31,6 +31,7 @@ import type {
   NodeInfo,
 } from '../backplane.js';
 import {
+  BACKPLANE_LIVENESS,
   publishTransient,
   sendWithReceipt,
   stompClient,
@@ -77,7 +78,6 @@ const CHECKPOINT_EVERY_BATCHES = 200;
 const HISTORY_PART_BYTES = 256 * 1024;
 const HISTORY_TIMEOUT_MS = 10_000;
 const RECONNECT_DELAY_MS = 200;
-const HEARTBEAT_MS = 5000;
 
 /** Tuning, for tests. */
 export interface StompTuning {
@@ -176,7 +176,7 @@ export class StompBackplane implements Backplane {
     this.sink = sink;
     const client = stompClient(this.target, {
       reconnectDelayMs: RECONNECT_DELAY_MS,
-      heartbeatMs: HEARTBEAT_MS,
+      ...BACKPLANE_LIVENESS,
     });
     this.client = client;
     const started = new Promise<void>((resolve, reject) => {
