@@ -31,8 +31,9 @@ type RedisSocket = Redis['stream'];
  * - the connection is ready, a PING is outstanding, and no byte arrived for `deadAfterMs`
  *   (any byte counts: a busy subscription that delivers is alive even if the PONG is queued
  *   behind its messages), or
- * - the socket has been connecting or handshaking (TCP up, ready check pending) for
- *   `deadAfterMs`: a stalled new connection must not hold the reconnect forever either.
+ * - the socket is connecting or handshaking (TCP up, ready check pending) and nothing arrived
+ *   for `deadAfterMs`: a stalled new connection must not hold the reconnect forever either
+ *   (a Redis loading its AOF answers the ready check meanwhile, so it is not dropped).
  */
 export class RedisLiveness {
   private readonly pingEveryMs: number;
@@ -73,9 +74,9 @@ export class RedisLiveness {
     if (socket !== this.watched) this.follow(socket, now);
     const status = this.redis.status;
     if (status === 'connecting' || status === 'connect') {
-      if (now - this.watchedSince > this.deadAfterMs) {
-        this.drop(socket, `no ready connection after ${now - this.watchedSince} ms`);
-      }
+      // A Redis still loading its data answers the ready check every 100 ms: that is alive.
+      const silentMs = now - Math.max(this.watchedSince, this.lastByteAt);
+      if (silentMs > this.deadAfterMs) this.drop(socket, `not ready, silent for ${silentMs} ms`);
       return;
     }
     if (status !== 'ready') return;
