@@ -7,7 +7,7 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { EventDraft } from '../../core/events.js';
 import type { GroupName } from '../../core/group-name.js';
 import type { MembershipHistory } from '../../core/membership-history.js';
@@ -24,6 +24,7 @@ import type {
 } from '../driver.js';
 import { CALL_TIMEOUT_MS, unavailable } from '../protocol/backplane-call.js';
 import { encodeDraft, nodeInfoOf } from '../protocol/event-codec.js';
+import { connectNats } from './nats-connection.js';
 import { NatsMembership } from './nats-membership.js';
 
 /** Log entries fetched at once (in parallel) by a read. */
@@ -88,7 +89,7 @@ export class NatsDriver implements BackplaneDriver {
 
   async connect(link: DriverLink): Promise<void> {
     this.link = link;
-    const nc = await connect({
+    const nc = await connectNats({
       servers: this.servers,
       ...(this.user === undefined ? {} : { user: this.user, pass: this.pass ?? '' }),
       name: `epush ${this.stream}`,

@@ -17,6 +17,7 @@ import type {
 import { CALL_TIMEOUT_MS } from '../protocol/backplane-call.js';
 import { encodeDraft } from '../protocol/event-codec.js';
 import * as scripts from './redis-scripts.js';
+import { RedisLiveness } from './redis-liveness.js';
 import { pushIdsOf, readBeats, readHead } from './redis-replies.js';
 
 /** Probes share the events channel (so they take the events' path) but not its format. */
@@ -67,6 +68,8 @@ export class RedisDriver implements BackplaneDriver {
 
   private readonly commands: ScriptedRedis;
   private readonly subscriber: Redis;
+  /** Drops a connection that stopped answering without closing (see redis-liveness.ts). */
+  private readonly liveness: RedisLiveness[];
   private readonly prefix: string;
   private readonly epochCandidate = randomBytes(6).readUIntBE(0, 6).toString(36);
   private readonly maxLen: number;
@@ -100,6 +103,7 @@ export class RedisDriver implements BackplaneDriver {
     };
     this.commands = new Redis(parsed.toString(), redisOptions) as ScriptedRedis;
     this.subscriber = new Redis(parsed.toString(), { ...redisOptions, enableOfflineQueue: true });
+    this.liveness = [new RedisLiveness(this.commands), new RedisLiveness(this.subscriber)];
     for (const [name, [lua, keys]] of Object.entries(SCRIPTS)) {
       this.commands.defineCommand(name, { lua, numberOfKeys: keys });
     }
@@ -150,10 +154,12 @@ export class RedisDriver implements BackplaneDriver {
     await this.commands.connect();
     await this.subscriber.connect();
     await this.subscriber.subscribe(this.key('events'));
+    for (const watch of this.liveness) watch.start();
   }
 
   close(): Promise<void> {
     this.link = null;
+    for (const watch of this.liveness) watch.stop();
     this.subscriber.disconnect();
     this.commands.disconnect();
     return Promise.resolve();

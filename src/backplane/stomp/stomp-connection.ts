@@ -59,6 +59,10 @@ export class TcpStompSocket implements IStompSocket {
     if (this.readyState === StompSocketState.CLOSED) return;
     this.readyState = StompSocketState.CLOSING;
     this.socket.end();
+    // A peer that is gone never sends its FIN: do not wait for it forever.
+    setTimeout(() => {
+      this.socket.destroy();
+    }, CLOSE_GRACE_MS).unref();
   }
 
   /** stompjs calls this to drop a connection that stopped answering heart-beats. */
@@ -72,11 +76,38 @@ export function stompHeaders(values: Record<string, string>): StompHeaders {
   return Object.assign(new StompHeaders(), values);
 }
 
+/**
+ * Liveness of a backplane connection. A TCP connection can die without a FIN or an RST (a host
+ * replaced behind the same address, a lost NAT entry); STOMP heart-beats notice it where the
+ * kernel would take minutes. The broker is asked for a heart-beat every second and the link is
+ * dropped after 4 s without a byte from it (ActiveMQ may send a beat up to one interval late:
+ * AMQ-4710), then stompjs reconnects on a new socket. This node beats every 2.5 s; ActiveMQ
+ * enforces that interval strictly (no grace unless `transport.hbGracePeriodMultiplier`), which
+ * also makes it drop a dead node's old connection, and the exclusive sequencer queue it held,
+ * within a few seconds. A CONNECT that gets no CONNECTED within 5 s is dropped the same way.
+ */
+export const BACKPLANE_LIVENESS = {
+  heartbeatMs: 2500,
+  heartbeatIncomingMs: 1000,
+  connectTimeoutMs: 5000,
+} as const;
+/** Heart-beat periods without a byte from the broker after which the link is dead. */
+const SILENT_BEATS = 4;
+/** After `close()`, how long to wait for the broker's FIN before destroying the socket. */
+const CLOSE_GRACE_MS = 1000;
+
+export interface StompClientOptions {
+  readonly reconnectDelayMs: number;
+  /** How often this side sends a heart-beat (0: none); also asked of the broker by default. */
+  readonly heartbeatMs: number;
+  /** How often the broker is asked to send one (default `heartbeatMs`; 0: none). */
+  readonly heartbeatIncomingMs?: number;
+  /** Drop a connection whose CONNECT is not answered in time (default: wait). */
+  readonly connectTimeoutMs?: number;
+}
+
 /** A stompjs client for `target`, configured but not activated. */
-export function stompClient(
-  target: StompTarget,
-  options: { reconnectDelayMs: number; heartbeatMs: number },
-): Client {
+export function stompClient(target: StompTarget, options: StompClientOptions): Client {
   const client = new Client();
   client.webSocketFactory = () => new TcpStompSocket(target.host, target.port);
   client.connectHeaders = stompHeaders({
@@ -85,8 +116,13 @@ export function stompClient(
     host: target.host,
   });
   client.reconnectDelay = options.reconnectDelayMs;
-  client.heartbeatIncoming = options.heartbeatMs;
+  client.heartbeatIncoming = options.heartbeatIncomingMs ?? options.heartbeatMs;
   client.heartbeatOutgoing = options.heartbeatMs;
+  client.heartbeatToleranceMultiplier = SILENT_BEATS;
+  // A link that missed its heart-beats is destroyed, not closed: a graceful close waits for
+  // the FIN of a peer that is gone, and stompjs reconnects only once the socket has closed.
+  client.discardWebsocketOnCommFailure = true;
+  if (options.connectTimeoutMs !== undefined) client.connectionTimeout = options.connectTimeoutMs;
   // stompjs would log every frame through console; errors reach us through the callbacks.
   client.debug = () => undefined;
   return client;

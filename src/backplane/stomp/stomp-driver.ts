@@ -31,7 +31,12 @@ import type {
 } from '../driver.js';
 import { unavailable } from '../protocol/backplane-call.js';
 import { JmsNotifyIngress } from './jms-notify-ingress.js';
-import { sendWithReceipt, stompClient, type Client } from './stomp-connection.js';
+import {
+  BACKPLANE_LIVENESS,
+  sendWithReceipt,
+  stompClient,
+  type Client,
+} from './stomp-connection.js';
 import { StompFollower } from './stomp-follower.js';
 import { stompDestinations, type EventsMessage, type StompDestinations } from './stomp-protocol.js';
 import { StompReplica } from './stomp-replica.js';
@@ -54,7 +59,6 @@ export const STOMP_GUARANTEES: BackplaneGuarantees = {
 const COMMAND_TIMEOUT_MS = 5000;
 const START_TIMEOUT_MS = 20_000;
 const RECONNECT_DELAY_MS = 200;
-const HEARTBEAT_MS = 5000;
 
 /** Tuning, for tests. */
 export interface StompTuning {
@@ -154,7 +158,7 @@ export class StompDriver implements BackplaneDriver {
     this.link = link;
     const client = stompClient(this.target, {
       reconnectDelayMs: RECONNECT_DELAY_MS,
-      heartbeatMs: HEARTBEAT_MS,
+      ...BACKPLANE_LIVENESS,
     });
     this.client = client;
     const started = new Promise<void>((resolve, reject) => {
