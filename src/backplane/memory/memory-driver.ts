@@ -12,7 +12,7 @@ import type {
   MembershipChange,
 } from '../driver.js';
 import type { EventDraft } from '../../core/events.js';
-import type { MemoryStore } from './memory-store.js';
+import { windowEntries, type MemoryStore } from './memory-store.js';
 
 export const MEMORY_GUARANTEES: BackplaneGuarantees = {
   multiNode: false,
@@ -61,14 +61,7 @@ export class MemoryDriver implements BackplaneDriver {
   }
 
   read(first: number, last: number): Promise<LogEntry[]> {
-    const read = this.store.log.readSince(first - 1);
-    if (read.kind === 'gone') return Promise.resolve([]);
-    const out: LogEntry[] = [];
-    for (const event of read.events) {
-      if (event.seq > last) break;
-      out.push({ seq: event.seq, body: event });
-    }
-    return Promise.resolve(out);
+    return Promise.resolve(windowEntries(this.store.log, first, last));
   }
 
   trim(): Promise<void> {

@@ -4,7 +4,7 @@ import type { ClusterEvent, EventDraft } from '../../core/events.js';
 import { MembershipIndex } from '../../core/membership-index.js';
 import { PushIdLiveness } from '../../core/push-id-liveness.js';
 import type { BackplaneOptions, NodeInfo } from '../backplane.js';
-import type { DriverLink } from '../driver.js';
+import type { DriverLink, LogEntry } from '../driver.js';
 
 /**
  * The whole cluster state of the memory backplane, held in this process: the log window,
@@ -45,4 +45,10 @@ export class MemoryStore {
     this.log.trim(this.now());
     this.membership.forgetBefore(this.log.oldestResumableSeq);
   }
+}
+
+/** Entries `first..last` of a log window held in memory (empty when they are gone). */
+export function windowEntries(log: EventLog, first: number, last: number): LogEntry[] {
+  const read = log.readSince(first - 1, last - first + 1);
+  return read.kind === 'gone' ? [] : read.events.map((event) => ({ seq: event.seq, body: event }));
 }

@@ -12,6 +12,7 @@ import { MembershipIndex } from '../../core/membership-index.js';
 import { PushIdLiveness } from '../../core/push-id-liveness.js';
 import type { PushId } from '../../core/push-id.js';
 import type { LogEntry, LogHead } from '../driver.js';
+import { windowEntries } from '../memory/memory-store.js';
 import type { LogReader } from '../protocol/listener-read.js';
 import type { Batch, Checkpoint, Command, Entry, LogMessage } from './stomp-protocol.js';
 
@@ -162,14 +163,7 @@ export class StompReplica implements LogReader {
 
   /** Entries `first..last` of the log window. */
   read(first: number, last: number): Promise<LogEntry[]> {
-    const read = this.log.readSince(first - 1);
-    if (read.kind === 'gone') return Promise.resolve([]);
-    const out: LogEntry[] = [];
-    for (const event of read.events) {
-      if (event.seq > last) break;
-      out.push({ seq: event.seq, body: event });
-    }
-    return Promise.resolve(out);
+    return Promise.resolve(windowEntries(this.log, first, last));
   }
 
   histories(pushIds: readonly PushId[]): Promise<Map<PushId, MembershipHistory>> {
