@@ -14,7 +14,7 @@ import {
   type Client,
   type IMessage,
 } from '../../src/backplane/stomp/stomp-connection.js';
-import { notificationIdForJmsMessage } from '../../src/backplane/stomp/jms-notify-ingress.js';
+import { notificationIdForJmsMessage } from '../../src/backplane/stomp/jms-notify-message.js';
 import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import { api, listen, unknownPushId, type EpushProcess } from '../support/epush-process.js';
 import { compileJavaProducer, sendWithJavaProducer } from '../support/jms/java-producer.js';

@@ -12,10 +12,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { NotifyTarget } from '../../src/backplane/backplane.js';
-import {
-  JmsNotifyIngress,
-  notificationIdForJmsMessage,
-} from '../../src/backplane/stomp/jms-notify-ingress.js';
+import { JmsNotifyIngress } from '../../src/backplane/stomp/jms-notify-ingress.js';
+import { notificationIdForJmsMessage } from '../../src/backplane/stomp/jms-notify-message.js';
 import {
   parseStompUrl,
   stompClient,
