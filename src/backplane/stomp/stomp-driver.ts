@@ -31,17 +31,13 @@ import type {
 } from '../driver.js';
 import { unavailable } from '../protocol/backplane-call.js';
 import { JmsNotifyIngress } from './jms-notify-ingress.js';
-import {
-  BACKPLANE_LIVENESS,
-  sendWithReceipt,
-  stompClient,
-  type Client,
-} from './stomp-connection.js';
+import { BACKPLANE_LIVENESS, stompClient, type Client } from './stomp-connection.js';
+import { StompDirectory } from './stomp-directory.js';
 import { StompFollower } from './stomp-follower.js';
-import { stompDestinations, type EventsMessage, type StompDestinations } from './stomp-protocol.js';
+import { stompDestinations, type StompDestinations } from './stomp-protocol.js';
 import { StompReplica } from './stomp-replica.js';
 import { StompRequests, VENDOR } from './stomp-requests.js';
-import { StompSequencer, withTimeout } from './stomp-sequencer.js';
+import { StompSequencer } from './stomp-sequencer.js';
 import { parseStompUrl, type StompTarget } from '../../config/stomp-url.js';
 
 export const STOMP_GUARANTEES: BackplaneGuarantees = {
@@ -56,7 +52,6 @@ export const STOMP_GUARANTEES: BackplaneGuarantees = {
     'the whole state in memory',
 };
 
-const COMMAND_TIMEOUT_MS = 5000;
 const START_TIMEOUT_MS = 20_000;
 const RECONNECT_DELAY_MS = 200;
 
@@ -78,7 +73,7 @@ export class StompDriver implements BackplaneDriver {
   private readonly requests: StompRequests;
   private readonly sequencer: StompSequencer;
   private readonly follower: StompFollower;
-  private readonly directory = new Map<string, { info: Omit<NodeInfo, 'lastSeen'>; at: number }>();
+  private readonly directory: StompDirectory;
   private ingressTarget: { target: NotifyTarget; log: Logger } | null = null;
   private ingress: JmsNotifyIngress | null = null;
   private client: Client | null = null;
@@ -103,6 +98,7 @@ export class StompDriver implements BackplaneDriver {
       tuning.checkpointMs ?? Math.max(1000, Math.min(60_000, options.retentionMs / 2));
     const client = (): Client => this.requireClient();
     const connection = (): number => this.connection;
+    this.directory = new StompDirectory(client, this.dest.events, this.now);
     this.requests = new StompRequests({
       client,
       appendQueue: this.dest.append,
@@ -127,7 +123,7 @@ export class StompDriver implements BackplaneDriver {
         if (this.up) this.link?.link(true);
       },
       onBeat: (beat) => {
-        this.onBeat(beat);
+        this.directory.heard(beat);
       },
       forceDisconnect: () => this.client?.forceDisconnect(),
     });
@@ -252,16 +248,6 @@ export class StompDriver implements BackplaneDriver {
     this.link?.link(up);
   }
 
-  private onBeat(beat: Extract<EventsMessage, { t: 'node' }>): void {
-    if (beat.connections === null) this.directory.delete(beat.id);
-    else {
-      this.directory.set(beat.id, {
-        info: { id: beat.id, connections: beat.connections, startedAt: beat.startedAt },
-        at: this.now(),
-      });
-    }
-  }
-
   // --- the cluster-wide role and the JMS ingress -------------------------------------------
 
   attachNotifyIngress(target: NotifyTarget, log: Logger): void {
@@ -371,30 +357,18 @@ export class StompDriver implements BackplaneDriver {
 
   // --- node directory -----------------------------------------------------------------------
 
-  async beat(info: Omit<NodeInfo, 'lastSeen'>): Promise<void> {
-    this.directory.set(info.id, { info, at: this.now() });
-    await this.sendBeat({ t: 'node', ...info });
+  beat(info: Omit<NodeInfo, 'lastSeen'>): Promise<void> {
+    return this.directory.beat(info);
   }
 
   async beats(): Promise<Beat[]> {
     this.requireUp();
     await this.requests.barrier();
-    const now = this.now();
-    return [...this.directory.values()].map(({ info, at }) => ({ info, at, ageMs: now - at }));
+    return this.directory.beats();
   }
 
-  async forget(nodeId: string): Promise<void> {
-    this.directory.delete(nodeId);
-    await this.sendBeat({ t: 'node', id: nodeId, connections: null, startedAt: '' });
-  }
-
-  private async sendBeat(beat: EventsMessage): Promise<void> {
-    await withTimeout(
-      sendWithReceipt(this.requireClient(), this.dest.events, JSON.stringify(beat), {
-        persistent: 'false',
-      }),
-      COMMAND_TIMEOUT_MS,
-    );
+  forget(nodeId: string): Promise<void> {
+    return this.directory.forget(nodeId);
   }
 
   private requireUp(): void {

@@ -14,6 +14,7 @@ import type { PushId } from '../../core/push-id.js';
 import type { LogEntry, LogHead } from '../driver.js';
 import { windowEntries } from '../memory/memory-store.js';
 import type { LogReader } from '../protocol/listener-read.js';
+import { RecentCommands } from './recent-commands.js';
 import type { Batch, Checkpoint, Command, Entry, LogMessage } from './stomp-protocol.js';
 
 export interface ReplicaOptions {
@@ -21,10 +22,6 @@ export interface ReplicaOptions {
   readonly maxLogBytes: number;
   readonly pushIdTtlMs: number;
 }
-
-/** How long a command id is remembered, to recognise a command the broker redelivers. */
-const RECENT_COMMANDS_MS = 10 * 60_000;
-const RECENT_COMMANDS_MAX = 200_000;
 
 export type CatchUp =
   | { readonly kind: 'applied'; readonly events: readonly ClusterEvent[] }
@@ -40,8 +37,8 @@ export class StompReplica implements LogReader {
   private log: EventLog;
   private membership = new MembershipIndex();
   private liveness: PushIdLiveness;
-  /** Command ids applied recently → the seq their notification got, in order of application. */
-  private readonly recent = new Map<string, { seq: number | undefined; at: number }>();
+  /** Command ids applied recently, to answer a redelivered one without applying it twice. */
+  private readonly recent = new RecentCommands();
 
   constructor(private readonly options: ReplicaOptions) {
     this.log = this.newLog(0);
@@ -72,7 +69,7 @@ export class StompReplica implements LogReader {
         case 'event':
           this.applyEvent(entry.event, batch.at);
           events.push(entry.event);
-          this.rememberCommand(entry, batch.at);
+          this.recent.remember(entry, batch.at);
           break;
         case 'live':
           for (const id of entry.ids) {
@@ -80,7 +77,7 @@ export class StompReplica implements LogReader {
           }
           break;
         case 'ok':
-          this.rememberCommand(entry, batch.at);
+          this.recent.remember(entry, batch.at);
           break;
         case 'rejected':
           break;
@@ -88,7 +85,7 @@ export class StompReplica implements LogReader {
     }
     this.bi = batch.bi;
     this.log.trim(batch.at);
-    this.forgetOldCommands(batch.at);
+    this.recent.forgetOld(batch.at);
     return events;
   }
 
@@ -319,27 +316,6 @@ export class StompReplica implements LogReader {
     this.log.append(event, at);
   }
 
-  /**
-   * Commands that changed the log (or found it already changed) are remembered, so that one the
-   * broker redelivers to a new sequencer is answered, not applied twice. Rejections and liveness
-   * are not: those are judged again, which is harmless (a push ID that was unknown never comes
-   * back, and liveness only extends), and the caller gets the fresh answer.
-   */
-  private rememberCommand(entry: Entry, at: number): void {
-    if (entry.k === 'event' && entry.c !== undefined) {
-      this.recent.set(entry.c, { seq: entry.event.seq, at });
-    } else if (entry.k === 'ok') {
-      this.recent.set(entry.c, { seq: entry.seq, at });
-    }
-  }
-
-  private forgetOldCommands(now: number): void {
-    for (const [c, { at }] of this.recent) {
-      if (this.recent.size <= RECENT_COMMANDS_MAX && at > now - RECENT_COMMANDS_MS) break;
-      this.recent.delete(c);
-    }
-  }
-
   private newLog(initialSeq: number): EventLog {
     return new EventLog(
       {
@@ -394,7 +370,7 @@ export class StompReplica implements LogReader {
     this.reset(checkpoint.epoch, checkpoint.bi, contiguous ? first - 1 : checkpoint.seq);
     if (contiguous) for (const { event, at: when } of events) this.log.append(event, when);
     for (const batch of history) {
-      for (const entry of batch.entries) this.rememberCommand(entry, batch.at);
+      for (const entry of batch.entries) this.recent.remember(entry, batch.at);
     }
     for (const [pushId, group, joined, left] of checkpoint.stays) {
       this.membership.importStay(pushId, group, joined, left);
