@@ -14,6 +14,8 @@
  */
 import type * as EPushLibrary from '../../../client/src/index.js';
 import type { EPushClient } from '../../../client/src/index.js';
+import { fixed, isRecord, num, sampleOf, type Sample } from './sample.js';
+import { last, sparkline } from './sparkline.js';
 
 declare global {
   /** The browser client's global, set by `/epush.js`; undefined when it did not load. */
@@ -22,25 +24,6 @@ declare global {
 
 const MAX_SAMPLES = 60;
 const STALE_PERIODS = 3;
-const MIN_SPAN = 15;
-const SVG = 'http://www.w3.org/2000/svg';
-
-/** One node's sample as the dashboard reads it (docs/protocol.md, `AdminSample` on the server). */
-interface Sample {
-  readonly node: string;
-  readonly at: number;
-  readonly connections: { readonly longPoll: number; readonly sse: number; readonly ws: number };
-  readonly listeners: number;
-  readonly openSockets: number;
-  readonly published: number;
-  readonly delivered: number;
-  readonly backplane: {
-    readonly up: boolean;
-    readonly leader: boolean;
-    readonly rtt: number | null;
-  };
-  readonly rssBytes: number;
-}
 
 interface NodeEntry {
   readonly id: string;
@@ -62,18 +45,6 @@ const cluster = { publish: [] as number[], deliver: [] as number[], connections:
 let backplaneKind = '';
 let sessionPushId: string | null = null;
 let stopListening: (() => void) | null = null;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function num(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
-}
-
-function fixed(value: number, digits: number): string {
-  return num(value).toFixed(digits);
-}
 
 function byId(id: string): HTMLElement {
   const found = document.getElementById(id);
@@ -97,89 +68,10 @@ function keep<T>(list: T[], value: T): void {
   if (list.length > MAX_SAMPLES) list.splice(0, list.length - MAX_SAMPLES);
 }
 
-function last(list: readonly number[]): number {
-  return list[list.length - 1] ?? 0;
-}
-
 function setStatus(text: string, kind: string): void {
   const status = byId('live-status');
   status.textContent = text;
   status.className = `status ${kind}`;
-}
-
-/** A sample from the wire, or null when it is not one. */
-function sampleOf(value: unknown): Sample | null {
-  if (!isRecord(value) || typeof value.node !== 'string' || typeof value.at !== 'number') {
-    return null;
-  }
-  const { connections, backplane } = value;
-  if (!isRecord(connections)) return null;
-  const bp = isRecord(backplane) ? backplane : {};
-  return {
-    node: value.node,
-    at: value.at,
-    connections: {
-      longPoll: num(connections['long-poll']),
-      sse: num(connections.sse),
-      ws: num(connections.websocket),
-    },
-    listeners: num(value.listeners),
-    openSockets: num(value.openSockets),
-    published: num(value.published),
-    delivered: num(value.delivered),
-    backplane: {
-      up: bp.up === true,
-      leader: bp.leader === true,
-      rtt: typeof bp.rttSeconds === 'number' ? bp.rttSeconds : null,
-    },
-    rssBytes: num(value.rssBytes),
-  };
-}
-
-/**
- * An inline SVG sparkline of the values (newest right); data-points is for tests. A fluid one
- * stretches to its container's width (its strokes do not scale, see the stylesheet).
- */
-function sparkline(
-  values: readonly number[],
-  width: number,
-  height: number,
-  className: string,
-  fluid = false,
-): SVGSVGElement {
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-  svg.setAttribute('width', fluid ? '100%' : String(width));
-  svg.setAttribute('height', String(height));
-  if (fluid) svg.setAttribute('preserveAspectRatio', 'none');
-  svg.setAttribute('class', `spark ${className}`);
-  svg.setAttribute('data-points', String(values.length));
-  const max = values.reduce((most, v) => (v > most ? v : most), 0);
-  const title = document.createElementNS(SVG, 'title');
-  title.textContent =
-    values.length > 0 ? `last ${fixed(last(values), 1)}, max ${fixed(max, 1)}` : 'no data yet';
-  svg.appendChild(title);
-  const baseline = document.createElementNS(SVG, 'line');
-  baseline.setAttribute('x1', '0');
-  baseline.setAttribute('x2', String(width));
-  baseline.setAttribute('y1', String(height - 0.5));
-  baseline.setAttribute('y2', String(height - 0.5));
-  baseline.setAttribute('class', 'baseline');
-  svg.appendChild(baseline);
-  if (values.length >= 2) {
-    // A short history still reads as a line: at least MIN_SPAN points across the width.
-    const step = width / (Math.max(values.length, MIN_SPAN) - 1);
-    const offset = width - step * (values.length - 1);
-    const points = values.map((v, i) => {
-      const y = max > 0 ? height - 1 - (v / max) * (height - 3) : height - 1;
-      return `${fixed(offset + i * step, 1)},${fixed(y, 1)}`;
-    });
-    const line = document.createElementNS(SVG, 'polyline');
-    line.setAttribute('points', points.join(' '));
-    line.setAttribute('class', 'line');
-    svg.appendChild(line);
-  }
-  return svg;
 }
 
 function entryOf(id: string): NodeEntry {
