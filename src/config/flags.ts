@@ -2,6 +2,7 @@
  * Every flag of `epush start`, once. `--help`, the environment names (`EPUSH_*`), the config-file
  * keys, validation and the README table are all derived from this table.
  */
+import { parseStompUrl } from './stomp-url.js';
 import { hostname } from 'node:os';
 import { parseApiKeyEntry } from '../core/api-key-entry.js';
 import { MAX_LISTEN_TOKEN_TTL_SECONDS, MIN_LISTEN_TOKEN_SECRET_LENGTH } from '../core/limits.js';
@@ -171,6 +172,21 @@ export const FLAGS = {
     defaultText: '10',
     defaultValue: () => 10,
     parse: integer(0, 3600),
+  }),
+  jmsNotify: flag<string>({
+    name: 'jms-notify',
+    arg: 'URL',
+    help: 'stomp://user:pass@host:port[?prefix=…] of a JMS broker whose notify queue this node consumes (docs/jms.md), whatever the backplane; a stomp:// backplane already does this on its own connection',
+    defaultText: 'none',
+    defaultValue: () => '',
+    parse: (raw) => {
+      try {
+        parseStompUrl(raw);
+      } catch (error) {
+        throw new FlagValueError(`must be a stomp:// URL: ${(error as Error).message}`);
+      }
+      return raw;
+    },
   }),
   corsOrigins: flag<string[]>({
     name: 'cors-origins',

@@ -265,6 +265,17 @@ describe('loadConfig', () => {
     assertRefusedOnOneLine(cases);
   });
 
+  test('--jms-notify: none by default; a stomp:// URL is taken, anything else refused', () => {
+    assert.equal(load(['--insecure-dev'], {}).jmsNotify, '');
+    const url = 'stomp://user:pass@127.0.0.1:61613?prefix=shop';
+    assert.equal(load(['--insecure-dev', '--jms-notify', url], {}).jmsNotify, url);
+    assert.equal(load(['--insecure-dev'], { EPUSH_JMS_NOTIFY: url }).jmsNotify, url);
+    assertRefusedOnOneLine([
+      [['--jms-notify', 'redis://127.0.0.1:6379'], {}, /^--jms-notify must be a stomp:\/\/ URL/],
+      [['--jms-notify', 'stomp://h:1?prefix=a..b'], {}, /^--jms-notify must be a stomp:\/\/ URL/],
+    ]);
+  });
+
   test("the connection and header limits are the server's: an embedded epush refuses them", () => {
     for (const name of ['maxConnections', 'maxConnectionsPerIp', 'maxHeaderKb']) {
       assert.throws(() => embeddedConfig({ [name]: 10 }), /is not an option of an embedded epush/);

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { JmsNotifyConnection } from '../backplane/stomp/jms-notify-connection.js';
 import type { Backplane, NodeInfo } from '../backplane/backplane.js';
 import type { EpushConfig } from '../config/flags.js';
 import type { Cursor, CursorPosition } from '../core/cursor.js';
@@ -77,6 +78,8 @@ export class EpushNode implements PushService {
   private readonly figures: NodeFigures;
   /** Publishes this node's figures to the `/admin` dashboards while any is open. */
   private readonly adminFeed: AdminFeed;
+  /** `--jms-notify`: the JMS notify queue on a connection of its own. */
+  private jms: JmsNotifyConnection | null = null;
 
   constructor(
     readonly config: EpushConfig,
@@ -143,6 +146,10 @@ export class EpushNode implements PushService {
   async start(): Promise<void> {
     this.backplane.attachNotifyIngress?.(this, this.log);
     await this.backplane.start(this.dispatcher);
+    if (this.config.jmsNotify !== '') {
+      this.jms = new JmsNotifyConnection(this.config.jmsNotify, this, this.log);
+      this.jms.start();
+    }
     const head = await this.backplane.head();
     this.dispatcher.start(head.seq);
     const { server } = this;
@@ -228,6 +235,7 @@ export class EpushNode implements PushService {
     this.stopped = true;
     this.tasks.stopAll();
     this.canary.stop();
+    await this.jms?.stop();
     await this.adminFeed.stop();
     this.dispatcher.stop();
     this.websockets.closeAll();

@@ -3,9 +3,9 @@
  * epush cluster at one origin (deploy/nginx/java-app.conf.template), in Chromium: the sample
  * application (java/sample) mints a push ID per page view with the servlet helper and writes
  * the script that listens through /epush.js; its /notify servlet notifies through the Java
- * client (HTTP, rotating over both nodes) and, where the cluster runs on ActiveMQ, through JMS
- * (the STOMP backplane's notify ingress, docs/jms.md). Run by java-tomcat.test.ts and
- * java-jetty.test.ts.
+ * client (HTTP, rotating over both nodes) and through JMS to a private ActiveMQ, whose notify
+ * queue the nodes consume with `--jms-notify` while the cluster itself runs on a private Redis
+ * (docs/jms.md). Run by java-tomcat.test.ts and java-jetty.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -27,8 +27,6 @@ const IN_FLIGHT = 4;
 
 export interface JavaAppScenario {
   readonly server: AppServerKind;
-  /** `stomp`: the cluster runs on a private ActiveMQ, and the application notifies over JMS too. */
-  readonly backplane: 'stomp' | 'redis';
 }
 
 interface Received {
@@ -68,29 +66,34 @@ function received(page: Page): Promise<Received[]> {
 }
 
 export function describeJavaAppScenario(scenario: JavaAppScenario): void {
-  const viaJms = scenario.backplane === 'stomp';
-  const name = `${scenario.server} behind nginx with two epush nodes on ${scenario.backplane === 'stomp' ? 'ActiveMQ' : 'Redis'}`;
+  const viaJms = true;
+  const name = `${scenario.server} behind nginx with two epush nodes on Redis, notifying over HTTP and over JMS (ActiveMQ)`;
 
   describe(name, { timeout: 240_000 }, () => {
-    let broker: PrivateActiveMq | PrivateRedis;
+    let broker: PrivateActiveMq;
+    let redis: PrivateRedis;
     let nodes: EpushProcess[] = [];
     let app: JavaAppServer;
     let proxy: JavaAppProxy;
     let browser: Browser;
 
     before(async () => {
-      const [build, startedBroker, startedBrowser] = await Promise.all([
+      const [build, startedBroker, startedRedis, startedBrowser] = await Promise.all([
         buildJava(),
-        viaJms ? PrivateActiveMq.start() : PrivateRedis.start({ persistent: false }),
+        PrivateActiveMq.start(),
+        PrivateRedis.start({ persistent: false }),
         launchChromium(),
       ]);
       broker = startedBroker;
+      redis = startedRedis;
       browser = startedBrowser;
       nodes = await Promise.all(
         ['java-a', 'java-b'].map((id) =>
           startEpush([
             '--backplane',
-            broker.url,
+            redis.url,
+            '--jms-notify',
+            broker.stompUrl,
             '--node-id',
             id,
             '--api-key',
@@ -106,11 +109,9 @@ export function describeJavaAppScenario(scenario: JavaAppScenario): void {
         EPUSH_URLS: nodes.map((node) => node.url).join(','),
         EPUSH_API_KEY: KEY,
       };
-      if (broker instanceof PrivateActiveMq) {
-        env.EPUSH_JMS_URL = broker.openwireUrl;
-        env.EPUSH_JMS_USER = broker.user;
-        env.EPUSH_JMS_PASSWORD = broker.password;
-      }
+      env.EPUSH_JMS_URL = broker.openwireUrl;
+      env.EPUSH_JMS_USER = broker.user;
+      env.EPUSH_JMS_PASSWORD = broker.password;
       const war = scenario.server === 'tomcat10' ? build.jakartaWar : build.javaxWar;
       app = await JavaAppServer.start(scenario.server, war, env, '/notify');
       proxy = await JavaAppProxy.start(
@@ -125,6 +126,7 @@ export function describeJavaAppScenario(scenario: JavaAppScenario): void {
       await app?.stop();
       await Promise.all(nodes.map((node) => node.stop()));
       await broker?.stop();
+      await redis?.stop();
     });
 
     /** Opens the sample page through nginx and waits until its listen is established. */
