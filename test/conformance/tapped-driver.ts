@@ -38,22 +38,6 @@ export class TappedDriver {
     return this.inner.isUp() && !this.down;
   }
 
-  close = (): Promise<void> => this.inner.close();
-  head: BackplaneDriver['head'] = (fresh) => this.inner.head(fresh);
-  append: BackplaneDriver['append'] = (draft) => this.inner.append(draft);
-  read: BackplaneDriver['read'] = (first, last) => this.inner.read(first, last);
-  trim: BackplaneDriver['trim'] = (ms) => this.inner.trim(ms);
-  change: BackplaneDriver['change'] = (change) => this.inner.change(change);
-  histories: BackplaneDriver['histories'] = (ids) => this.inner.histories(ids);
-  members: BackplaneDriver['members'] = (group) => this.inner.members(group);
-  register: BackplaneDriver['register'] = (ids) => this.inner.register(ids);
-  touch: BackplaneDriver['touch'] = (ids) => this.inner.touch(ids);
-  isLive: BackplaneDriver['isLive'] = (id) => this.inner.isLive(id);
-  dueForExpiry: BackplaneDriver['dueForExpiry'] = (limit) => this.inner.dueForExpiry(limit);
-  beat: BackplaneDriver['beat'] = (info) => this.inner.beat(info);
-  beats: BackplaneDriver['beats'] = () => this.inner.beats();
-  forget: BackplaneDriver['forget'] = (id) => this.inner.forget(id);
-
   /**
    * The driver the protocol sees. Optional capabilities stay optional: the protocol behaves
    * differently without them (NATS has no probe path of its own).
@@ -66,21 +50,22 @@ export class TappedDriver {
       guarantees: inner.guarantees,
       connect: (link) => this.connect(link),
       isUp: () => this.isUp(),
-      close: this.close,
-      head: this.head,
-      append: this.append,
-      read: this.read,
-      trim: this.trim,
-      change: this.change,
-      histories: this.histories,
-      members: this.members,
-      register: this.register,
-      touch: this.touch,
-      isLive: this.isLive,
-      dueForExpiry: this.dueForExpiry,
-      beat: this.beat,
-      beats: this.beats,
-      forget: this.forget,
+      // Everything else goes straight to the driver under the tap.
+      close: () => inner.close(),
+      head: (fresh) => inner.head(fresh),
+      append: (draft) => inner.append(draft),
+      read: (first, last) => inner.read(first, last),
+      trim: (ms) => inner.trim(ms),
+      change: (change) => inner.change(change),
+      histories: (ids) => inner.histories(ids),
+      members: (group) => inner.members(group),
+      register: (ids) => inner.register(ids),
+      touch: (ids) => inner.touch(ids),
+      isLive: (id) => inner.isLive(id),
+      dueForExpiry: (limit) => inner.dueForExpiry(limit),
+      beat: (info) => inner.beat(info),
+      beats: () => inner.beats(),
+      forget: (id) => inner.forget(id),
       ...(inner.sendProbe
         ? { sendProbe: (token: string) => inner.sendProbe?.(token) ?? Promise.resolve() }
         : {}),

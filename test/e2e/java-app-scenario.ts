@@ -66,7 +66,6 @@ function received(page: Page): Promise<Received[]> {
 }
 
 export function describeJavaAppScenario(scenario: JavaAppScenario): void {
-  const viaJms = true;
   const name = `${scenario.server} behind nginx with two epush nodes on Redis, notifying over HTTP and over JMS (ActiveMQ)`;
 
   describe(name, { timeout: 240_000 }, () => {
@@ -166,13 +165,13 @@ export function describeJavaAppScenario(scenario: JavaAppScenario): void {
       return { page, pushId };
     }
 
-    test(`a page view served by ${scenario.server} listens through /epush.js at the same origin and receives what its button clicks ask the servlet to send${viaJms ? ', over HTTP and over JMS' : ''}`, async () => {
+    test(`a page view served by ${scenario.server} listens through /epush.js at the same origin and receives what its button clicks ask the servlet to send, over HTTP and over JMS`, async () => {
       const { page, pushId } = await openPage();
       const scriptUrls: string[] = [];
       page.on('request', (request) => scriptUrls.push(request.url()));
       await page.click('#http');
-      if (viaJms) await page.click('#jms');
-      const expected = viaJms ? 2 : 1;
+      await page.click('#jms');
+      const expected = 2;
       const got = await eventually(
         async () => {
           const list = await received(page);
@@ -186,15 +185,13 @@ export function describeJavaAppScenario(scenario: JavaAppScenario): void {
       assert.deepEqual(overHttp?.payload, { via: 'http', n: 'click-1' });
       assert.equal(overHttp?.pushId, pushId);
       assert.equal(overHttp?.group, null);
-      if (viaJms) {
-        const overJms = byVia.get('jms');
-        assert.deepEqual(overJms?.payload, { via: 'jms', n: 'click-2' });
-        assert.match(
-          overJms?.id ?? '',
-          /^jms-[A-Za-z0-9_-]{22}$/,
-          'the id derived from the JMS message ID',
-        );
-      }
+      const overJms = byVia.get('jms');
+      assert.deepEqual(overJms?.payload, { via: 'jms', n: 'click-2' });
+      assert.match(
+        overJms?.id ?? '',
+        /^jms-[A-Za-z0-9_-]{22}$/,
+        'the id derived from the JMS message ID',
+      );
       assert.equal(got.length, expected, 'each once');
       await page.context().close();
     });
@@ -224,7 +221,7 @@ export function describeJavaAppScenario(scenario: JavaAppScenario): void {
         while (next < RUN) {
           const i = next++;
           if (i >= KILL_AFTER) await (victim ??= killHolder());
-          const via = viaJms && i % 2 === 1 ? 'jms' : 'http';
+          const via = i % 2 === 1 ? 'jms' : 'http';
           const label = `run-${i}`;
           const answer = await page.evaluate(
             ([v, n]) => (globalThis as unknown as SamplePage).sendNotify(v, n),
@@ -263,7 +260,7 @@ export function describeJavaAppScenario(scenario: JavaAppScenario): void {
       const killed = await victim;
       assert.ok(killed, 'a node was killed');
       t.diagnostic(
-        `${RUN} sent (${viaJms ? 'half over JMS, ' : ''}node ${killed.nodeId}, which held the page's listen, SIGKILLed after ${KILL_AFTER}), ` +
+        `${RUN} sent (half over JMS, node ${killed.nodeId}, which held the page's listen, SIGKILLed after ${KILL_AFTER}), ` +
           `${runSeen.length} delivered to the page callback (${runSeen.length - RUN} duplicates)`,
       );
       await page.context().close();
