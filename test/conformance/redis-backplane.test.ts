@@ -6,6 +6,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { routedVia, runSilentLinkConformance } from './silent-link-conformance.js';
 
 let redis: PrivateRedis;
 let prefixCounter = 0;
@@ -27,3 +28,14 @@ const factory: DriverFactory = (options) => {
 
 runBackplaneConformance('redis', factory);
 runRetentionConformance('redis', factory);
+runSilentLinkConformance('redis', () => ({
+  brokerPort: redis.port,
+  pair: (options, viaPort) => {
+    prefixCounter += 1;
+    const prefix = `?prefix=${encodeURIComponent(`{conf${prefixCounter}}:`)}`;
+    return {
+      a: new RedisDriver(`${redis.url}/${prefix}`, options),
+      b: new RedisDriver(`${routedVia(redis.url, redis.port, viaPort)}/${prefix}`, options),
+    };
+  },
+}));
