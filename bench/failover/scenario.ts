@@ -28,8 +28,9 @@ import { clkTck, processTree, readAllProcessTicks, readSystemTicks } from '../li
 import { distribution, sleep, type Distribution } from '../lib/stats.js';
 import type { Cluster, StopKind } from './cluster.js';
 import { EpushCluster } from './epush-cluster.js';
-import { ListenerPool, verify, type Verification } from './listeners.js';
 import { NchanCluster } from './nchan-cluster.js';
+import { FailoverListeners } from './recovery.js';
+import { verify, type Verification } from './verify.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NODES = 3;
@@ -74,7 +75,7 @@ class Publisher {
   constructor(
     private readonly cluster: Cluster,
     private readonly port: number,
-    private readonly pool: ListenerPool,
+    private readonly pool: FailoverListeners,
     private readonly intervalMs: number,
   ) {}
 
@@ -249,18 +250,17 @@ async function runRow(
 ): Promise<RowResult> {
   const cluster = await start();
   track(cluster);
-  let pool: ListenerPool | null = null;
+  let pool: FailoverListeners | null = null;
   let publisher: Publisher | null = null;
   let publishing: Promise<void> | null = null;
   try {
     const t0 = Date.now();
     const keys = await cluster.prepareListeners(options.n);
     log(`${cluster.target}/${stop}: ${keys.length} listeners prepared in ${Date.now() - t0} ms`);
-    pool = new ListenerPool(cluster.ports, cluster.protocol, {
+    pool = new FailoverListeners(cluster, keys, {
       jitterMs: options.jitterMs,
       requestTimeoutMs: 90_000,
     });
-    pool.add(keys);
     await pool.connectAll();
     const activePool = pool;
     let held: number | null = null;
@@ -288,7 +288,7 @@ async function runRow(
     const stopWall = Date.now();
     cluster.stopNode(STOPPED, stop);
     log(`${cluster.target}/${stop}: node ${STOPPED} stopped (${cluster.stopSignal(stop)})`);
-    const moved = pool.moved();
+    const moved = pool.movedByStop();
     let exitedMs: number | null = null;
     const exitWatch = cluster.waitExit(STOPPED, 20_000).then((exited) => {
       if (exited) exitedMs = Date.now() - stopWall;
@@ -330,7 +330,7 @@ async function runRow(
       }
       previous = record.doneAt;
     }
-    const problemSamples = pool.listeners.flatMap((l) => l.problems).slice(0, 10);
+    const problemSamples = pool.problemSamples;
     const sum = (f: (l: (typeof moved)[number]) => number): number =>
       activePool.listeners.reduce((s, l) => s + f(l), 0);
     return {
