@@ -131,7 +131,7 @@ export interface RowResult {
   readonly moved: number;
   readonly recovered: number;
   readonly caughtUp: number;
-  /** stop → first answer (2xx) from another node, per moved listener (ms). */
+  /** stop → first good answer from another node, per moved listener (ms). */
   readonly recoveryMs: Distribution;
   /** stop → the re-listen written to another node (client-side detection and connect). */
   readonly relistenSentMs: Distribution;

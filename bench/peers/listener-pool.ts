@@ -2,10 +2,10 @@
  * N listeners of one target, each on its own raw keep-alive socket, spread over source addresses
  * (127.0.0.1..127.0.0.K), held through the target's listener protocol: the one pool of every
  * bench generator that holds listeners (side-by-side, publish-throughput, longpoll-fanout and
- * stream-fanout, held-max). It connects them (bounded in flight and, when the peer needs it,
- * paced), counts how many are armed and for how long, reconnects a closed one after a back-off
- * (resuming from its last resume token), and reports every answer's payloads by listener index.
- * What a delivery means (which notification, its latency) is the scenario's business.
+ * stream-fanout, held-max, failover). It connects them (bounded in flight and, when the peer
+ * needs it, paced), counts how many are armed and for how long, reconnects a closed one after a
+ * back-off (resuming from its last resume token), and reports every answer's payloads by
+ * listener index. What a delivery means (which notification, its latency) is the scenario's.
  *
  * With `moves` (the failover bench), listeners are spread over several targets and move: a
  * listener whose connection fails, whose poll goes unanswered too long, or whom the server sends
