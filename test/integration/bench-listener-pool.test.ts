@@ -3,13 +3,16 @@
  * small real HTTP servers that answer `POST /push/listen` like epush nodes: a listener sent away
  * (`reconnect`), whose node dies, or whose listen goes unanswered moves to its next target and
  * listens on from its cursor there; without moves it stays on its node (what every other bench
- * generator gets); a listener whose every target refuses backs off and gives up.
+ * generator gets); a listener whose every target refuses backs off and gives up. The nchan
+ * long-poll protocol (no nginx here): a multipart answer delivers each message, and a 410 (a
+ * graceful nginx stop) moves the listener on with its Last-Modified/Etag position.
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { epushLongPoll } from '../../bench/peers/listen-epush-longpoll.js';
+import { nchanLongPoll } from '../../bench/peers/listen-nchan.js';
 import { ListenerPool, type PoolMove, type PoolOptions } from '../../bench/peers/listener-pool.js';
 import { DEFAULT_HINTS } from '../../bench/peers/types.js';
 import { freePort } from '../../testbed/free-port.js';
@@ -17,7 +20,10 @@ import { freePort } from '../../testbed/free-port.js';
 const PUSH_ID = 'bench-pool-listener';
 
 interface Listen {
+  /** epush: the listen's cursor (null: from now, or an nchan GET). */
   readonly cursor: string | null;
+  /** nchan: the resume headers of the poll. */
+  readonly ifModifiedSince: string | undefined;
   readonly res: ServerResponse;
 }
 
@@ -39,8 +45,8 @@ class FakeNode {
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
       req.on('end', () => {
-        const { cursor } = JSON.parse(body) as { cursor: string | null };
-        node.listens.push({ cursor, res });
+        const cursor = body === '' ? null : (JSON.parse(body) as { cursor: string | null }).cursor;
+        node.listens.push({ cursor, ifModifiedSince: req.headers['if-modified-since'], res });
         for (const wake of node.waiters.splice(0)) wake();
       });
     });
@@ -69,6 +75,13 @@ class FakeNode {
         'content-length': Buffer.byteLength(text),
       })
       .end(text);
+  }
+
+  /** An answer with its own status, headers and body (nchan's). */
+  static reply(listen: Listen, status: number, headers: Record<string, string>, body = ''): void {
+    listen.res
+      .writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) })
+      .end(body);
   }
 
   /** Dies: every connection reset, the port closed. */
@@ -224,5 +237,32 @@ describe('bench listener pool', () => {
     );
     assert.ok(seen.moves.every((m) => m.reason.startsWith('socket:')));
     assert.deepEqual(seen.errors, ['gave-up']);
+  });
+  it('with moves, nchan long-poll: a multipart answer delivers each message; a 410 moves it on with its position', async () => {
+    const [a, b] = await startNodes();
+    const { pool: listeners, seen } = pool([a.port, b.port], true, { protocol: nchanLongPoll });
+    await listeners.connectAll(() => undefined);
+    const parts = ['{"seq":1}', '{"seq":2}'];
+    const multipart = parts.map((p) => `--XB\r\nContent-Type: text/plain\r\n\r\n${p}\r\n`).join('');
+    FakeNode.reply(
+      await a.listened(1),
+      200,
+      {
+        'content-type': 'multipart/mixed; boundary=XB',
+        'last-modified': 'Mon, 07 Dec 2026 01:00:00 GMT',
+        etag: '7',
+      },
+      `${multipart}--XB--\r\n`,
+    );
+    assert.equal((await a.listened(2)).ifModifiedSince, 'Mon, 07 Dec 2026 01:00:00 GMT');
+    assert.deepEqual(seen.delivered.at(-1)?.payloads, parts);
+    // A graceful nginx stop answers held subscribers 410 Gone.
+    FakeNode.reply(a.listens[1]!, 410, { connection: 'close' });
+    assert.equal((await b.listened(1)).ifModifiedSince, 'Mon, 07 Dec 2026 01:00:00 GMT');
+    assert.deepEqual(
+      seen.moves.map((m) => [m.to, m.reason]),
+      [[b.port, 'status:410']],
+    );
+    assert.deepEqual(seen.errors, []);
   });
 });
