@@ -12,8 +12,9 @@ import type {
   ListenerSnapshot,
   NodeInfo,
 } from '../backplane.js';
-import type { BackplaneDriver, DriverLink, LogEntry } from '../driver.js';
+import type { BackplaneDriver, DriverLink, LogEntry, StampedDraft } from '../driver.js';
 import { backplaneCall } from './backplane-call.js';
+import { publishOnce, type PublishOnceOutcome } from './idempotent-publish.js';
 import { readForListener } from './listener-read.js';
 import { OrderedTail } from './ordered-tail.js';
 
@@ -158,6 +159,10 @@ export class ReplicatedBackplane implements Backplane {
   async publish(draft: NotificationDraft): Promise<NotificationEvent> {
     const seq = await this.call(() => this.driver.append(draft));
     return { ...draft, seq };
+  }
+
+  publishOnce(draft: StampedDraft): Promise<PublishOnceOutcome> {
+    return this.call(() => publishOnce(this.driver, draft, this.options.retentionMs));
   }
 
   async head(): Promise<{ cursor: Cursor; seq: number }> {
