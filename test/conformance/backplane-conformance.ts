@@ -12,7 +12,7 @@ import type {
   BackplaneOptions,
   ClusterEventSink,
 } from '../../src/backplane/backplane.js';
-import type { BackplaneDriver } from '../../src/backplane/driver.js';
+import type { BackplaneDriver, StampedDraft } from '../../src/backplane/driver.js';
 import { ReplicatedBackplane } from '../../src/backplane/protocol/replicated-backplane.js';
 import { STAYS_PER_GROUP } from '../../src/core/membership-history.js';
 import { TappedDriver } from './tapped-driver.js';
@@ -107,6 +107,19 @@ function draft(group: GroupName | null, pushId: PushId | null, payload: unknown 
     payloadJson: JSON.stringify(payload),
     publishedAt: Date.now(),
   };
+}
+
+function uniqueKey(): string {
+  counter += 1;
+  return `idem-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function stamped(
+  notification: ReturnType<typeof draft>,
+  key: string,
+  fingerprint: string,
+): StampedDraft {
+  return { ...notification, idem: { key, fingerprint } };
 }
 
 function position(cursor: string): CursorPosition {
@@ -381,6 +394,53 @@ export function runBackplaneConformance(name: string, factory: DriverFactory): v
       }
     });
 
+    test('idempotent publish: the same key twice on two nodes appends once and answers the first id', async () => {
+      const [id] = await freshIds(pair.a, 1);
+      const key = uniqueKey();
+      const first = await pair.a.publishOnce(stamped(draft(null, id!, { n: 1 }), key, 'fp-1'));
+      assert.equal(first.kind, 'published');
+      const before = await pair.a.head();
+      const again = await pair.b.publishOnce(stamped(draft(null, id!, { n: 1 }), key, 'fp-1'));
+      const third = await pair.a.publishOnce(stamped(draft(null, id!, { n: 1 }), key, 'fp-1'));
+      const firstId = first.kind === 'published' ? first.event.id : '';
+      assert.deepEqual(again, { kind: 'repeat', id: firstId });
+      assert.deepEqual(third, { kind: 'repeat', id: firstId });
+      assert.equal((await pair.b.head()).seq, before.seq, 'nothing more was appended');
+      const read = await pair.b.readForListener(position(before.cursor), [id!], 100);
+      assert.equal(read.kind === 'read' ? read.deliveries.length : -1, 0);
+    });
+
+    test('idempotent publish: the same key with another fingerprint is a conflict', async () => {
+      const key = uniqueKey();
+      const group = uniqueGroup();
+      await pair.a.publishOnce(stamped(draft(group, null, 'a'), key, 'fp-a'));
+      await assert.rejects(
+        pair.b.publishOnce(stamped(draft(group, null, 'b'), key, 'fp-b')),
+        (error: unknown) => error instanceof EpushError && error.code === 'idempotency_conflict',
+      );
+      // Another key is another notification.
+      const other = await pair.b.publishOnce(stamped(draft(group, null, 'b'), uniqueKey(), 'fp-b'));
+      assert.equal(other.kind, 'published');
+    });
+
+    test('idempotent publish: two nodes racing the same key append exactly once', async () => {
+      const group = uniqueGroup();
+      const before = await pair.a.head();
+      for (let round = 0; round < 5; round++) {
+        const key = uniqueKey();
+        const outcomes = await Promise.all(
+          [pair.a, pair.b, pair.a, pair.b].map((node) =>
+            node.publishOnce(stamped(draft(group, null, round), key, `fp-${round}`)),
+          ),
+        );
+        const published = outcomes.filter((o) => o.kind === 'published');
+        assert.equal(published.length, 1, `round ${round}: exactly one append`);
+        const ids = new Set(outcomes.map((o) => (o.kind === 'published' ? o.event.id : o.id)));
+        assert.equal(ids.size, 1, `round ${round}: every caller got the first id`);
+      }
+      assert.equal((await pair.b.head()).seq, before.seq + 5);
+    });
+
     test('the node directory lists live nodes and forgets one that leaves', async () => {
       const startedAt = new Date().toISOString();
       await pair.a.heartbeat({ id: 'conf-node-a', connections: 3, startedAt });
@@ -437,6 +497,25 @@ export function runRetentionConformance(name: string, factory: DriverFactory): v
       await pair.a.publish(draft(null, id!));
       const read = await pair.a.readForListener(position(old.cursor), [id!], 10);
       assert.equal(read.kind, 'reset');
+    } finally {
+      await pair.close();
+    }
+  });
+
+  test(`backplane conformance: ${name}: an idempotency key expires with retention`, async () => {
+    const pair = await open(factory, { ...OPTIONS, retentionMs: 300 });
+    try {
+      await pair.a.start(new RecordingSink());
+      await pair.b.start(new RecordingSink());
+      const group = uniqueGroup();
+      const key = uniqueKey();
+      const first = await pair.a.publishOnce(stamped(draft(group, null, 1), key, 'fp'));
+      const repeat = await pair.b.publishOnce(stamped(draft(group, null, 1), key, 'fp'));
+      assert.equal(first.kind, 'published');
+      assert.equal(repeat.kind, 'repeat', 'a repeat within retention');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const later = await pair.b.publishOnce(stamped(draft(group, null, 2), key, 'fp-2'));
+      assert.equal(later.kind, 'published', 'past retention the key is new again');
     } finally {
       await pair.close();
     }
