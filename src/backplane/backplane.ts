@@ -17,6 +17,7 @@ import type { NotificationId } from '../core/events.js';
 import type { NotifyOptions } from '../core/idempotency.js';
 import type { PushId } from '../core/push-id.js';
 import type { StampedDraft } from './driver.js';
+import type { HistoryPage, HistoryTarget } from '../core/history.js';
 import type { PublishOnceOutcome } from './protocol/idempotent-publish.js';
 
 /** What a backplane promises; the node prints it at start-up and docs/backplanes.md tabulates it. */
@@ -117,6 +118,11 @@ export interface EventLogStore {
    * same key with another fingerprint throws EpushError `idempotency_conflict` (409).
    */
   publishOnce(draft: StampedDraft): Promise<PublishOnceOutcome>;
+  /**
+   * The notification history of a group or a push ID within retention (see HistoryTarget);
+   * throws EpushError `push_id_not_found` for a push ID the cluster does not know.
+   */
+  history(target: HistoryTarget, since: CursorPosition | null, limit: number): Promise<HistoryPage>;
   /** The cursor meaning "from now": the current head. */
   head(): Promise<{ cursor: Cursor; seq: number }>;
   /**

@@ -4,6 +4,7 @@ import type { GroupName } from '../core/group-name.js';
 import type { NotifyOptions } from '../core/idempotency.js';
 import type { PushId } from '../core/push-id.js';
 import type { ListenService } from '../transports/listen-service.js';
+import type { HistoryService } from './routes/history-routes.js';
 
 /** @deprecated The same type as {@link NodeInfo}, which is the one name for a cluster node. */
 export type ClusterNodeView = NodeInfo;
@@ -58,7 +59,7 @@ export interface AdminSnapshot {
  * application API, ops and the dashboard. Implemented by EpushNode; the routes validate input
  * and render answers, this does the work. Failures are EpushErrors from the catalogue.
  */
-export interface PushService extends ListenService {
+export interface PushService extends ListenService, HistoryService {
   createPushIds(count: number): Promise<PushId[]>;
   addMember(group: GroupName, pushId: PushId): Promise<void>;
   removeMember(group: GroupName, pushId: PushId): Promise<void>;

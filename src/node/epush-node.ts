@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { JmsNotifyConnection } from '../backplane/stomp/jms-notify-connection.js';
 import type { Backplane, NodeInfo } from '../backplane/backplane.js';
+import type { HistoryPage, HistoryTarget } from '../core/history.js';
 import type { EpushConfig } from '../config/flags.js';
 import type { Cursor, CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
@@ -296,6 +297,15 @@ export class EpushNode implements PushService {
   ): Promise<NotificationId> {
     this.requireBackplane();
     return this.notifier.notify({ kind: 'push-id', pushId }, payloadJson, options);
+  }
+
+  history(
+    target: HistoryTarget,
+    since: CursorPosition | null,
+    limit: number,
+  ): Promise<HistoryPage> {
+    this.requireBackplane();
+    return this.backplane.history(target, since, limit);
   }
 
   async clusterNodes(): Promise<NodeInfo[]> {

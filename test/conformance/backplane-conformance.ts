@@ -441,6 +441,84 @@ export function runBackplaneConformance(name: string, factory: DriverFactory): v
       assert.equal((await pair.b.head()).seq, before.seq + 5);
     });
 
+    test('history of a group: its group notifications, oldest first, the most recent without since, a cursor that continues', async () => {
+      const group = uniqueGroup();
+      const start = await pair.a.head();
+      const sent: NotificationEvent[] = [];
+      for (let n = 0; n < 3; n++) sent.push(await pair.a.publish(draft(group, null, { n })));
+      await pair.a.publish(draft(uniqueGroup(), null, 'elsewhere'));
+      const all = await pair.b.history({ kind: 'group', group }, null, 100);
+      assert.equal(all.reset, false);
+      assert.deepEqual(
+        all.items.map((i) => [i.event.id, i.pushId, i.event.group, i.event.payloadJson]),
+        sent.map((e) => [e.id, null, group, e.payloadJson]),
+      );
+      const recent = await pair.a.history({ kind: 'group', group }, null, 2);
+      assert.deepEqual(
+        recent.items.map((i) => i.event.id),
+        sent.slice(1).map((e) => e.id),
+        'the most recent 2, oldest first',
+      );
+      const first = await pair.b.history({ kind: 'group', group }, position(start.cursor), 2);
+      assert.deepEqual(
+        first.items.map((i) => i.event.id),
+        sent.slice(0, 2).map((e) => e.id),
+      );
+      const next = await pair.a.history({ kind: 'group', group }, position(first.cursor), 2);
+      assert.deepEqual(
+        next.items.map((i) => i.event.id),
+        [sent[2]!.id],
+      );
+      const end = await pair.b.history({ kind: 'group', group }, position(next.cursor), 2);
+      assert.deepEqual(end.items, []);
+      const later = await pair.a.publish(draft(group, null, 'later'));
+      const after = await pair.b.history({ kind: 'group', group }, position(end.cursor), 10);
+      assert.deepEqual(
+        after.items.map((i) => i.event.id),
+        [later.id],
+      );
+    });
+
+    test('history of a push ID: its direct notifications and those of groups it was a member of', async () => {
+      const group = uniqueGroup();
+      const [id, other] = await freshIds(pair.a, 2);
+      const start = await pair.a.head();
+      await pair.a.publish(draft(group, null, 'before it joined'));
+      await pair.a.addMember(group, id!);
+      const g = await pair.b.publish(draft(group, null, 'while a member'));
+      const d = await pair.a.publish(draft(null, id!, 'direct'));
+      await pair.a.publish(draft(null, other!, 'to another'));
+      await pair.b.removeMember(group, id!);
+      await pair.a.publish(draft(group, null, 'after it left'));
+      for (const page of [
+        await pair.b.history({ kind: 'push-id', pushId: id! }, position(start.cursor), 100),
+        await pair.a.history({ kind: 'push-id', pushId: id! }, null, 100),
+      ]) {
+        assert.deepEqual(
+          page.items.map((i) => [i.event.id, i.pushId, i.event.group]),
+          [
+            [g.id, id, group],
+            [d.id, id, null],
+          ],
+        );
+      }
+      await assert.rejects(
+        pair.b.history({ kind: 'push-id', pushId: mintPushIds(1)[0]! }, null, 10),
+        (error: unknown) => error instanceof EpushError && error.code === 'push_id_not_found',
+      );
+    });
+
+    test('history: a cursor of another epoch is answered with reset at the head', async () => {
+      const page = await pair.a.history(
+        { kind: 'group', group: uniqueGroup() },
+        { epoch: 'otherepoch', seq: 1 },
+        10,
+      );
+      assert.equal(page.reset, true);
+      assert.deepEqual(page.items, []);
+      assert.equal(page.cursor, (await pair.a.head()).cursor);
+    });
+
     test('the node directory lists live nodes and forgets one that leaves', async () => {
       const startedAt = new Date().toISOString();
       await pair.a.heartbeat({ id: 'conf-node-a', connections: 3, startedAt });
@@ -516,6 +594,28 @@ export function runRetentionConformance(name: string, factory: DriverFactory): v
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const later = await pair.b.publishOnce(stamped(draft(group, null, 2), key, 'fp-2'));
       assert.equal(later.kind, 'published', 'past retention the key is new again');
+    } finally {
+      await pair.close();
+    }
+  });
+
+  test(`backplane conformance: ${name}: a history since a cursor older than retention is answered with reset`, async () => {
+    const pair = await open(factory, { ...OPTIONS, retentionMs: 200 });
+    try {
+      await pair.a.start(new RecordingSink());
+      const group = uniqueGroup();
+      const old = await pair.a.head();
+      await pair.a.publish(draft(group, null, 1));
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const kept = await pair.a.publish(draft(group, null, 2));
+      const page = await pair.a.history({ kind: 'group', group }, position(old.cursor), 10);
+      assert.equal(page.reset, true);
+      const recent = await pair.a.history({ kind: 'group', group }, null, 10);
+      assert.deepEqual(
+        recent.items.map((i) => i.event.id),
+        [kept.id],
+        'only what is within retention',
+      );
     } finally {
       await pair.close();
     }

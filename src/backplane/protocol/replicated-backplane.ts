@@ -14,6 +14,8 @@ import type {
 } from '../backplane.js';
 import type { BackplaneDriver, DriverLink, LogEntry, StampedDraft } from '../driver.js';
 import { backplaneCall } from './backplane-call.js';
+import type { HistoryPage, HistoryTarget } from '../../core/history.js';
+import { readHistory } from './history-read.js';
 import { publishOnce, type PublishOnceOutcome } from './idempotent-publish.js';
 import { readForListener } from './listener-read.js';
 import { OrderedTail } from './ordered-tail.js';
@@ -176,6 +178,14 @@ export class ReplicatedBackplane implements Backplane {
     limit: number,
   ): Promise<ListenerSnapshot> {
     return this.call(() => readForListener(this.driver, from, pushIds, limit));
+  }
+
+  history(
+    target: HistoryTarget,
+    since: CursorPosition | null,
+    limit: number,
+  ): Promise<HistoryPage> {
+    return this.call(() => readHistory(this.driver, target, since, limit));
   }
 
   // --- MembershipStore ----------------------------------------------------------------------
