@@ -86,7 +86,7 @@ export async function readHistory(
   if (options !== undefined && !isRecord(options)) {
     throw invalid('The history options must be an object.');
   }
-  const { since, limit } = (options ?? {});
+  const { since, limit } = options ?? {};
   const query = new URLSearchParams();
   if (since !== undefined) {
     if (typeof since !== 'string' || since === '') throw invalid('"since" must be a cursor.');
