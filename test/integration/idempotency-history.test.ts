@@ -261,3 +261,35 @@ describe('idempotent notify and history on two nodes', { concurrency: true }, ()
     assertError(await api(nodes[0]!.url).call('GET', path), 401, 'unauthorized');
   });
 });
+
+describe('idempotent notify without API keys (--insecure-dev)', () => {
+  let node: EpushProcess;
+
+  before(async () => {
+    node = await startEpush(['--insecure-dev', '--hold-seconds', '2']);
+  });
+
+  after(async () => {
+    await node?.stop();
+  });
+
+  test('keyless callers share one scope: a repeat answers the first id', async () => {
+    const client = api(node.url);
+    const key = randomUUID();
+    const group = uniqueGroup();
+    const first = await notify(client, `/api/groups/${group}/notify`, key, 1);
+    const again = await notify(api(node.url), `/api/groups/${group}/notify`, key, 1);
+    assert.equal(first.status, 202);
+    assert.deepEqual(again.body, first.body);
+    assertError(
+      await notify(client, `/api/groups/${group}/notify`, key, 2),
+      409,
+      'idempotency_conflict',
+    );
+    const page = await history(client, `/api/groups/${group}/notifications`);
+    assert.deepEqual(
+      page.notifications.map((n) => n.id),
+      [first.body.id],
+    );
+  });
+});
