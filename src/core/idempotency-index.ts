@@ -21,7 +21,10 @@ export class IdempotencyIndex {
   /** Records the stamp of a notification event (other events are ignored). */
   note(event: ClusterEvent, at: number): void {
     if (event.type !== 'notification' || event.idem === undefined) return;
-    if (this.held.has(event.idem.key)) return;
+    const before = this.held.get(event.idem.key);
+    // Only a key reused past its retention names a new notification.
+    if (before !== undefined && before.at > at - this.retentionMs) return;
+    this.held.delete(event.idem.key);
     this.held.set(event.idem.key, {
       id: event.id,
       fingerprint: event.idem.fingerprint,

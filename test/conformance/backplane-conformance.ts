@@ -594,6 +594,9 @@ export function runRetentionConformance(name: string, factory: DriverFactory): v
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const later = await pair.b.publishOnce(stamped(draft(group, null, 2), key, 'fp-2'));
       assert.equal(later.kind, 'published', 'past retention the key is new again');
+      const laterId = later.kind === 'published' ? later.event.id : '';
+      const again = await pair.a.publishOnce(stamped(draft(group, null, 2), key, 'fp-2'));
+      assert.deepEqual(again, { kind: 'repeat', id: laterId }, 'and held again from there');
     } finally {
       await pair.close();
     }
