@@ -259,6 +259,24 @@ describe('idempotent notify and history on two nodes', { concurrency: true }, ()
     assertError(await scoped.call('GET', path), 403, 'forbidden');
     assert.equal((await scoped.call('GET', '/api/groups/scoped.x/notifications')).status, 200);
     assertError(await api(nodes[0]!.url).call('GET', path), 401, 'unauthorized');
+    // A push ID's history shows a scoped key only its own groups' notifications and direct ones.
+    const pushId = await a.mintPushId();
+    const mine = `scoped.${randomUUID().slice(0, 8)}`;
+    const other = uniqueGroup();
+    await a.addMember(mine, pushId);
+    await a.addMember(other, pushId);
+    const inMine = await a.notifyGroup(mine, 1);
+    await a.notifyGroup(other, 2);
+    const direct = await a.notifyPushId(pushId, 3);
+    const seen = await history(scoped, `/api/push-ids/${pushId}/notifications`);
+    assert.deepEqual(
+      seen.notifications.map((n) => n.id),
+      [inMine, direct],
+    );
+    assert.equal(
+      (await history(a, `/api/push-ids/${pushId}/notifications`)).notifications.length,
+      3,
+    );
   });
 });
 
