@@ -18,7 +18,11 @@ import type { NotifyOptions } from '../core/idempotency.js';
 import type { PushId } from '../core/push-id.js';
 import type { StampedDraft } from './driver.js';
 import type { HistoryPage, HistoryTarget } from '../core/history.js';
-import type { PublishOnceOutcome } from './protocol/idempotent-publish.js';
+
+/** What `publishOnce` did: published the notification, or found the key's first call. */
+export type PublishOnceOutcome =
+  | { readonly kind: 'published'; readonly event: NotificationEvent }
+  | { readonly kind: 'repeat'; readonly id: NotificationId };
 
 /** What a backplane promises; the node prints it at start-up and docs/backplanes.md tabulates it. */
 export interface BackplaneGuarantees {

@@ -1,11 +1,6 @@
-import type { NotificationEvent, NotificationId } from '../../core/events.js';
 import { idempotencyConflict } from '../../core/idempotency.js';
+import type { PublishOnceOutcome } from '../backplane.js';
 import type { BackplaneDriver, StampedDraft } from '../driver.js';
-
-/** A notify with an Idempotency-Key: published now, or a repeat of the first call. */
-export type PublishOnceOutcome =
-  | { readonly kind: 'published'; readonly event: NotificationEvent }
-  | { readonly kind: 'repeat'; readonly id: NotificationId };
 
 /**
  * Publishes `draft` unless its key was used within retention (the driver's atomic check). A

@@ -11,12 +11,13 @@ import type {
   ClusterEventSink,
   ListenerSnapshot,
   NodeInfo,
+  PublishOnceOutcome,
 } from '../backplane.js';
 import type { BackplaneDriver, DriverLink, LogEntry, StampedDraft } from '../driver.js';
 import { backplaneCall } from './backplane-call.js';
 import type { HistoryPage, HistoryTarget } from '../../core/history.js';
 import { readHistory } from './history-read.js';
-import { publishOnce, type PublishOnceOutcome } from './idempotent-publish.js';
+import { publishOnce } from './idempotent-publish.js';
 import { readForListener } from './listener-read.js';
 import { OrderedTail } from './ordered-tail.js';
 
