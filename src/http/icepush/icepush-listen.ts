@@ -30,6 +30,8 @@ export interface IcepushListenOptions {
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 /** The marker of the control notification a listen publishes to its browser's own push ID. */
 const CONTROL_KEY = 'epush.icepush';
+/** How many events a browser's first listen reads back (fewer when the log is shorter). */
+const FIRST_LOOK_BACK = 1024;
 /** Reads one listen may chain (each at most one answer's worth) before answering `noop`. */
 const MAX_READS = 50;
 
@@ -119,7 +121,11 @@ export class IcepushListen {
       this.reply.serverError(messageOf(error));
       return;
     }
-    await this.serve(browserId, pushIds);
+    try {
+      await this.serve(browserId, pushIds);
+    } catch (error) {
+      this.reply.serverError(messageOf(error));
+    }
   }
 
   /** `<browser id="…"/>`: the client stores the new ID in its cookie and listens again at once. */
@@ -138,9 +144,11 @@ export class IcepushListen {
     // The window holding the connection changed: the old one may have died before passing the
     // last notifications on to the others, so they are read again (with whatever came since).
     const start = windowChanged && state.notifiedFrom !== '' ? state.notifiedFrom : state.cursor;
-    let from = start === '' ? null : decodeCursor(start);
-    // "From now" starts after this listen's own control notification.
-    this.ownSeen = from === null;
+    // No position yet (a new browser, or one that lost its cookies): its push IDs are new, so
+    // what was sent to them lately is theirs: read back a little instead of "from now", which
+    // would lose a notification sent between a page's render and its first listen.
+    let lookBack = start === '' ? FIRST_LOOK_BACK : 0;
+    let from = start === '' ? await this.lookBackFrom(lookBack) : decodeCursor(start);
     const heartbeat = this.options.heartbeatMs;
     const asked = this.request.integer('ice.push.heartbeat') ?? heartbeat;
     const holdMs = Math.min(Math.max(Math.min(asked, heartbeat), heartbeat / 3), 3 * heartbeat);
@@ -179,6 +187,18 @@ export class IcepushListen {
         }
       }
       if (answer.expired.length > 0) ids = ids.filter((id) => !answer.expired.includes(id));
+      if (answer.reset === true && lookBack > 0) {
+        // Looked back past the log's start: look back less, down to "from now".
+        lookBack = Math.floor(lookBack / 8);
+        const head = decodeCursor(answer.cursor);
+        if (lookBack < 16 || head === null) {
+          this.ownSeen = true;
+          from = head;
+        } else {
+          from = { epoch: head.epoch, seq: Math.max(0, head.seq - lookBack) };
+        }
+        continue;
+      }
       if (answer.reset === true) {
         // The position is past retention (or of a lost log): what was missed cannot be known,
         // so every push ID is woken once; the page fetches its state again.
@@ -202,6 +222,16 @@ export class IcepushListen {
       from = decodeCursor(answer.cursor);
     }
     this.reply.xml(NOOP_XML, 'response timeout');
+  }
+
+  /** `lookBack` events before the head (null: from now, when the head is not known). */
+  private async lookBackFrom(lookBack: number): Promise<CursorPosition | null> {
+    const head = decodeCursor(await this.service.headCursor());
+    if (head === null) {
+      this.ownSeen = true;
+      return null;
+    }
+    return { epoch: head.epoch, seq: Math.max(0, head.seq - lookBack) };
   }
 
   /** One listen through the node; null when the browser went away first. */
