@@ -121,10 +121,14 @@ export class IcepushListen {
       this.reply.serverError(messageOf(error));
       return;
     }
+    // A held listen.icepush is a long-poll connection (epush_connections, /api/cluster).
+    this.service.connections.opened('long-poll');
     try {
       await this.serve(browserId, pushIds);
     } catch (error) {
       this.reply.serverError(messageOf(error));
+    } finally {
+      this.service.connections.closed('long-poll');
     }
   }
 
