@@ -7,54 +7,12 @@ import { hostname } from 'node:os';
 import { parseApiKeyEntry } from '../core/api-key-entry.js';
 import { MAX_LISTEN_TOKEN_TTL_SECONDS, MIN_LISTEN_TOKEN_SECRET_LENGTH } from '../core/limits.js';
 import { defaultMaxConnections } from './open-files-limit.js';
+import { boolean, flag, FlagValueError, integer, list, type FlagSpec } from './flag-spec.js';
+import { ICEPUSH_FLAGS } from './icepush-flags.js';
 
-/** Thrown by a flag parser; the loader prefixes the flag's name. */
-export class FlagValueError extends Error {}
-
-export interface FlagSpec<T> {
-  /** Kebab-case name without the dashes, e.g. `hold-seconds`. */
-  readonly name: string;
-  /** `value` placeholder for --help; absent for booleans. */
-  readonly arg?: string;
-  readonly help: string;
-  /** Shown in --help and the docs. */
-  readonly defaultText: string;
-  readonly defaultValue: () => T;
-  readonly parse: (raw: string) => T;
-  readonly boolean?: true;
-}
-
-function integer(min: number, max: number): (raw: string) => number {
-  return (raw) => {
-    const value = Number(raw);
-    if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new FlagValueError(
-        `must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`,
-      );
-    }
-    return value;
-  };
-}
-
-function list(raw: string): string[] {
-  return raw
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-}
-
-function boolean(raw: string): boolean {
-  const value = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on', ''].includes(value)) return true;
-  if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  throw new FlagValueError(`must be true or false (got ${JSON.stringify(raw)})`);
-}
+export { FlagValueError, type FlagSpec } from './flag-spec.js';
 
 const BACKPLANE_SCHEMES = ['memory', 'redis:', 'rediss:', 'nats:', 'stomp:'];
-
-function flag<T>(spec: FlagSpec<T>): FlagSpec<T> {
-  return spec;
-}
 
 export const FLAGS = {
   host: flag({
@@ -353,38 +311,6 @@ export const FLAGS = {
     defaultValue: () => 1,
     parse: integer(1, 60),
   }),
-  icepush: flag({
-    name: 'icepush',
-    help: "also speak ICEpush 4.x's browser protocol: any path ending in listen.icepush, create-push-id.icepush, add-group-member.icepush, remove-group-member.icepush or notify.icepush (docs/icepush.md)",
-    defaultText: 'off',
-    defaultValue: () => false,
-    parse: boolean,
-    boolean: true,
-  }),
-  icepushOpenApi: flag({
-    name: 'icepush-open-api',
-    help: 'serve add-group-member.icepush, remove-group-member.icepush and notify.icepush without an API key, as the original did (trusted networks, during a migration)',
-    defaultText: 'off',
-    defaultValue: () => false,
-    parse: boolean,
-    boolean: true,
-  }),
-  icepushHeartbeatSeconds: flag({
-    name: 'icepush-heartbeat-seconds',
-    arg: 'S',
-    help: "ICEpush's heartbeatTimeout: a listen.icepush is held about this long (the browser's own ice.push.heartbeat, clamped to a third and three times this); another value than 15 is sent to pages that ask for their configuration",
-    defaultText: '15',
-    defaultValue: () => 15,
-    parse: integer(1, 300),
-  }),
-  icepushStormBackoffMs: flag({
-    name: 'icepush-storm-backoff-ms',
-    arg: 'MS',
-    help: 'a browser in a push storm (more than 25 listen.icepush less than 275 ms apart) is told to back off this long; 0: its connection is closed ("push storm occurred"), as the original does by default',
-    defaultText: '0',
-    defaultValue: () => 0,
-    parse: integer(0, 3_600_000),
-  }),
   logLevel: flag({
     name: 'log-level',
     arg: 'LEVEL',
@@ -400,6 +326,7 @@ export const FLAGS = {
       return raw;
     },
   }),
+  ...ICEPUSH_FLAGS,
 } as const;
 
 export type FlagKey = keyof typeof FLAGS;
