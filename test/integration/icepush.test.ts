@@ -206,6 +206,19 @@ describe('ICEpush protocol (--icepush), one node', () => {
     assert.deepEqual(notifiedIds((await second).answer), [pushId]);
   });
 
+  test('another browser listening on the same push ID is not a duplicate: no close', async () => {
+    const { browser, pushId } = await browserIn('shared-id');
+    const first = browser.listen([pushId]);
+    await sleep(300);
+    const other = new IcepushBrowser({ base });
+    await other.bootstrap();
+    const second = other.listen([pushId], { heartbeat: 1000 });
+    const answered = await first;
+    assert.equal(answered.answer.kind, 'noop', answered.body);
+    assert.equal(answered.headers.get('x-connection'), null);
+    assert.equal((await second).answer.kind, 'noop');
+  });
+
   test('a forged browser ID closes nobody and steals nothing', async () => {
     const victim = await browserIn('victim');
     const held = victim.browser.listen([victim.pushId]);

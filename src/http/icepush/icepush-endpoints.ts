@@ -36,6 +36,9 @@ const SUFFIXES: readonly [string, Endpoint][] = [
  * application API sees and changes the same groups.
  */
 export class IcepushEndpoints {
+  /** The newest listen of each browser on this node: tells its duplicates from other browsers. */
+  private readonly newest = new Map<PushId, string>();
+
   constructor(
     private readonly service: PushService,
     private readonly auth: ApiKeyAuth,
@@ -68,7 +71,7 @@ export class IcepushEndpoints {
     const request = await IcepushRequest.read(req, url);
     switch (endpoint) {
       case 'listen':
-        await new IcepushListen(this.service, request, res, this.options).run();
+        await new IcepushListen(this.service, request, res, this.options, this.newest).run();
         return;
       case 'create-push-id':
         await this.createPushId(request, res);

@@ -65,6 +65,8 @@ export class IcepushListen {
     private readonly request: IcepushRequest,
     res: ServerResponse,
     private readonly options: IcepushListenOptions,
+    /** The newest listen of each browser on this node (its token), shared by every listen. */
+    private readonly newest: Map<PushId, string>,
   ) {
     this.state = decodeState(request.cookie(STATE_COOKIE));
     this.reply = new IcepushReply(res, this.state);
@@ -123,12 +125,14 @@ export class IcepushListen {
     }
     // A held listen.icepush is a long-poll connection (epush_connections, /api/cluster).
     this.service.connections.opened('long-poll');
+    this.newest.set(browserId, this.token);
     try {
       await this.serve(browserId, pushIds);
     } catch (error) {
       this.reply.serverError(messageOf(error));
     } finally {
       this.service.connections.closed('long-poll');
+      if (this.newest.get(browserId) === this.token) this.newest.delete(browserId);
     }
   }
 
@@ -170,7 +174,13 @@ export class IcepushListen {
       }
       if (answer === null) return; // the browser went away
       if (answer.replaced === true) {
-        this.reply.close('duplicate');
+        if (this.newest.get(browserId) !== this.token) {
+          this.reply.close('duplicate');
+        } else {
+          // Displaced by a listen of another browser on one of these push IDs (whoever knows a
+          // push ID may listen on it): not this browser's duplicate, so it is not told to stop.
+          this.reply.xml(NOOP_XML, 'response timeout');
+        }
         return;
       }
       if (answer.expired.includes(browserId)) {
@@ -219,7 +229,9 @@ export class IcepushListen {
       }
       this.reply.update({ cursor: answer.cursor });
       if (answer.reconnect === true) {
-        // Draining or cut off from the backplane: the page listens again at once, elsewhere.
+        // Draining or cut off from the backplane: the page listens again at once, elsewhere
+        // (not counted as a push storm: it may take a few tries to reach another node).
+        this.reply.update({ tightLoops: 0 });
         this.reply.xml(NOOP_XML, 'shutdown');
         return;
       }
