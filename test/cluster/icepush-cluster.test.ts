@@ -205,4 +205,32 @@ describe('ICEpush on three nodes over Redis', () => {
     for (const page of pages)
       assert.ok(page.serverErrors < 3, `a page saw ${page.serverErrors} 5xx`);
   });
+
+  test('without its backplane a node answers <server-error> with 503, then serves again', async () => {
+    const node = nodes.find((n) => n.child.exitCode === null && n.child.signalCode === null)!;
+    const browser = new IcepushBrowser({ base: `${node.url}/` });
+    const pushId = await browser.createPushId();
+    await redis.kill();
+    let last: IcepushExchange | null = null;
+    try {
+      await until(
+        'a listen is answered with <server-error>',
+        async () => {
+          last = await browser.listen([pushId], { heartbeat: 1000 });
+          return last.answer.kind === 'server-error';
+        },
+        20_000,
+        200,
+      );
+    } finally {
+      await redis.restart();
+    }
+    assert.equal(last!.status, 503);
+    await until(
+      'listens are served again',
+      async () => (await browser.listen([pushId], { heartbeat: 1000 })).answer.kind === 'noop',
+      30_000,
+      500,
+    );
+  });
 });
