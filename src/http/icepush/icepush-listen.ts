@@ -222,7 +222,8 @@ export class IcepushListen {
       if (notified.length > 0) {
         this.reply.update({
           cursor: answer.cursor,
-          notifiedFrom: from === null ? '' : encodeCursor(from.epoch, from.seq),
+          notifiedFrom:
+            from === null || answer.reset === true ? '' : encodeCursor(from.epoch, from.seq),
         });
         this.reply.xml(notifiedXml(notified));
         return;

@@ -42,9 +42,12 @@ export class IcepushReply {
     this.write(200, body, reason === undefined ? {} : { 'x-connection-reason': reason });
   }
 
-  /** Tells the client to stop this blocking connection for good (it does not listen again). */
+  /**
+   * Tells the client to stop this blocking connection for good (it does not listen again). No
+   * state cookie: a duplicate's must not overwrite the one its newer listen sets.
+   */
   close(reason: string): void {
-    this.write(200, '', { 'x-connection': 'close', 'x-connection-reason': reason });
+    this.write(200, '', { 'x-connection': 'close', 'x-connection-reason': reason }, [], false);
   }
 
   /** HTTP 503 with `<server-error>`: the client retries after 1, 2 and 4 s, then gives up. */
@@ -63,6 +66,7 @@ export class IcepushReply {
     body: string,
     extra: Record<string, string>,
     cookies: string[] = [],
+    withState = true,
   ): void {
     const { res } = this;
     if (res.headersSent || res.destroyed) return;
@@ -70,11 +74,10 @@ export class IcepushReply {
       ...NO_CACHE_HEADERS,
       ...extra,
       'content-length': Buffer.byteLength(body),
-      'set-cookie': [
-        ...cookies,
-        `${STATE_COOKIE}=${encodeState(this.state)}; Path=/; HttpOnly; SameSite=Lax`,
-      ],
     };
+    const state = `${STATE_COOKIE}=${encodeState(this.state)}; Path=/; HttpOnly; SameSite=Lax`;
+    const setCookies = withState ? [...cookies, state] : cookies;
+    if (setCookies.length > 0) headers['set-cookie'] = setCookies;
     if (body !== '') headers['content-type'] = XML_TYPE;
     if (this.sequenceSet) headers['ice.push.sequence'] = this.state.sequence;
     res.writeHead(status, headers);
