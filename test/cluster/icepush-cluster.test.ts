@@ -30,6 +30,8 @@ class Page {
   networkErrors = 0;
   closed: string | null = null;
   pushId = '';
+  /** The last answers, for a failure's report. */
+  readonly log: string[] = [];
 
   constructor(base: string) {
     this.browser = new IcepushBrowser({ base });
@@ -47,6 +49,10 @@ class Page {
         continue;
       }
       const { answer } = exchange;
+      this.log.push(
+        `${Date.now() % 100000} ${answer.kind} ${exchange.status} ${exchange.body.slice(0, 60)} ${this.browser.cookies.get('epush.icepush') ?? ''}`,
+      );
+      if (this.log.length > 8) this.log.shift();
       if (answer.kind === 'notified') {
         for (const n of answer.notifications) if (n.payload !== null) this.payloads.add(n.payload);
       } else if (answer.kind === 'close') {
@@ -83,15 +89,10 @@ describe('ICEpush on three nodes over Redis', () => {
         ]),
       );
     }
+    // deploy/haproxy's template sends listen.icepush where /push/ goes (held, replayed on a 503).
     balancer = await Balancer.start(
       'haproxy',
       nodes.map((node) => node.port),
-      // docs/icepush.md: ICEpush's endpoints go where /push/ goes (held requests, retried on 503).
-      (config) =>
-        config.replace(
-          'use_backend epush_push if { path_beg /push/ }',
-          'use_backend epush_push if { path_beg /push/ } || { path_end .icepush }',
-        ),
     ).catch(async (error: unknown) => {
       await Promise.all(nodes.map((node) => node.stop()));
       await redis.stop();
@@ -192,8 +193,14 @@ describe('ICEpush on three nodes over Redis', () => {
     console.log(
       `icepush failover: ${accepted.length} notifications x ${BROWSERS} browsers; killed ${busiest.id}` +
         ` holding ${busiest.connections} listens; missing ${missing.length}; 5xx seen ${errors};` +
-        ` network errors ${pages.reduce((sum, page) => sum + page.networkErrors, 0)}`,
+        ` network errors ${pages.reduce((sum, page) => sum + page.networkErrors, 0)};` +
+        ` closed ${JSON.stringify(pages.map((page) => page.closed).filter((c) => c !== null))}`,
     );
+    for (const page of pages.filter((p) => accepted.some((a) => !p.payloads.has(a)))) {
+      console.log(
+        `${page.browser.browserId ?? ''} at ${Date.now() % 100000}:\n  ${page.log.join('\n  ')}`,
+      );
+    }
     assert.ok(accepted.length > 20, `only ${accepted.length} notifications accepted`);
     assert.deepEqual(missing.slice(0, 20), []);
     assert.deepEqual(

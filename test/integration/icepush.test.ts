@@ -256,6 +256,16 @@ describe('ICEpush protocol (--icepush), one node', () => {
     assert.equal(last.headers.get('x-connection-reason'), 'push storm occurred');
   });
 
+  test('a busy page, notified at every listen, is not a push storm', async () => {
+    const { browser, pushId } = await browserIn('busy');
+    await browser.listen([pushId], { heartbeat: 1000 });
+    for (let i = 0; i < 35; i++) {
+      await app.notify('busy', `n${i}`);
+      const exchange = await browser.listen([pushId]);
+      assert.equal(exchange.answer.kind, 'notified', `listen ${i}: ${exchange.body}`);
+    }
+  });
+
   test('a portlet namespace before every parameter is taken off', async () => {
     const browser = new IcepushBrowser({ base, namespace: '_portlet_WAR_app_INSTANCE_x_' });
     const pushId = await browser.createPushId();

@@ -151,7 +151,8 @@ export class IcepushListen {
     const windowChanged = state.window !== '' && this.window !== '' && state.window !== this.window;
     // The window holding the connection changed: the old one may have died before passing the
     // last notifications on to the others, so they are read again (with whatever came since).
-    const start = windowChanged && state.notifiedFrom !== '' ? state.notifiedFrom : state.cursor;
+    const resend = windowChanged && state.notifiedFrom !== '';
+    const start = resend ? state.notifiedFrom : state.cursor;
     // No position yet (a new browser, or one that lost its cookies): its push IDs are new, so
     // what was sent to them lately is theirs: read back a little instead of "from now", which
     // would lose a notification sent between a page's render and its first listen.
@@ -220,6 +221,9 @@ export class IcepushListen {
         for (const pushId of ids) notified.push({ pushId, payload: null });
       }
       if (notified.length > 0) {
+        // A page that gets something new at every listen is busy, not in a storm, however fast
+        // it listens again (the original closed such pages too); re-sends still count.
+        if (!resend) this.reply.update({ tightLoops: 0 });
         this.reply.update({
           cursor: answer.cursor,
           notifiedFrom:
