@@ -35,11 +35,13 @@ export class AdminSessions {
     const expires = Number(match[1]);
     const now = Math.floor(nowMs / 1000);
     if (expires <= now || expires > now + ADMIN_SESSION_SECONDS + CLOCK_SKEW_SECONDS) return null;
-    const offered = Buffer.from(match[2] ?? '', 'base64url');
-    if (offered.length !== 32) return null;
+    // The text is compared, not the decoded bytes: the last of 43 base64url characters carries
+    // two unused bits, and a cookie whose MAC differs only there must not pass.
+    const offered = Buffer.from(match[2] ?? '', 'latin1');
     let found: KeyScope | null = null;
     for (const key of this.keys) {
-      if (timingSafeEqual(offered, mac(key.digest, expires))) found ??= key.scope;
+      const expected = Buffer.from(mac(key.digest, expires).toString('base64url'), 'latin1');
+      if (timingSafeEqual(offered, expected)) found ??= key.scope;
     }
     return found;
   }
