@@ -141,6 +141,14 @@ export const FLAGS = {
     defaultValue: () => 600,
     parse: integer(1, 30 * 86400),
   }),
+  presenceGraceSeconds: flag({
+    name: 'presence-grace-seconds',
+    arg: 'S',
+    help: 'a push ID stays "listening" this long after its last listener let go (a re-poll, a tab takeover, a move to another node)',
+    defaultText: '5',
+    defaultValue: () => 5,
+    parse: integer(1, 3600),
+  }),
   retentionSeconds: flag({
     name: 'retention-seconds',
     arg: 'S',

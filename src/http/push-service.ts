@@ -52,6 +52,28 @@ export interface AdminSnapshot {
   readonly backplane: string;
 }
 
+/** `GET /api/push-ids/{pushId}` (docs/protocol.md, "Presence"). */
+export interface PushIdPresence {
+  readonly pushId: PushId;
+  readonly state: 'listening' | 'idle' | 'expired';
+  /** ISO-8601. */
+  readonly since: string;
+  readonly groups: readonly GroupName[];
+}
+
+/** `GET /api/groups/{group}/presence`. */
+export interface GroupPresence {
+  readonly members: number;
+  readonly listening: readonly PushId[];
+}
+
+/** The presence reads; the same answer from every node of the cluster. */
+export interface PresenceService {
+  /** Throws `push_id_not_found` for a push ID never minted. */
+  pushIdPresence(pushId: PushId): Promise<PushIdPresence>;
+  groupPresence(group: GroupName): Promise<GroupPresence>;
+}
+
 /**
  * What the HTTP surface needs from a node: the transports' {@link ListenService} plus the
  * application API, ops and the dashboard. Implemented by EpushNode; the routes validate input
@@ -73,4 +95,6 @@ export interface PushService extends ListenService {
   metricsText(): Promise<{ contentType: string; body: string }>;
   /** The `/admin` dashboard's starting figures (see {@link AdminSnapshot}). */
   adminSnapshot(): Promise<AdminSnapshot>;
+  /** Presence; absent where the node keeps none (the routes then answer 404). */
+  readonly presence?: PresenceService;
 }

@@ -27,6 +27,7 @@ import { DeliveryCanary } from './delivery-canary.js';
 import { Dispatcher } from './dispatcher.js';
 import { requestHandlerOptions, standaloneServerOptions } from './http-settings.js';
 import { NodeFigures } from './node-figures.js';
+import { NodePresence } from './node-presence.js';
 import { PeriodicTasks } from './periodic-tasks.js';
 import { keepPushIdsAlive } from './push-id-keeper.js';
 
@@ -65,6 +66,7 @@ export class EpushNode implements PushService {
   readonly metrics: EpushMetrics;
   /** Every route and the WebSocket upgrade, without a server (the host's, when embedded). */
   readonly http: RequestHandler;
+  readonly presence: NodePresence;
   /** Null when the node does not listen itself (`listen: false`). */
   private readonly server: AcceptLoop | null;
   private readonly websockets: WebSocketTransport;
@@ -113,6 +115,7 @@ export class EpushNode implements PushService {
       servingRss: () => this.servingRss,
     });
     this.metrics = new EpushMetrics(this.figures.metricsSource());
+    this.presence = new NodePresence(this.backplane, this.dispatcher, config, this.tasks);
     this.http = new RequestHandler(
       this,
       { ...requestHandlerOptions(config), ...deps.http },
@@ -246,6 +249,7 @@ export class EpushNode implements PushService {
       // The host's connections cannot be cut: answer held listens (reconnect) so none hangs.
       this.dispatcher.drain();
     }
+    await this.presence.stop();
     await this.backplane.leave(this.config.nodeId).catch(() => undefined);
     await this.backplane.stop();
   }
@@ -376,9 +380,7 @@ export class EpushNode implements PushService {
       throw new EpushError(
         'backplane_unavailable',
         'The backplane is unreachable; try again shortly.',
-        {
-          'retry-after': '1',
-        },
+        { 'retry-after': '1' },
       );
     }
   }

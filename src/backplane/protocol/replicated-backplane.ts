@@ -11,11 +11,16 @@ import type {
   ClusterEventSink,
   ListenerSnapshot,
   NodeInfo,
+  PushIdPresenceView,
 } from '../backplane.js';
 import type { BackplaneDriver, DriverLink, LogEntry } from '../driver.js';
 import { backplaneCall } from './backplane-call.js';
 import { readForListener } from './listener-read.js';
 import { OrderedTail } from './ordered-tail.js';
+import { PresenceProtocol, type Release } from './presence-protocol.js';
+
+/** Presence grace when the options name none. */
+const DEFAULT_PRESENCE_GRACE_MS = 5000;
 
 /** Push IDs expired per batch of driver calls. */
 const EXPIRE_BATCH = 200;
@@ -41,6 +46,9 @@ export class ReplicatedBackplane implements Backplane {
   private started = false;
   private sweeper: NodeJS.Timeout | null = null;
   private sweeping = false;
+  private readonly presence: PresenceProtocol;
+  private presenceSweeper: NodeJS.Timeout | null = null;
+  private presenceSweeping = false;
 
   constructor(
     protected readonly driver: BackplaneDriver,
@@ -53,6 +61,17 @@ export class ReplicatedBackplane implements Backplane {
       () => this.sink,
       () => undefined,
     );
+    this.presence = new PresenceProtocol(driver, {
+      graceMs: options.presenceGraceMs ?? DEFAULT_PRESENCE_GRACE_MS,
+      ttlMs: options.pushIdTtlMs,
+      nodeTimeoutMs: options.nodeTimeoutMs,
+      now: options.now ?? Date.now,
+      ...(options.onPresenceChanges ? { onChanges: options.onPresenceChanges } : {}),
+    });
+  }
+
+  get presenceSupported(): boolean {
+    return this.presence.supported;
   }
 
   /** What the driver reports. */
@@ -92,11 +111,24 @@ export class ReplicatedBackplane implements Backplane {
       void this.sweep().catch(() => undefined);
     }, every);
     this.sweeper.unref();
+    if (this.presence.supported) {
+      // Grace ends and dead holders are written a few times per grace, at most every second.
+      const grace = this.options.presenceGraceMs ?? DEFAULT_PRESENCE_GRACE_MS;
+      this.presenceSweeper = setInterval(
+        () => {
+          void this.sweepPresence();
+        },
+        Math.min(1000, Math.max(100, grace / 5)),
+      );
+      this.presenceSweeper.unref();
+    }
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    if (this.presenceSweeper) clearInterval(this.presenceSweeper);
+    this.presenceSweeper = null;
     this.tail.stop();
     this.sink = null;
     this.started = false;
@@ -175,8 +207,9 @@ export class ReplicatedBackplane implements Backplane {
 
   // --- MembershipStore ----------------------------------------------------------------------
 
-  register(pushIds: readonly PushId[]): Promise<void> {
-    return this.call(() => this.driver.register(pushIds));
+  async register(pushIds: readonly PushId[]): Promise<void> {
+    await this.call(() => this.driver.register(pushIds));
+    await this.call(() => this.presence.minted(pushIds));
   }
 
   touch(pushIds: readonly PushId[]): Promise<PushId[]> {
@@ -229,6 +262,37 @@ export class ReplicatedBackplane implements Backplane {
 
   leave(nodeId: string): Promise<void> {
     return this.call(() => this.driver.forget(nodeId));
+  }
+
+  // --- PresenceStore ------------------------------------------------------------------------
+
+  presenceHolds(
+    nodeId: string,
+    started: readonly PushId[],
+    stopped: readonly Release[],
+  ): Promise<void> {
+    return this.call(() => this.presence.holds(nodeId, started, stopped));
+  }
+
+  presenceOf(pushId: PushId): Promise<PushIdPresenceView | null> {
+    return this.call(() => this.presence.of(pushId));
+  }
+
+  groupPresence(group: GroupName): Promise<{ members: number; listening: PushId[] }> {
+    return this.call(() => this.presence.ofGroup(group));
+  }
+
+  /** Writes grace ends, expiries and dead nodes' holds (see PresenceProtocol.sweep). */
+  async sweepPresence(): Promise<void> {
+    if (!this.up || this.presenceSweeping) return;
+    this.presenceSweeping = true;
+    try {
+      await this.call(() => this.presence.sweep());
+    } catch {
+      // The next round retries; availability is reported by the tail and the canary.
+    } finally {
+      this.presenceSweeping = false;
+    }
   }
 
   // --- upkeep -------------------------------------------------------------------------------
