@@ -6,6 +6,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { runPresenceConformance } from './presence-conformance.js';
 
 let redis: PrivateRedis;
 let prefixCounter = 0;
@@ -27,3 +28,4 @@ const factory: DriverFactory = (options) => {
 
 runBackplaneConformance('redis', factory);
 runRetentionConformance('redis', factory);
+runPresenceConformance('redis', factory);
