@@ -27,3 +27,4 @@ export {
   type PushId,
   type PushIdsWithTokens,
 } from './epush-client.js';
+export type { GroupPresence, PushIdPresence } from './presence-answers.js';

@@ -19,6 +19,7 @@ import {
   startEpush,
   type Api,
   type EpushProcess,
+  type HttpAnswer,
   type ListenAnswer,
 } from '../support/epush-process.js';
 import { Balancer } from '../support/load-balancer.js';
@@ -115,9 +116,10 @@ function pollForever(url: string, pushId: string) {
   let cursor: string | null = null;
   const loop = (async () => {
     while (running) {
-      const answer = await listenRaw<ListenAnswer>(url, { pushIds: [pushId], cursor }).catch(
-        () => null,
-      );
+      const answer: HttpAnswer<ListenAnswer> | null = await listenRaw<ListenAnswer>(url, {
+        pushIds: [pushId],
+        cursor,
+      }).catch(() => null);
       if (answer?.status === 200) cursor = answer.body.cursor;
       else await sleep(100 + Math.random() * 200);
     }
@@ -183,9 +185,12 @@ describe('presence: 3 nodes over Redis behind HAProxy', () => {
     cursor = (await first).body.cursor;
     const watcher = watch(client, [pushId], 30);
     for (let i = 0; i < 100; i++) {
-      const held = listenRaw<ListenAnswer>(balancer.url, { pushIds: [pushId], cursor });
+      const held: Promise<HttpAnswer<ListenAnswer>> = listenRaw<ListenAnswer>(balancer.url, {
+        pushIds: [pushId],
+        cursor,
+      });
       await client.notifyPushId(pushId, { i });
-      const answer = await held;
+      const answer: HttpAnswer<ListenAnswer> = await held;
       assert.equal(answer.status, 200, answer.text);
       cursor = answer.body.cursor;
     }
