@@ -41,6 +41,8 @@ export interface BackplaneOptions {
   readonly nodeTimeoutMs: number;
   /** A push ID stays `listening` this long after its last hold ended (default 5 s). */
   readonly presenceGraceMs?: number;
+  /** Webhooks on: this node's id, the sender of the presence events it decides (see below). */
+  readonly presenceWebhookNode?: string;
   /** Every presence state change, decided once for the cluster (the webhook feed). */
   readonly onPresenceChanges?: (
     pushId: PushId,
@@ -178,6 +180,33 @@ export interface PresenceStore {
   /** Null for a push ID never minted. */
   presenceOf(pushId: PushId): Promise<PushIdPresenceView | null>;
   groupPresence(group: GroupName): Promise<{ members: number; listening: PushId[] }>;
+  /**
+   * Webhooks (with `presenceWebhookNode`): `sink` receives the events this node must send,
+   * each once: the changes it decided, and those of a sender that died unacknowledged.
+   */
+  presenceOutbox(sink: PresenceOutboxSink): void;
+  /** Takes events the receiver acknowledged (or that were given up) out of the outboxes. */
+  presenceAck(acks: readonly PresenceAck[]): Promise<void>;
+}
+
+/** A presence change to send as a webhook event. */
+export interface PresenceEvent {
+  /** Unique per change (kept across a failover of its sender). */
+  readonly id: string;
+  readonly state: 'listening' | 'idle' | 'expired';
+  /** When the state began (ms). */
+  readonly at: number;
+}
+
+export interface PresenceOutboxSink {
+  owned(pushId: PushId, events: readonly PresenceEvent[]): void;
+  /** Events dropped from a full outbox (a receiver failing for a long time). */
+  dropped(count: number): void;
+}
+
+export interface PresenceAck {
+  readonly pushId: PushId;
+  readonly ids: readonly string[];
 }
 
 export interface Backplane

@@ -52,6 +52,9 @@ function boolean(raw: string): boolean {
 
 const BACKPLANE_SCHEMES = ['memory', 'redis:', 'rediss:', 'nats:', 'stomp:'];
 
+/** Shortest webhook secret: HMAC keys shorter than this are guessable offline. */
+export const MIN_WEBHOOK_SECRET_LENGTH = 32;
+
 function flag<T>(spec: FlagSpec<T>): FlagSpec<T> {
   return spec;
 }
@@ -148,6 +151,38 @@ export const FLAGS = {
     defaultText: '5',
     defaultValue: () => 5,
     parse: integer(1, 3600),
+  }),
+  webhookUrl: flag({
+    name: 'webhook-url',
+    arg: 'URL',
+    help: 'POST presence changes (push_id.listening, push_id.idle, push_id.expired) to this http(s) URL, signed with --webhook-secret',
+    defaultText: 'none',
+    defaultValue: () => '',
+    parse: (raw) => {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw new FlagValueError(`is not a URL (got ${JSON.stringify(raw)})`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new FlagValueError(`must be an http:// or https:// URL (got ${JSON.stringify(raw)})`);
+      }
+      return url.toString();
+    },
+  }),
+  webhookSecret: flag({
+    name: 'webhook-secret',
+    arg: 'SECRET',
+    help: `the key of the webhooks' HMAC-SHA256 signature, at least ${MIN_WEBHOOK_SECRET_LENGTH} characters; needs --webhook-url`,
+    defaultText: 'none',
+    defaultValue: () => '',
+    parse: (raw) => {
+      if (raw.length < MIN_WEBHOOK_SECRET_LENGTH) {
+        throw new FlagValueError(`must be at least ${MIN_WEBHOOK_SECRET_LENGTH} characters`);
+      }
+      return raw;
+    },
   }),
   retentionSeconds: flag({
     name: 'retention-seconds',

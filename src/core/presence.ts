@@ -18,6 +18,22 @@ export interface PresenceRecord {
   readonly holders: readonly string[];
   /** When the last holder let go (ms); null while it was never held. */
   readonly releasedAt: number | null;
+  /**
+   * State changes decided but not yet acknowledged by the webhook receiver (empty without
+   * webhooks). Kept in the record, so they outlive the log's retention and the node that
+   * decided them: another node takes them over when `by` dies.
+   */
+  readonly outbox: readonly OutboxEvent[];
+}
+
+/** A webhook event waiting for its receiver's 2xx. */
+export interface OutboxEvent {
+  /** Unique: receivers can dedupe by it across a failover (a new batch, a new delivery id). */
+  readonly id: string;
+  readonly state: PresenceState;
+  readonly at: number;
+  /** The node that sends it. */
+  readonly by: string;
 }
 
 /** A state change decided by a transition: what a webhook reports. */
@@ -42,7 +58,7 @@ export interface PresenceView {
 
 /** A freshly minted push ID: idle since now, held by nobody. */
 export function mintedRecord(now: number): PresenceRecord {
-  return { state: 'idle', since: now, holders: [], releasedAt: null };
+  return { state: 'idle', since: now, holders: [], releasedAt: null, outbox: [] };
 }
 
 /** The moment the last hold ended, counting dead holders as ended at their death. */
@@ -161,6 +177,9 @@ export function encodePresence(record: PresenceRecord): string {
     t: record.since,
     h: record.holders,
     r: record.releasedAt,
+    ...(record.outbox.length > 0
+      ? { o: record.outbox.map((e) => [e.id, e.state, e.at, e.by]) }
+      : {}),
   });
 }
 
@@ -175,11 +194,24 @@ export function decodePresence(text: string): PresenceRecord | null {
     return null;
   }
   if (typeof value !== 'object' || value === null) return null;
-  const { s, t, h, r } = value as Record<string, unknown>;
+  const { s, t, h, r, o } = value as Record<string, unknown>;
   if (typeof s !== 'string' || !STATES.includes(s) || typeof t !== 'number') return null;
   if (!Array.isArray(h) || !h.every((node): node is string => typeof node === 'string')) {
     return null;
   }
   if (r !== null && typeof r !== 'number') return null;
-  return { state: s as PresenceState, since: t, holders: h, releasedAt: r };
+  const outbox: OutboxEvent[] = [];
+  if (o !== undefined) {
+    if (!Array.isArray(o)) return null;
+    for (const item of o as unknown[]) {
+      if (!Array.isArray(item)) return null;
+      const [id, state, at, by] = item as unknown[];
+      if (typeof id !== 'string' || typeof state !== 'string' || !STATES.includes(state)) {
+        return null;
+      }
+      if (typeof at !== 'number' || typeof by !== 'string') return null;
+      outbox.push({ id, state: state as PresenceState, at, by });
+    }
+  }
+  return { state: s as PresenceState, since: t, holders: h, releasedAt: r, outbox };
 }

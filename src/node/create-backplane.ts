@@ -12,6 +12,7 @@ export function backplaneOptions(config: EpushConfig): BackplaneOptions {
     maxLogBytes: config.retentionMaxMb * 1024 * 1024,
     nodeTimeoutMs: config.heartbeatSeconds * 3000,
     presenceGraceMs: config.presenceGraceSeconds * 1000,
+    ...(config.webhookUrl === '' ? {} : { presenceWebhookNode: config.nodeId }),
   };
 }
 

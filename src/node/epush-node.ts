@@ -115,7 +115,7 @@ export class EpushNode implements PushService {
       servingRss: () => this.servingRss,
     });
     this.metrics = new EpushMetrics(this.figures.metricsSource());
-    this.presence = new NodePresence(this.backplane, this.dispatcher, config, this.tasks);
+    this.presence = new NodePresence(this, config);
     this.http = new RequestHandler(
       this,
       { ...requestHandlerOptions(config), ...deps.http },

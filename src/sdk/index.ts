@@ -28,3 +28,10 @@ export {
   type PushIdsWithTokens,
 } from './epush-client.js';
 export type { GroupPresence, PushIdPresence } from './presence-answers.js';
+export {
+  verifyWebhook,
+  WebhookVerificationError,
+  type VerifyWebhookOptions,
+  type WebhookBatch,
+  type WebhookEvent,
+} from './webhook-receiver.js';

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EpushError } from '../../core/errors.js';
 import type { GroupName } from '../../core/group-name.js';
 import {
@@ -9,6 +10,7 @@ import {
   settled,
   withHold,
   withRelease,
+  type OutboxEvent,
   type PresenceChange,
   type PresenceClock,
   type PresenceRecord,
@@ -21,6 +23,8 @@ import type { BackplaneDriver, PresenceDriverMethods, PresenceEntry } from '../d
 const BATCH = 200;
 /** A compare-and-set that keeps losing gives up after this many reads (the sweep retries). */
 const ATTEMPTS = 8;
+/** Unacknowledged webhook events kept per push ID; older ones are dropped (and counted). */
+export const OUTBOX_MAX = 32;
 /** An expired push ID's record is kept this long, so it reports `expired` rather than 404. */
 export const EXPIRED_KEEP_MS = 7 * 86_400_000;
 
@@ -31,6 +35,23 @@ export interface PresenceOptions {
   readonly now: () => number;
   /** Every state change decided here, once for the cluster (the webhook feed). */
   readonly onChanges?: (pushId: PushId, changes: readonly PresenceChange[]) => void;
+  /** Set when webhooks are on: changes go to the record's outbox, sent by `nodeId`. */
+  readonly webhooks?: PresenceWebhooks;
+}
+
+export interface PresenceWebhooks {
+  /** This node: the sender of the events it decides or takes over from a dead node. */
+  readonly nodeId: string;
+  /** Events that became this node's to send (once per event and owner, after the write). */
+  readonly onOwned: (pushId: PushId, events: readonly OutboxEvent[]) => void;
+  /** Events dropped from a full outbox (the receiver has been failing for a long time). */
+  readonly onDropped?: (count: number) => void;
+}
+
+/** Webhook events acknowledged by the receiver, to take out of the outboxes. */
+export interface OutboxAck {
+  readonly pushId: PushId;
+  readonly ids: readonly string[];
 }
 
 /** A node let go of a push ID at `at` (its last listener there ended then). */
@@ -129,6 +150,19 @@ export class PresenceProtocol {
     return { members: members.length, listening };
   }
 
+  /** Takes events the receiver acknowledged out of their records' outboxes. */
+  async ack(acks: readonly OutboxAck[]): Promise<void> {
+    if (!this.supported || acks.length === 0) return;
+    const clock = await this.clock();
+    const ids = new Map(acks.map((ack) => [ack.pushId, new Set(ack.ids)]));
+    await this.update([...ids.keys()], clock, (record, pushId) => {
+      const acked = ids.get(pushId);
+      if (record === null || !record.outbox.some((event) => acked?.has(event.id))) return null;
+      const outbox = record.outbox.filter((event) => !acked?.has(event.id));
+      return { record: { ...record, outbox }, changes: [] };
+    });
+  }
+
   /**
    * Writes down what time decided: records past their due time (grace over, TTL over) and
    * records held by nodes that died. Every node sweeps; the compare-and-set makes a repeat by
@@ -178,21 +212,63 @@ export class PresenceProtocol {
         await Promise.all(
           pending.map(async (pushId) => {
             const entry = entries.get(pushId);
-            const next = change(decodeEntry(entry), pushId);
+            const before = decodeEntry(entry);
+            const next = change(before, pushId);
             if (next === null) return;
+            const record = this.withOutbox(next.record, next.changes, clock);
             const written = await this.driver.presenceWrite(pushId, entry?.version ?? 0, {
-              record: encodePresence(next.record),
-              due: nextDue(next.record, clock),
-              holders: next.record.holders,
-              keepMs: next.record.state === 'expired' ? EXPIRED_KEEP_MS : null,
+              record: encodePresence(record),
+              due: nextDue(record, clock),
+              // The outbox's senders are indexed too: a dead sender's events are found.
+              holders: [...new Set([...record.holders, ...record.outbox.map((e) => e.by)])],
+              keepMs: record.state === 'expired' ? EXPIRED_KEEP_MS : null,
             });
-            if (written === null) lost.push(pushId);
-            else if (next.changes.length > 0) this.options.onChanges?.(pushId, next.changes);
+            if (written === null) {
+              lost.push(pushId);
+              return;
+            }
+            if (next.changes.length > 0) this.options.onChanges?.(pushId, next.changes);
+            this.handOver(pushId, before, record);
           }),
         );
         pending = lost;
       }
     }
+  }
+
+  /**
+   * With webhooks on: the decided changes join the outbox with this node as their sender, a
+   * dead sender's events become this node's, and a full outbox drops its oldest.
+   */
+  private withOutbox(
+    record: PresenceRecord,
+    changes: readonly PresenceChange[],
+    clock: PresenceClock,
+  ): PresenceRecord {
+    const webhooks = this.options.webhooks;
+    if (webhooks === undefined) return record;
+    const me = webhooks.nodeId;
+    let outbox = record.outbox.map((event) =>
+      event.by !== me && clock.deathOf(event.by) !== null ? { ...event, by: me } : event,
+    );
+    for (const change of changes) {
+      outbox.push({ id: randomBytes(9).toString('base64url'), ...change, by: me });
+    }
+    if (outbox.length > OUTBOX_MAX) {
+      webhooks.onDropped?.(outbox.length - OUTBOX_MAX);
+      outbox = outbox.slice(-OUTBOX_MAX);
+    }
+    return { ...record, outbox };
+  }
+
+  /** Hands the events that became this node's with a write to its webhook sender. */
+  private handOver(pushId: PushId, before: PresenceRecord | null, after: PresenceRecord): void {
+    const webhooks = this.options.webhooks;
+    if (webhooks === undefined) return;
+    const me = webhooks.nodeId;
+    const had = new Set(before?.outbox.filter((e) => e.by === me).map((e) => e.id));
+    const owned = after.outbox.filter((event) => event.by === me && !had.has(event.id));
+    if (owned.length > 0) webhooks.onOwned(pushId, owned);
   }
 
   /** The clock of one decision: now, and which holder nodes are dead since when. */

@@ -11,6 +11,8 @@ import type {
   ClusterEventSink,
   ListenerSnapshot,
   NodeInfo,
+  PresenceAck,
+  PresenceOutboxSink,
   PushIdPresenceView,
 } from '../backplane.js';
 import type { BackplaneDriver, DriverLink, LogEntry } from '../driver.js';
@@ -49,6 +51,7 @@ export class ReplicatedBackplane implements Backplane {
   private readonly presence: PresenceProtocol;
   private presenceSweeper: NodeJS.Timeout | null = null;
   private presenceSweeping = false;
+  private outboxSink: PresenceOutboxSink | null = null;
 
   constructor(
     protected readonly driver: BackplaneDriver,
@@ -67,6 +70,19 @@ export class ReplicatedBackplane implements Backplane {
       nodeTimeoutMs: options.nodeTimeoutMs,
       now: options.now ?? Date.now,
       ...(options.onPresenceChanges ? { onChanges: options.onPresenceChanges } : {}),
+      ...(options.presenceWebhookNode === undefined
+        ? {}
+        : {
+            webhooks: {
+              nodeId: options.presenceWebhookNode,
+              onOwned: (pushId, events) => {
+                this.outboxSink?.owned(pushId, events);
+              },
+              onDropped: (count) => {
+                this.outboxSink?.dropped(count);
+              },
+            },
+          }),
     });
   }
 
@@ -280,6 +296,14 @@ export class ReplicatedBackplane implements Backplane {
 
   groupPresence(group: GroupName): Promise<{ members: number; listening: PushId[] }> {
     return this.call(() => this.presence.ofGroup(group));
+  }
+
+  presenceOutbox(sink: PresenceOutboxSink): void {
+    this.outboxSink = sink;
+  }
+
+  presenceAck(acks: readonly PresenceAck[]): Promise<void> {
+    return this.call(() => this.presence.ack(acks));
   }
 
   /** Writes grace ends, expiries and dead nodes' holds (see PresenceProtocol.sweep). */
