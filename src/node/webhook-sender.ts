@@ -6,6 +6,8 @@ import { signWebhook } from '../core/webhook-signature.js';
 
 /** Events per POST. */
 const MAX_BATCH = 100;
+/** A new batch waits this long for more events (changes often come together). */
+const BATCH_WINDOW_MS = 100;
 /** A receiver that has not answered within this is a failed attempt (it is retried). */
 const ATTEMPT_TIMEOUT_MS = 10_000;
 const FIRST_RETRY_MS = 1000;
@@ -88,6 +90,10 @@ export class WebhookSender implements PresenceOutboxSink {
 
   private async run(): Promise<void> {
     while (!this.stopped && (this.current !== null || this.queue.length > 0)) {
+      if (this.current === null && this.queue.length < MAX_BATCH) {
+        await this.sleep(BATCH_WINDOW_MS);
+        if (this.stopped) return;
+      }
       const batch = (this.current ??= this.nextBatch());
       const ok = await this.attempt(batch);
       if (this.stopped) return;
