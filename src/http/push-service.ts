@@ -28,6 +28,8 @@ export interface AdminSample {
     readonly websocket: number;
   };
   readonly listeners: number;
+  /** Push IDs a listener holds on this node (presence: `listening` because of this node). */
+  readonly listening: number;
   readonly openSockets: number;
   /** Notifications accepted by this node's API (the dashboard feed itself is not counted). */
   readonly published: number;

@@ -12,8 +12,13 @@ import { WebhookSender } from './webhook-sender.js';
 
 /** How often the node compares what it holds with what it wrote. */
 const TRACK_EVERY_MS = 250;
-/** Longest a hold that ended waits for its listener to come back before it is written. */
-const MAX_LINGER_MS = 1000;
+/**
+ * How long a hold that ended waits for its listener to come back before it is written: all of
+ * the grace but this much, so the release is written (with the time the hold really ended)
+ * before the grace is over. Browsers that re-poll late (a burst of answers) then cost nothing.
+ */
+const LINGER_MARGIN_MS = 1000;
+const MIN_LINGER_MS = 500;
 
 /** What presence needs from its node. */
 export interface PresenceNode {
@@ -40,7 +45,8 @@ export class NodePresence implements PresenceService {
     config: Pick<EpushConfig, 'nodeId' | 'presenceGraceSeconds' | 'webhookUrl' | 'webhookSecret'>,
   ) {
     this.backplane = node.backplane;
-    const lingerMs = Math.min(MAX_LINGER_MS, (config.presenceGraceSeconds * 1000) / 2);
+    const graceMs = config.presenceGraceSeconds * 1000;
+    const lingerMs = Math.max(Math.min(MIN_LINGER_MS, graceMs / 2), graceMs - LINGER_MARGIN_MS);
     this.tracker = new PresenceTracker(node.backplane, node.dispatcher, config.nodeId, lingerMs);
     this.tasks = new PeriodicTasks(node.log);
     this.tasks.every(TRACK_EVERY_MS, () => this.tracker.tick());
