@@ -22,6 +22,8 @@ export class PresenceTracker {
   private readonly written = new Set<PushId>();
   /** Written push IDs no longer held here, with when their hold ended. */
   private readonly endedAt = new Map<PushId, number>();
+  /** Written push IDs whose listener is parked (answered, its re-poll not here yet), since when. */
+  private readonly parkedAt = new Map<PushId, number>();
   private busy = false;
   /** True once this node's beat is in the directory: before, its holds would read as dead. */
   private announced = false;
@@ -55,6 +57,8 @@ export class PresenceTracker {
       this.source.visitHolds((pushId, parkedAt) => {
         seen.add(pushId);
         // Parked (answered, its re-poll not here yet) for less than the linger: still held.
+        if (parkedAt === null) this.parkedAt.delete(pushId);
+        else if (this.written.has(pushId)) this.parkedAt.set(pushId, parkedAt);
         if (parkedAt === null || now - parkedAt < this.lingerMs) {
           this.endedAt.delete(pushId);
           if (!this.written.has(pushId) && started.length < WRITE_BATCH) started.push(pushId);
@@ -63,7 +67,9 @@ export class PresenceTracker {
         }
       });
       for (const pushId of this.written) {
-        if (!seen.has(pushId) && !this.endedAt.has(pushId)) this.endedAt.set(pushId, now);
+        if (seen.has(pushId) || this.endedAt.has(pushId)) continue;
+        // Gone: a parked listener let go ended when it was answered, any other now.
+        this.endedAt.set(pushId, this.parkedAt.get(pushId) ?? now);
       }
       const stopped: { pushId: PushId; at: number }[] = [];
       for (const [pushId, at] of this.endedAt) {
@@ -77,6 +83,7 @@ export class PresenceTracker {
       for (const { pushId } of stopped) {
         this.written.delete(pushId);
         this.endedAt.delete(pushId);
+        this.parkedAt.delete(pushId);
       }
     } finally {
       this.busy = false;
@@ -96,5 +103,6 @@ export class PresenceTracker {
     }
     this.written.clear();
     this.endedAt.clear();
+    this.parkedAt.clear();
   }
 }
