@@ -42,7 +42,9 @@ function post(url: string, body: unknown, key?: string): Promise<{ status: numbe
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, text });
+      });
     });
     req.on('error', reject);
     req.end(payload);
@@ -89,7 +91,9 @@ const url = await new Promise<string>((resolve, reject) => {
     const match = /epush listening on (http:\/\/\S+)/.exec(out);
     if (match) resolve(match[1]!);
   });
-  node.once('exit', (code) => reject(new Error(`the node exited with ${code}`)));
+  node.once('exit', (code) => {
+    reject(new Error(`the node exited with ${String(code)}`));
+  });
 });
 
 try {

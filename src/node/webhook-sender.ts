@@ -92,11 +92,11 @@ export class WebhookSender implements PresenceOutboxSink {
     while (!this.stopped && (this.current !== null || this.queue.length > 0)) {
       if (this.current === null && this.queue.length < MAX_BATCH) {
         await this.sleep(BATCH_WINDOW_MS);
-        if (this.stopped) return;
+        if (this.isStopped()) return;
       }
       const batch = (this.current ??= this.nextBatch());
       const ok = await this.attempt(batch);
-      if (this.stopped) return;
+      if (this.isStopped()) return;
       if (ok) {
         this.options.count('delivered', batch.items.length);
         this.current = null;
@@ -119,6 +119,11 @@ export class WebhookSender implements PresenceOutboxSink {
       const backoff = Math.min(MAX_RETRY_MS, first * 2 ** (batch.attempts - 1));
       await this.sleep(backoff / 2 + Math.random() * (backoff / 2));
     }
+  }
+
+  /** Read through a call: `stop()` may have run during an await (no narrowing across it). */
+  private isStopped(): boolean {
+    return this.stopped;
   }
 
   private nextBatch(): Batch {

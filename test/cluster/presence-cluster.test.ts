@@ -116,7 +116,7 @@ function pollForever(url: string, pushId: string) {
   let cursor: string | null = null;
   const loop = (async () => {
     while (running) {
-      const answer: HttpAnswer<ListenAnswer> | null = await listenRaw<ListenAnswer>(url, {
+      const answer: HttpAnswer<ListenAnswer> | null = await listenRaw(url, {
         pushIds: [pushId],
         cursor,
       }).catch(() => null);
@@ -180,12 +180,12 @@ describe('presence: 3 nodes over Redis behind HAProxy', () => {
   test('a long-poll listener stays listening across 100 re-polls that move between nodes', async () => {
     const pushId = await client.mintPushId();
     let cursor: string | null = null;
-    const first = listenRaw<ListenAnswer>(balancer.url, { pushIds: [pushId], cursor });
+    const first = listenRaw(balancer.url, { pushIds: [pushId], cursor });
     await waitForState(client, pushId, 'listening', 5000);
     cursor = (await first).body.cursor;
     const watcher = watch(client, [pushId], 30);
     for (let i = 0; i < 100; i++) {
-      const held: Promise<HttpAnswer<ListenAnswer>> = listenRaw<ListenAnswer>(balancer.url, {
+      const held: Promise<HttpAnswer<ListenAnswer>> = listenRaw(balancer.url, {
         pushIds: [pushId],
         cursor,
       });

@@ -90,7 +90,7 @@ describe('presence webhooks on one node', () => {
       assert.equal(receiver.acknowledged.length, 40);
       assert.equal(new Set(receiver.acknowledged.map((e) => e.id)).size, 40);
       assert.equal(
-        await requiredMetric(node.url, 'epush_webhook_events_total{outcome=\"delivered\"}'),
+        await requiredMetric(node.url, 'epush_webhook_events_total{outcome="delivered"}'),
         40,
       );
     } finally {
@@ -119,7 +119,7 @@ describe('presence webhooks on one node', () => {
       );
       assert.equal(retries.at(-1)?.status, 204);
       assert.ok(
-        (await requiredMetric(node.url, 'epush_webhook_events_total{outcome=\"failed\"}')) >= 2,
+        (await requiredMetric(node.url, 'epush_webhook_events_total{outcome="failed"}')) >= 2,
       );
     } finally {
       await node.stop();
