@@ -302,6 +302,7 @@ describe('the /admin dashboard', () => {
       'connections',
       'delivered',
       'listeners',
+      'listening',
       'node',
       'openSockets',
       'published',
