@@ -42,7 +42,11 @@ export class MemoryPresence {
   }
 
   dueUntil(until: number, limit: number): PushId[] {
-    const due = [...this.due].filter(([, at]) => at <= until).sort((a, b) => a[1] - b[1]);
+    // One pass without copying the index (it may hold every minted push ID), then a sort of
+    // the few that are due.
+    const due: [PushId, number][] = [];
+    for (const entry of this.due) if (entry[1] <= until) due.push(entry);
+    due.sort((a, b) => a[1] - b[1]);
     return due.slice(0, limit).map(([pushId]) => pushId);
   }
 
