@@ -8,8 +8,10 @@ import { parseApiKeyEntry } from '../core/api-key-entry.js';
 import { MAX_LISTEN_TOKEN_TTL_SECONDS, MIN_LISTEN_TOKEN_SECRET_LENGTH } from '../core/limits.js';
 import { defaultMaxConnections } from './open-files-limit.js';
 
-/** Thrown by a flag parser; the loader prefixes the flag's name. */
-export class FlagValueError extends Error {}
+import { FlagValueError } from './flag-value-error.js';
+import { PRESENCE_FLAGS } from './presence-flags.js';
+
+export { FlagValueError };
 
 export interface FlagSpec<T> {
   /** Kebab-case name without the dashes, e.g. `hold-seconds`. */
@@ -51,9 +53,6 @@ function boolean(raw: string): boolean {
 }
 
 const BACKPLANE_SCHEMES = ['memory', 'redis:', 'rediss:', 'nats:', 'stomp:'];
-
-/** Shortest webhook secret: HMAC keys shorter than this are guessable offline. */
-export const MIN_WEBHOOK_SECRET_LENGTH = 32;
 
 function flag<T>(spec: FlagSpec<T>): FlagSpec<T> {
   return spec;
@@ -144,46 +143,7 @@ export const FLAGS = {
     defaultValue: () => 600,
     parse: integer(1, 30 * 86400),
   }),
-  presenceGraceSeconds: flag({
-    name: 'presence-grace-seconds',
-    arg: 'S',
-    help: 'a push ID stays "listening" this long after its last listener let go (a re-poll, a tab takeover, a move to another node)',
-    defaultText: '5',
-    defaultValue: () => 5,
-    parse: integer(1, 3600),
-  }),
-  webhookUrl: flag({
-    name: 'webhook-url',
-    arg: 'URL',
-    help: 'POST presence changes (push_id.listening, push_id.idle, push_id.expired) to this http(s) URL, signed with --webhook-secret',
-    defaultText: 'none',
-    defaultValue: () => '',
-    parse: (raw) => {
-      let url: URL;
-      try {
-        url = new URL(raw);
-      } catch {
-        throw new FlagValueError(`is not a URL (got ${JSON.stringify(raw)})`);
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new FlagValueError(`must be an http:// or https:// URL (got ${JSON.stringify(raw)})`);
-      }
-      return url.toString();
-    },
-  }),
-  webhookSecret: flag({
-    name: 'webhook-secret',
-    arg: 'SECRET',
-    help: `the key of the webhooks' HMAC-SHA256 signature, at least ${MIN_WEBHOOK_SECRET_LENGTH} characters; needs --webhook-url`,
-    defaultText: 'none',
-    defaultValue: () => '',
-    parse: (raw) => {
-      if (raw.length < MIN_WEBHOOK_SECRET_LENGTH) {
-        throw new FlagValueError(`must be at least ${MIN_WEBHOOK_SECRET_LENGTH} characters`);
-      }
-      return raw;
-    },
-  }),
+  ...PRESENCE_FLAGS,
   retentionSeconds: flag({
     name: 'retention-seconds',
     arg: 'S',
