@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { header, messages } from '../failover/nchan-cluster.js';
+import { header, messages } from '../peers/nchan-answer.js';
 import { ApiClient, listenRequestText, rawConnect, ResponseParser } from '../lib/http-client.js';
 
 /** Where a listener resumes (epush: the cursor; nchan: Last-Modified and Etag). */

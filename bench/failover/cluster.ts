@@ -1,9 +1,9 @@
 /**
- * What the failover bench needs from a cluster under test: k nodes on loopback ports, a listen
- * protocol, a way to publish one numbered notification, the servers' own count of held
+ * What the failover bench needs from a cluster under test: k nodes on loopback ports, a listener
+ * protocol of bench/peers, a way to publish one numbered notification, the servers' own count of held
  * listeners, and a way to stop one node (SIGKILL, or the server's graceful stop).
  */
-import type { ListenProtocol } from './listeners.js';
+import type { ListenerProtocol } from '../peers/types.js';
 
 export type StopKind = 'kill' | 'graceful';
 
@@ -19,7 +19,10 @@ export interface Cluster {
   /** Versions and settings for the report. */
   readonly description: string;
   readonly ports: readonly number[];
-  readonly protocol: ListenProtocol;
+  /** The bench's listener protocol the pool holds every listener with (long-poll). */
+  readonly protocol: ListenerProtocol;
+  /** The channel (nchan) every listener listens on; epush listens by push ID. */
+  readonly channel: string;
   /** Sets up `n` listeners' identities (epush: push IDs in one group); returns their keys. */
   prepareListeners(n: number): Promise<string[]>;
   /** The request that publishes notification `seq` to every listener. */

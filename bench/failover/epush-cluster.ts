@@ -1,7 +1,7 @@
 /**
  * Three (`nodes`) epush nodes from dist sharing one private redis-server, for the failover bench.
  * Listeners are push IDs in the group `failover`; a publish is a group notify with payload
- * `{"seq": k}`; a listen is `POST /push/listen` with the last cursor.
+ * `{"seq": k}`; a listen is `POST /push/listen` with the last cursor (bench/peers' epush long-poll).
  */
 import { join } from 'node:path';
 import type { WriteStream } from 'node:fs';
@@ -9,7 +9,7 @@ import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { ApiClient } from '../lib/http-client.js';
 import { onStdoutLine, openLog, spawnPinned, stopWithin, type Spawned } from '../lib/processes.js';
 import { getText, type Cluster, type PublishRequest, type StopKind } from './cluster.js';
-import type { ListenAnswer, ListenProtocol, Listener } from './listeners.js';
+import { epushLongPoll } from '../peers/listen-epush-longpoll.js';
 
 const GROUP = 'failover';
 
@@ -28,55 +28,6 @@ interface Node {
   readonly port: number;
   readonly log: WriteStream;
 }
-
-interface EpushBody {
-  notifications?: { id?: string; pushId?: string; payload?: { seq?: number } | null }[];
-  cursor?: string;
-  reconnect?: boolean;
-  reset?: boolean;
-  replaced?: boolean;
-}
-
-export const epushProtocol: ListenProtocol = {
-  request(listener: Listener, hostHeader: string): string {
-    const body = JSON.stringify({
-      pushIds: [listener.key],
-      cursor: listener.position.cursor ?? null,
-    });
-    return (
-      `POST /push/listen HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-    );
-  },
-  answer(listener: Listener, status: number, _head: string, body: Buffer): ListenAnswer {
-    if (status !== 200) {
-      return {
-        seqs: [],
-        ids: null,
-        action: 'move',
-        problem: `HTTP ${status}: ${body.toString('utf8').slice(0, 120)}`,
-      };
-    }
-    const parsed = JSON.parse(body.toString('utf8')) as EpushBody;
-    if (typeof parsed.cursor === 'string') listener.position.cursor = parsed.cursor;
-    const seqs: number[] = [];
-    const ids: (string | null)[] = [];
-    let problem: string | undefined;
-    for (const n of parsed.notifications ?? []) {
-      if (n.pushId !== listener.key) problem = `notification for another push ID ${n.pushId}`;
-      seqs.push(n.payload?.seq ?? -1);
-      ids.push(n.id ?? null);
-    }
-    if (parsed.reset) problem = 'reset: true';
-    else if (parsed.replaced) problem = 'replaced: true';
-    return {
-      seqs,
-      ids,
-      action: parsed.reconnect ? 'move' : 'next',
-      ...(problem === undefined ? {} : { problem }),
-    };
-  },
-};
 
 function startNode(options: EpushOptions, redisUrl: string, index: number): Promise<Node> {
   const logPath = join(options.logDir, `${options.runId}-epush-node${index}.log`);
@@ -126,7 +77,8 @@ function startNode(options: EpushOptions, redisUrl: string, index: number): Prom
 
 export class EpushCluster implements Cluster {
   readonly target = 'epush';
-  readonly protocol = epushProtocol;
+  readonly protocol = epushLongPoll;
+  readonly channel = GROUP;
   readonly logs: string[];
 
   private constructor(

@@ -23,7 +23,7 @@ import {
   type PublishRequest,
   type StopKind,
 } from './cluster.js';
-import type { ListenAnswer, ListenProtocol, Listener } from './listeners.js';
+import { nchanLongPoll } from '../peers/listen-nchan.js';
 
 const CHANNEL = 'failover';
 const NGINX = '/usr/sbin/nginx';
@@ -43,61 +43,6 @@ interface Instance {
   /** Worker pids, read after start (a SIGKILL of the master alone leaves them serving). */
   workers: number[];
 }
-
-export function header(head: string, name: string): string | null {
-  const match = new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, 'i').exec(head);
-  return match ? (match[1] ?? '').trim() : null;
-}
-
-function seqOf(part: string): number {
-  return (JSON.parse(part) as { seq?: number }).seq ?? -1;
-}
-
-/** The message bodies of a multipart/mixed answer (or the one body of a plain answer). */
-export function messages(head: string, body: Buffer): string[] {
-  const type = header(head, 'content-type') ?? '';
-  const boundary = /boundary=([^;\s]+)/.exec(type)?.[1];
-  const text = body.toString('utf8');
-  if (!type.startsWith('multipart/') || boundary === undefined) return [text];
-  const out: string[] = [];
-  for (const part of text.split(`--${boundary}`)) {
-    if (part.startsWith('--') || part.trim() === '') continue;
-    const start = part.indexOf('\r\n\r\n');
-    if (start === -1) continue;
-    out.push(part.slice(start + 4).replace(/\r\n$/, ''));
-  }
-  return out;
-}
-
-export const nchanProtocol: ListenProtocol = {
-  request(listener: Listener, hostHeader: string): string {
-    const { lastModified, etag } = listener.position;
-    const resume =
-      lastModified === undefined
-        ? ''
-        : `If-Modified-Since: ${lastModified}\r\nIf-None-Match: ${etag ?? '0'}\r\n`;
-    return `GET /sub/${CHANNEL} HTTP/1.1\r\nHost: ${hostHeader}\r\n${resume}\r\n`;
-  },
-  answer(listener: Listener, status: number, head: string, body: Buffer): ListenAnswer {
-    if (status === 408 || status === 304) return { seqs: [], ids: null, action: 'next' };
-    // A graceful stop (SIGQUIT) answers held subscribers 410 Gone with Connection: close.
-    if (status === 410) return { seqs: [], ids: null, action: 'move' };
-    if (status !== 200) {
-      return {
-        seqs: [],
-        ids: null,
-        action: 'move',
-        problem: `HTTP ${status}: ${body.toString('utf8').slice(0, 120)}`,
-      };
-    }
-    const lastModified = header(head, 'last-modified');
-    const etag = header(head, 'etag');
-    if (lastModified !== null) listener.position.lastModified = lastModified;
-    if (etag !== null) listener.position.etag = etag;
-    const seqs = messages(head, body).map(seqOf);
-    return { seqs, ids: null, action: 'next' };
-  },
-};
 
 async function startInstance(
   options: NchanOptions,
@@ -142,7 +87,8 @@ async function startInstance(
 
 export class NchanCluster implements Cluster {
   readonly target = 'nchan';
-  readonly protocol = nchanProtocol;
+  readonly protocol = nchanLongPoll;
+  readonly channel = CHANNEL;
   readonly logs: string[] = [];
 
   private constructor(

@@ -1,5 +1,5 @@
 /**
- * One load generator of the held-max scenario (bench/held-max/scenario.ts starts G of them, each
+ * One load generator of the held-max scenario (bench/held-max/run-target.ts starts G of them, each
  * with `ulimit -n 20000`). It holds its share of the listeners as raw keep-alive sockets from its
  * own source addresses, at most --concurrency connects in flight, and re-polls after each answer
  * like a browser (the bench's one listener pool, bench/peers/listener-pool.ts). It talks to the scenario by JSON lines: progress and delivery reports on

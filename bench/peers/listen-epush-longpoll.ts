@@ -11,12 +11,25 @@ import type { ListenerContext, ListenerEvents, ListenerProtocol } from './types.
 const CURSOR = /^[a-z0-9]{1,24}-[0-9a-z]{1,11}$/;
 
 interface EpushAnswer {
-  readonly notifications?: readonly { readonly pushId?: unknown; readonly payload?: unknown }[];
+  readonly notifications?: readonly {
+    readonly id?: unknown;
+    readonly pushId?: unknown;
+    readonly payload?: unknown;
+  }[];
   readonly cursor?: unknown;
   readonly expired?: unknown;
   readonly reconnect?: boolean;
   readonly replaced?: boolean;
   readonly reset?: boolean;
+}
+
+/** What one epush answer delivered, and whether it ends this listen (`reconnect`, `replaced`). */
+export interface EpushPayloads {
+  readonly payloads: string[];
+  /** The notifications' ids, index-aligned with `payloads` (null when absent). */
+  readonly ids: (string | null)[];
+  readonly reconnect: boolean;
+  readonly ended: boolean;
 }
 
 /**
@@ -30,7 +43,7 @@ export function parseEpushAnswer(
   text: string,
   context: ListenerContext,
   events: ListenerEvents,
-): { payloads: string[]; ended: boolean } | null {
+): EpushPayloads | null {
   let answer: EpushAnswer;
   try {
     const parsed: unknown = JSON.parse(text);
@@ -51,14 +64,17 @@ export function parseEpushAnswer(
   if (answer.reset === true) events.noted('resetAnswers');
   if (Array.isArray(answer.expired) && answer.expired.length > 0) events.noted('expiredAnswers');
   const payloads: string[] = [];
+  const ids: (string | null)[] = [];
   for (const n of answer.notifications ?? []) {
     if (n.pushId !== context.identity) {
       events.failed('wrong-push-id', String(n.pushId));
       return null;
     }
     payloads.push(typeof n.payload === 'string' ? n.payload : JSON.stringify(n.payload));
+    ids.push(typeof n.id === 'string' ? n.id : null);
   }
-  return { payloads, ended: answer.reconnect === true || answer.replaced === true };
+  const reconnect = answer.reconnect === true;
+  return { payloads, ids, reconnect, ended: reconnect || answer.replaced === true };
 }
 
 /** The listener's last cursor, or null for "from now" (its first listen). */
@@ -79,7 +95,10 @@ export const epushLongPoll: ListenerProtocol = {
       (status, body) => {
         if (status !== 200) return 'refused';
         const answer = parseEpushAnswer(body.toString('utf8'), context, events);
-        return answer === null ? 'stop' : answer.payloads;
+        if (answer === null) return 'stop';
+        const { payloads, ids } = answer;
+        // `reconnect`: this node is going away; a pool that moves listeners takes it elsewhere.
+        return answer.reconnect ? { payloads, ids, away: 'reconnect' } : { payloads, ids };
       },
     );
   },

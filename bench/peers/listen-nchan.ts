@@ -2,13 +2,13 @@
  * nchan long-poll (`GET /sub/<channel>`): re-polled at once after each answer with
  * `If-Modified-Since: <Last-Modified>` and `If-None-Match: <Etag>` of the previous message, the
  * resume token nchan needs (without it messages between polls are missed or
- * repeated). A subscriber timeout is a 408, answered by a plain re-poll.
+ * repeated). A subscriber timeout is a 408, answered by a plain re-poll. A multipart answer
+ * (`nchan_longpoll_multipart_response on`) delivers each of its messages. A 410 (a graceful
+ * stop) is a refusal: retried here, or taken elsewhere by a pool that moves listeners.
  */
 import { longPollLoop } from './long-poll-loop.js';
+import { header, messages } from './nchan-answer.js';
 import type { ListenerProtocol } from './types.js';
-
-const LAST_MODIFIED = /\r\nlast-modified:[ \t]*([^\r]+)/i;
-const ETAG = /\r\netag:[ \t]*([^\r]+)/i;
 
 export const nchanLongPoll: ListenerProtocol = {
   name: 'nchan long-poll',
@@ -27,11 +27,11 @@ export const nchanLongPoll: ListenerProtocol = {
     };
     return longPollLoop(context, events, write, request, (status, body, head) => {
       if (status === 200) {
-        const lastModified = LAST_MODIFIED.exec(head)?.[1]?.trim();
-        const etag = ETAG.exec(head)?.[1]?.trim();
-        if (lastModified !== undefined) resume.set('last-modified', lastModified);
-        if (etag !== undefined) resume.set('etag', etag);
-        return [body.toString('utf8')];
+        const lastModified = header(head, 'last-modified');
+        const etag = header(head, 'etag');
+        if (lastModified !== null) resume.set('last-modified', lastModified);
+        if (etag !== null) resume.set('etag', etag);
+        return messages(head, body);
       }
       return status === 408 || status === 304 ? [] : 'refused';
     });

@@ -2,17 +2,23 @@
  * N listeners of one target, each on its own raw keep-alive socket, spread over source addresses
  * (127.0.0.1..127.0.0.K), held through the target's listener protocol: the one pool of every
  * bench generator that holds listeners (side-by-side, publish-throughput, longpoll-fanout and
- * stream-fanout, held-max). It connects them (bounded in flight and, when the peer needs it,
- * paced), counts how many are armed and for how long, reconnects a closed one after a back-off
- * (resuming from its last resume token), and reports every answer's payloads by listener index.
- * What a delivery means (which notification, its latency) is the scenario's business.
+ * stream-fanout, held-max, failover). It connects them (bounded in flight and, when the peer
+ * needs it, paced), counts how many are armed and for how long, reconnects a closed one after a
+ * back-off (resuming from its last resume token), and reports every answer's payloads by
+ * listener index. What a delivery means (which notification, its latency) is the scenario's.
+ *
+ * With `moves` (the failover bench), listeners are spread over several targets and move: a
+ * listener whose connection fails, whose poll goes unanswered too long, or whom the server sends
+ * away (`reconnect`, a refusal) reconnects at once or after a failure back-off to the next
+ * target of its own list, and listens on from its resume token there.
  */
-import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { rawConnect } from '../lib/http-client.js';
 import { sleep } from '../lib/stats.js';
 import { HOST } from './stack.js';
-import type { ListenerProtocol, ListenerWire, LoadHints } from './types.js';
+import { Listener, type PoolOptions, type PoolStats } from './pool-listener.js';
+
+export type { MoveOptions, PoolMove, PoolOptions, PoolStats } from './pool-listener.js';
 
 const SLOT_MS = 10_000;
 
@@ -21,78 +27,28 @@ export function loopbackSources(k: number): string[] {
   return Array.from({ length: k }, (_, i) => `127.0.0.${1 + i}`);
 }
 
-export interface PoolOptions {
-  readonly host?: string;
-  readonly port: number;
-  readonly channel: string;
-  readonly protocol: ListenerProtocol;
-  readonly hints: LoadHints;
-  /** One per listener, from PeerStack.prepareListeners. */
-  readonly identities: readonly string[];
-  /** Source addresses; listener i connects from sources[i mod length]. */
-  readonly sources: readonly string[];
-  /** A long-poll re-polls this long after a delivery (default 0: at once, like a browser). */
-  readonly repollDelayMs?: number;
-  /** Back-off before the `attempt`-th retry (default: from the hints, half to 1.5× jittered). */
-  readonly backoffMs?: (attempt: number) => number;
-  /** Connects in flight that are not armed yet. */
-  readonly concurrency: number;
-  /** Times a closed listener is reopened before it gives up. */
-  readonly maxReconnects: number;
-  readonly onDelivered: (index: number, payloads: readonly string[]) => void;
-  readonly onError: (kind: string, detail: string) => void;
-  readonly count: (name: string) => void;
-}
-
-class Listener {
-  socket: Socket | null = null;
-  wire: ListenerWire | null = null;
-  armed = false;
-  /** performance.now() when it was last armed. */
-  armedAt = 0;
-  everArmed = false;
-  gaveUp = false;
-  /** The protocol's resume token, kept across reconnects. */
-  readonly resume = new Map<string, string>();
-  /** Called once, when the listener is first armed or gives up (frees a connect slot). */
-  settled: (() => void) | null = null;
-  reconnects = 0;
-
-  constructor(
-    readonly index: number,
-    readonly identity: string,
-    readonly localAddress: string,
-  ) {}
-}
-
-/** How the pool's listeners stand, for progress lines and results. */
-export interface PoolStats {
-  /** Sockets open now (connected). */
-  readonly open: number;
-  /** Listeners armed at least once. */
-  readonly everArmed: number;
-  /** Armed now. */
-  readonly armed: number;
-  /** Armed for at least `heldAfterMs` now (the server holds the request). */
-  readonly held: number;
-  /** Gave up after `maxReconnects`. */
-  readonly failed: number;
-}
-
 export class ListenerPool {
   armed = 0;
   private openSockets = 0;
   private closedAfterStop = 0;
   private stopped = false;
+  private sweeper: NodeJS.Timeout | null = null;
   private readonly listeners: Listener[];
 
   constructor(private readonly options: PoolOptions) {
-    const { sources } = options;
+    const { sources, port, targets } = options;
     if (sources.length === 0) throw new Error('a listener pool needs at least one source address');
-    this.listeners = options.identities.map(
-      (identity, i) => new Listener(i, identity, sources[i % sources.length]!),
-    );
+    this.listeners = options.identities.map((identity, i) => {
+      const ports = targets?.(i) ?? (port === undefined ? [] : [port]);
+      if (ports.length === 0) throw new Error(`listener ${i} has no target port`);
+      return new Listener(i, identity, sources[i % sources.length]!, ports);
+    });
     if (options.backoffMs) this.backoffMs = options.backoffMs;
+  }
+
+  /** The port listener `index` is on now (or connecting to). */
+  portOf(index: number): number {
+    return this.listeners[index]?.port ?? 0;
   }
 
   get size(): number {
@@ -129,6 +85,18 @@ export class ListenerPool {
    * run's time is up). Resolves once the last one is opened, not armed.
    */
   async connectAll(check: () => void): Promise<void> {
+    const timeoutMs = this.options.moves?.requestTimeoutMs;
+    if (timeoutMs !== undefined && this.sweeper === null) {
+      this.sweeper = setInterval(() => {
+        const now = performance.now();
+        for (const l of this.listeners) {
+          if (l.waitingSince > 0 && now - l.waitingSince > timeoutMs) {
+            this.moveNow(l.index, 'timeout', `no answer in ${timeoutMs} ms`);
+          }
+        }
+      }, 500);
+      this.sweeper.unref();
+    }
     const rate = this.options.hints.connectRatePerSec;
     const start = performance.now();
     let inFlight = 0;
@@ -157,7 +125,23 @@ export class ListenerPool {
   /** Stops re-polling and reconnecting; the server is then stopped and closes the sockets. */
   stop(): void {
     this.stopped = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     for (const listener of this.listeners) listener.wire?.stop();
+  }
+
+  /**
+   * Closes listener `index`'s connection and, with `moves`, opens one to its next target (at
+   * once or after the failure back-off). Without `moves` it reconnects to the same target.
+   */
+  moveNow(index: number, reason: string, detail: string): void {
+    const listener = this.listeners[index];
+    const socket = listener?.socket;
+    if (this.stopped || !listener || !socket || socket.destroyed) return;
+    listener.leaving = { reason, detail };
+    listener.waitingSince = 0;
+    listener.wire?.stop();
+    socket.destroy();
   }
 
   /** Destroys every socket at once (the run is over or aborted). */
@@ -211,9 +195,10 @@ export class ListenerPool {
     let failed = false;
     let connected = false;
     const host = options.host ?? HOST;
+    const port = listener.port;
     const socket = rawConnect({
       host,
-      port: options.port,
+      port,
       localAddress: listener.localAddress,
       onData: (chunk) => {
         try {
@@ -229,7 +214,7 @@ export class ListenerPool {
     };
     const wire = options.protocol.open(
       {
-        hostHeader: `${host}:${options.port}`,
+        hostHeader: `${host}:${port}`,
         channel: options.channel,
         identity: listener.identity,
         backoffMs: this.backoffMs,
@@ -238,13 +223,23 @@ export class ListenerPool {
       },
       {
         armed: () => {
+          listener.waitingSince = performance.now();
           this.setArmed(listener, true);
+          options.onListen?.(listener.index);
         },
         answered: () => {
+          listener.waitingSince = 0;
           this.setArmed(listener, false);
+          options.onAnswer?.(listener.index);
         },
-        delivered: (payloads) => {
-          options.onDelivered(listener.index, payloads);
+        delivered: (payloads, ids) => {
+          listener.failures = 0;
+          options.onDelivered(listener.index, payloads, ids);
+        },
+        sentAway: (kind, detail) => {
+          if (options.moves === undefined || this.stopped) return false;
+          this.moveNow(listener.index, kind, detail);
+          return true;
         },
         retried: (kind, detail) => {
           // At shutdown a peer may refuse the last polls (nchan answers 410): not a run error.
@@ -254,6 +249,7 @@ export class ListenerPool {
           if (failed) return;
           failed = true;
           if (!this.stopped) options.onError(kind, detail);
+          listener.leaving ??= { reason: kind, detail };
           socket.destroy();
         },
         noted: (name) => {
@@ -264,26 +260,29 @@ export class ListenerPool {
     );
     listener.socket = socket;
     listener.wire = wire;
+    listener.leaving = null;
+    listener.waitingSince = performance.now();
     socket.once('connect', () => {
       connected = true;
       this.openSockets += 1;
       wire.start();
     });
     socket.on('error', (failure) => {
-      if (!this.stopped) {
-        options.onError(
-          `socket:${(failure as NodeJS.ErrnoException).code ?? 'error'}`,
-          failure.message,
-        );
-      }
+      const code = `socket:${(failure as NodeJS.ErrnoException).code ?? 'error'}`;
+      listener.leaving ??= { reason: code, detail: failure.message };
+      // With moves, a failed connection is what the scenario measures, not a run error.
+      if (!this.stopped && options.moves === undefined) options.onError(code, failure.message);
     });
     socket.once('close', () => {
       if (connected) this.openSockets -= 1;
+      listener.waitingSince = 0;
       this.setArmed(listener, false);
       if (this.stopped) {
         this.closedAfterStop += 1;
         return;
       }
+      const leaving = listener.leaving ?? { reason: 'closed', detail: 'closed by the server' };
+      listener.leaving = null;
       if (listener.reconnects >= options.maxReconnects) {
         listener.gaveUp = true;
         options.onError('gave-up', `listener closed ${listener.reconnects + 1} times`);
@@ -292,9 +291,27 @@ export class ListenerPool {
       }
       listener.reconnects += 1;
       options.count('reconnects');
-      setTimeout(() => {
-        if (!this.stopped) this.open(listener);
-      }, this.backoffMs(listener.reconnects));
+      this.reopen(listener, leaving);
     });
+  }
+
+  /** Opens `listener` again after its connection closed: elsewhere and sooner with `moves`. */
+  private reopen(listener: Listener, leaving: { reason: string; detail: string }): void {
+    const { moves } = this.options;
+    let delay = this.backoffMs(listener.reconnects);
+    if (moves) {
+      const from = listener.port;
+      listener.slot += 1;
+      this.options.onMoved?.(listener.index, { from, to: listener.port, ...leaving });
+      delay = moves.delayMs(listener.failures);
+      listener.failures += 1;
+      if (delay <= 0) {
+        this.open(listener);
+        return;
+      }
+    }
+    setTimeout(() => {
+      if (!this.stopped) this.open(listener);
+    }, delay);
   }
 }

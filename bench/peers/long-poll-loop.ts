@@ -1,13 +1,22 @@
 /**
  * The re-poll loop every long-poll protocol of the bench shares: write the request, count it
  * armed, parse each answer, re-poll at once after an empty answer, `repollDelayMs` after a
- * delivery, and after a back-off when refused.
+ * delivery, and after a back-off when refused. A refusal, or an answer that sends the listener
+ * away, is offered to the pool first (`sentAway`): a pool that moves its listeners takes it over.
  */
 import { ResponseParser } from '../lib/http-client.js';
 import type { ListenerContext, ListenerEvents, ListenerWire } from './types.js';
 
-/** What one answer came to: the payloads it delivered, a refusal to retry, or the end. */
-export type LongPollOutcome = readonly string[] | 'refused' | 'stop';
+/** An answer that delivered: its payloads, their ids, and `away` when it also sent it away. */
+export interface LongPollAnswer {
+  readonly payloads: readonly string[];
+  readonly ids?: readonly (string | null)[];
+  /** Why the server sent the listener away (e.g. an epush `reconnect: true`). */
+  readonly away?: string;
+}
+
+/** What one answer came to: what it delivered, a refusal to retry, or the end. */
+export type LongPollOutcome = readonly string[] | LongPollAnswer | 'refused' | 'stop';
 
 export function longPollLoop(
   context: ListenerContext,
@@ -30,15 +39,27 @@ export function longPollLoop(
     const outcome = answer(status, body, head);
     if (outcome === 'stop') return;
     if (outcome === 'refused') {
+      const kind = `status:${status}`;
+      const detail = body.toString('utf8', 0, 120);
+      if (events.sentAway(kind, detail)) {
+        stopped = true;
+        return;
+      }
       refusals += 1;
-      events.retried(`status:${status}`, body.toString('utf8', 0, 120));
+      events.retried(kind, detail);
       setTimeout(poll, context.backoffMs(refusals));
       return;
     }
     refusals = 0;
-    events.delivered(outcome);
-    if (outcome.length > 0 && context.repollDelayMs > 0) setTimeout(poll, context.repollDelayMs);
-    else poll();
+    const delivered: LongPollAnswer = 'payloads' in outcome ? outcome : { payloads: outcome };
+    events.delivered(delivered.payloads, delivered.ids);
+    if (delivered.away !== undefined && events.sentAway('reconnect', delivered.away)) {
+      stopped = true;
+      return;
+    }
+    if (delivered.payloads.length > 0 && context.repollDelayMs > 0) {
+      setTimeout(poll, context.repollDelayMs);
+    } else poll();
   });
   return {
     start: poll,

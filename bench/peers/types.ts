@@ -98,8 +98,19 @@ export interface ListenerEvents {
   readonly armed: () => void;
   /** A long-poll answer arrived: not armed until the re-poll is written. */
   readonly answered: () => void;
-  /** The payloads one answer delivered (possibly none: hold expiry, handshake steps). */
-  readonly delivered: (payloads: readonly string[]) => void;
+  /**
+   * The payloads one answer delivered (possibly none: hold expiry, handshake steps), and their
+   * notification ids, index-aligned, when the protocol has them (epush).
+   */
+  readonly delivered: (payloads: readonly string[], ids?: readonly (string | null)[]) => void;
+  /**
+   * The server sent the listener away: an epush `reconnect` answer (kind `reconnect`), or a
+   * refusal the protocol would otherwise retry here (kind `status:<code>`, e.g. nchan's 410 at a
+   * graceful stop). True: the pool moves the listener now (closes this connection and opens one
+   * to its next target) and the protocol stops on this socket. False: carry on as before
+   * (re-poll, or retry after the back-off); a pool without moves always answers false.
+   */
+  readonly sentAway: (kind: string, detail: string) => boolean;
   /** A refusal the protocol retries by itself after a back-off (e.g. pushpin's 502). */
   readonly retried: (kind: string, detail: string) => void;
   /** A failure the listener cannot recover from on this socket: the generator closes it. */

@@ -14,7 +14,15 @@ import type { ClusterEvent, NotificationDraft, NotificationEvent } from '../core
 import type { GroupName } from '../core/group-name.js';
 import type { Delivery } from '../core/listen-answer.js';
 import type { NotificationId } from '../core/events.js';
+import type { NotifyOptions } from '../core/idempotency.js';
 import type { PushId } from '../core/push-id.js';
+import type { StampedDraft } from './driver.js';
+import type { HistoryPage, HistoryTarget } from '../core/history.js';
+
+/** What `publishOnce` did: published the notification, or found the key's first call. */
+export type PublishOnceOutcome =
+  | { readonly kind: 'published'; readonly event: NotificationEvent }
+  | { readonly kind: 'repeat'; readonly id: NotificationId };
 
 /** What a backplane promises; the node prints it at start-up and docs/backplanes.md tabulates it. */
 export interface BackplaneGuarantees {
@@ -54,8 +62,16 @@ export interface BackplaneOptions {
 
 /** What a broker-side notify path (the JMS ingress) publishes through: the node's own notify. */
 export interface NotifyTarget {
-  notifyGroup(group: GroupName, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
-  notifyPushId(pushId: PushId, payloadJson: string, id?: NotificationId): Promise<NotificationId>;
+  notifyGroup(
+    group: GroupName,
+    payloadJson: string,
+    options?: NotifyOptions,
+  ): Promise<NotificationId>;
+  notifyPushId(
+    pushId: PushId,
+    payloadJson: string,
+    options?: NotifyOptions,
+  ): Promise<NotificationId>;
 }
 
 /** Receives the cluster's events on this node. */
@@ -109,6 +125,17 @@ export interface EventLogStore {
    * durably as `guarantees` says: an API that answered 202 must be able to rely on it.
    */
   publish(draft: NotificationDraft): Promise<NotificationEvent>;
+  /**
+   * Publishes a notification stamped with an idempotency key, unless the key was used within
+   * retention on any node: then nothing is published and the first call's id is returned. The
+   * same key with another fingerprint throws EpushError `idempotency_conflict` (409).
+   */
+  publishOnce(draft: StampedDraft): Promise<PublishOnceOutcome>;
+  /**
+   * The notification history of a group or a push ID within retention (see HistoryTarget);
+   * throws EpushError `push_id_not_found` for a push ID the cluster does not know.
+   */
+  history(target: HistoryTarget, since: CursorPosition | null, limit: number): Promise<HistoryPage>;
   /** The cursor meaning "from now": the current head. */
   head(): Promise<{ cursor: Cursor; seq: number }>;
   /**

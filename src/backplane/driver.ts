@@ -8,7 +8,13 @@
  * Every method that talks to the vendor may reject with any error: the protocol turns it into
  * `backplane_unavailable` (503) and bounds it by a timeout, so a driver never needs to.
  */
-import type { ClusterEvent, EventDraft } from '../core/events.js';
+import type {
+  ClusterEvent,
+  EventDraft,
+  NotificationDraft,
+  NotificationId,
+} from '../core/events.js';
+import type { IdempotencyStamp } from '../core/idempotency.js';
 import type { GroupName } from '../core/group-name.js';
 import type { MembershipHistory } from '../core/membership-history.js';
 import type { PushId } from '../core/push-id.js';
@@ -47,6 +53,20 @@ export type ChangeOutcome =
   | { readonly kind: 'appended'; readonly seq: number }
   | { readonly kind: 'unchanged' }
   | { readonly kind: 'not-live' };
+
+/** What an idempotent append found: the notification it appended, or the one that had the key. */
+export type AppendOnceOutcome =
+  | { readonly kind: 'appended'; readonly seq: number }
+  | { readonly kind: 'seen'; readonly record: IdempotencyRecord };
+
+/** A notification draft published with an Idempotency-Key. */
+export type StampedDraft = NotificationDraft & { readonly idem: IdempotencyStamp };
+
+/** The first notification published with an idempotency key (see `appendOnce`). */
+export interface IdempotencyRecord {
+  readonly id: NotificationId;
+  readonly fingerprint: string;
+}
 
 /** What a driver reports to the protocol above it. */
 export interface DriverLink {
@@ -95,6 +115,13 @@ export interface BackplaneDriver extends Partial<PresenceDriverMethods> {
    * `guarantees` says. Seqs are gap-free and every node's tail receives the entry.
    */
   append(draft: EventDraft): Promise<number>;
+  /**
+   * Appends a notification that carries an idempotency stamp (`draft.idem`) unless a
+   * notification with the same key was appended within `retentionMs`: then nothing is appended
+   * and the first one's record is returned. Check and append are ONE atomic step with respect
+   * to every node (a script, the broker's duplicate detection, the sequencer).
+   */
+  appendOnce(draft: StampedDraft, retentionMs: number): Promise<AppendOnceOutcome>;
   /** Entries `first..last` (inclusive) in seq order; shorter or with holes where trimmed. */
   read(first: number, last: number): Promise<LogEntry[]>;
   /** Drops entries older than the retention window. */

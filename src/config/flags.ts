@@ -7,56 +7,12 @@ import { hostname } from 'node:os';
 import { parseApiKeyEntry } from '../core/api-key-entry.js';
 import { MAX_LISTEN_TOKEN_TTL_SECONDS, MIN_LISTEN_TOKEN_SECRET_LENGTH } from '../core/limits.js';
 import { defaultMaxConnections } from './open-files-limit.js';
-
-import { FlagValueError } from './flag-value-error.js';
+import { boolean, flag, FlagValueError, integer, list, type FlagSpec } from './flag-spec.js';
+import { ICEPUSH_FLAGS } from './icepush-flags.js';
 import { PRESENCE_FLAGS } from './presence-flags.js';
-
-export { FlagValueError };
-
-export interface FlagSpec<T> {
-  /** Kebab-case name without the dashes, e.g. `hold-seconds`. */
-  readonly name: string;
-  /** `value` placeholder for --help; absent for booleans. */
-  readonly arg?: string;
-  readonly help: string;
-  /** Shown in --help and the docs. */
-  readonly defaultText: string;
-  readonly defaultValue: () => T;
-  readonly parse: (raw: string) => T;
-  readonly boolean?: true;
-}
-
-function integer(min: number, max: number): (raw: string) => number {
-  return (raw) => {
-    const value = Number(raw);
-    if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new FlagValueError(
-        `must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`,
-      );
-    }
-    return value;
-  };
-}
-
-function list(raw: string): string[] {
-  return raw
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-}
-
-function boolean(raw: string): boolean {
-  const value = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on', ''].includes(value)) return true;
-  if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  throw new FlagValueError(`must be true or false (got ${JSON.stringify(raw)})`);
-}
+export { FlagValueError, type FlagSpec } from './flag-spec.js';
 
 const BACKPLANE_SCHEMES = ['memory', 'redis:', 'rediss:', 'nats:', 'stomp:'];
-
-function flag<T>(spec: FlagSpec<T>): FlagSpec<T> {
-  return spec;
-}
 
 export const FLAGS = {
   host: flag({
@@ -371,6 +327,7 @@ export const FLAGS = {
       return raw;
     },
   }),
+  ...ICEPUSH_FLAGS,
 } as const;
 
 export type FlagKey = keyof typeof FLAGS;

@@ -2,8 +2,7 @@
  * The flags of presence and its webhooks (docs/protocol.md, docs/webhooks.md), part of the one
  * flags table (flags.ts spreads them into FLAGS, where --help, env names and the docs read them).
  */
-import { FlagValueError } from './flag-value-error.js';
-import type { FlagSpec } from './flags.js';
+import { FlagValueError, integer, type FlagSpec } from './flag-spec.js';
 
 /** Shortest webhook secret: HMAC keys shorter than this are guessable offline. */
 export const MIN_WEBHOOK_SECRET_LENGTH = 32;
@@ -15,13 +14,7 @@ export const PRESENCE_FLAGS = {
     help: 'a push ID stays "listening" this long after its last listener let go (a re-poll, a tab takeover, a move to another node)',
     defaultText: '5',
     defaultValue: () => 5,
-    parse: (raw: string): number => {
-      const value = Number(raw);
-      if (!/^\s*\d+\s*$/.test(raw) || value < 1 || value > 3600) {
-        throw new FlagValueError(`must be an integer from 1 to 3600 (got ${JSON.stringify(raw)})`);
-      }
-      return value;
-    },
+    parse: integer(1, 3600),
   },
   webhookUrl: {
     name: 'webhook-url',

@@ -1,4 +1,5 @@
 import type { GroupName } from './group-name.js';
+import type { IdempotencyStamp } from './idempotency.js';
 import type { PushId } from './push-id.js';
 
 declare const notificationIdBrand: unique symbol;
@@ -20,6 +21,8 @@ export interface NotificationEvent {
   readonly payloadJson: string;
   /** Milliseconds since the epoch, on the publishing node's clock. */
   readonly publishedAt: number;
+  /** Set when published with an Idempotency-Key (see core/idempotency.ts). */
+  readonly idem?: IdempotencyStamp;
 }
 
 /** A push ID joined or left a group; it takes effect for notifications after `seq`. */

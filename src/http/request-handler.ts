@@ -9,12 +9,14 @@ import { WebSocketTransport } from '../transports/websocket.js';
 import { ListenStormGuard, type ListenStormOptions } from './abuse-limits.js';
 import { ApiKeyAuth } from './auth.js';
 import { CorsPolicy } from './cors.js';
+import { IcepushEndpoints, type IcepushOptions } from './icepush/icepush-endpoints.js';
 import { ListenTokens, type ListenTokenOptions } from './listen-tokens.js';
 import type { PushService } from './push-service.js';
 import { sendError } from './respond.js';
 import { Router, type RouteHandler } from './router.js';
 import { registerAdminRoutes } from './routes/admin-routes.js';
 import { registerApiRoutes } from './routes/api-routes.js';
+import { registerHistoryRoutes } from './routes/history-routes.js';
 import { registerClientAssetRoutes } from './routes/client-asset-routes.js';
 import { registerPresenceRoutes } from './routes/presence-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
@@ -53,6 +55,8 @@ export interface RequestHandlerOptions {
    * `--listen-token-ttl`); off without secrets.
    */
   readonly listenTokens?: Omit<ListenTokenOptions, 'now'>;
+  /** `--icepush`: ICEpush's browser protocol on every path ending in its endpoints' names. */
+  readonly icepush?: Omit<IcepushOptions, 'maxPayloadBytes'> | null;
 }
 
 const PARSE_BASE = 'http://epush.invalid';
@@ -89,6 +93,8 @@ export class RequestHandler {
   /** Listen-storm detection, shared with the accept loop; null when off. */
   readonly listenStorm: ListenStormGuard | null;
   private readonly router = new Router();
+  /** ICEpush's endpoints; null without `--icepush`. */
+  private readonly icepush: IcepushEndpoints | null;
 
   constructor(
     readonly service: PushService,
@@ -118,6 +124,7 @@ export class RequestHandler {
       );
     if ((options.serveApi ?? true) && service.presence)
       registerPresenceRoutes(this.router, service.presence, this.auth);
+    if (options.serveApi ?? true) registerHistoryRoutes(this.router, service, this.auth);
     // The dashboard authenticates like the API: without either, /admin is the host's path.
     if (options.serveApi ?? true)
       registerAdminRoutes(this.router, service, this.auth, this.basePath);
@@ -129,6 +136,13 @@ export class RequestHandler {
       this.listenTokens,
       this.listenStorm,
     );
+    this.icepush =
+      options.icepush === undefined || options.icepush === null
+        ? null
+        : new IcepushEndpoints(service, this.auth, {
+            ...options.icepush,
+            maxPayloadBytes: options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES,
+          });
     registerOpsRoutes(this.router, service);
     registerClientAssetRoutes(this.router, options.corsOrigins);
     this.websockets = new WebSocketTransport(service, this.cors, this.rejections, {
@@ -141,7 +155,7 @@ export class RequestHandler {
   /** Whether a route of epush has this request's path (under `basePath`), whatever the method. */
   owns(req: IncomingMessage): boolean {
     const path = this.localPath(parseTarget(rawUrlOf(req)));
-    return path !== null && this.router.has(path);
+    return path !== null && (this.router.has(path) || this.isIcepush(path));
   }
 
   /**
@@ -153,6 +167,17 @@ export class RequestHandler {
     const url = parseTarget(rawUrlOf(req));
     const path = this.localPath(url);
     if (url === null || path === null) return false;
+    const { icepush } = this;
+    if (icepush !== null && this.isIcepush(path)) {
+      const requestId = requestIdOf(req);
+      res.setHeader('x-request-id', requestId);
+      this.run(req, res, path, requestId, () => icepush.serve(req, res, url)).catch(
+        (error: unknown) => {
+          this.log.error({ err: error, url: req.url, requestId }, 'request failed');
+        },
+      );
+      return true;
+    }
     let found: { handler: RouteHandler; params: string[] } | null;
     try {
       found = this.router.find(req.method ?? 'GET', path);
@@ -200,6 +225,10 @@ export class RequestHandler {
     if (this.localPath(parseTarget(req.url ?? '/')) !== '/push/ws') return false;
     this.websockets.accept(req, socket, head);
     return true;
+  }
+
+  private isIcepush(path: string): boolean {
+    return this.icepush !== null && IcepushEndpoints.owns(path);
   }
 
   /** The path inside epush, or null when the target is not under `basePath`. */

@@ -2,11 +2,13 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { JmsNotifyConnection } from '../backplane/stomp/jms-notify-connection.js';
 import type { Backplane, NodeInfo } from '../backplane/backplane.js';
+import type { HistoryPage, HistoryTarget } from '../core/history.js';
 import type { EpushConfig } from '../config/flags.js';
 import type { Cursor, CursorPosition } from '../core/cursor.js';
 import { EpushError } from '../core/errors.js';
 import type { NotificationId } from '../core/events.js';
 import type { GroupName } from '../core/group-name.js';
+import type { NotifyOptions } from '../core/idempotency.js';
 import { NotificationIdSource } from '../core/notification-id.js';
 import { mintPushIds, type PushId } from '../core/push-id.js';
 import type { AcceptLoop } from '../http/accept-loop.js';
@@ -28,6 +30,7 @@ import { Dispatcher } from './dispatcher.js';
 import { requestHandlerOptions, standaloneServerOptions } from './http-settings.js';
 import { NodeFigures } from './node-figures.js';
 import { NodePresence } from './node-presence.js';
+import { NotifyPublisher } from './notify-publisher.js';
 import { PeriodicTasks } from './periodic-tasks.js';
 import { keepPushIdsAlive } from './push-id-keeper.js';
 
@@ -71,6 +74,7 @@ export class EpushNode implements PushService {
   private readonly server: AcceptLoop | null;
   private readonly websockets: WebSocketTransport;
   private readonly ids = new NotificationIdSource();
+  private readonly notifier: NotifyPublisher;
   private readonly startedAt = new Date().toISOString();
   private readonly tasks: PeriodicTasks;
   private stopped = false;
@@ -116,6 +120,9 @@ export class EpushNode implements PushService {
     });
     this.metrics = new EpushMetrics(this.figures.metricsSource());
     this.presence = new NodePresence(this, config);
+    this.notifier = new NotifyPublisher(this.backplane, this.ids, (target) => {
+      this.metrics.published.inc({ target });
+    });
     this.http = new RequestHandler(
       this,
       { ...requestHandlerOptions(config), ...deps.http },
@@ -278,46 +285,31 @@ export class EpushNode implements PushService {
     return this.backplane.members(group);
   }
 
-  async notifyGroup(
+  notifyGroup(
     group: GroupName,
     payloadJson: string,
-    id: NotificationId = this.ids.next(),
+    options?: NotifyOptions,
   ): Promise<NotificationId> {
     this.requireBackplane();
-    const event = await this.backplane.publish({
-      type: 'notification',
-      id,
-      group,
-      pushId: null,
-      payloadJson,
-      publishedAt: Date.now(),
-    });
-    this.metrics.published.inc({ target: 'group' });
-    return event.id;
+    return this.notifier.notify({ kind: 'group', group }, payloadJson, options);
   }
 
-  async notifyPushId(
+  notifyPushId(
     pushId: PushId,
     payloadJson: string,
-    id: NotificationId = this.ids.next(),
+    options?: NotifyOptions,
   ): Promise<NotificationId> {
     this.requireBackplane();
-    if (!(await this.backplane.isLive(pushId))) {
-      throw new EpushError(
-        'push_id_not_found',
-        `Push ID ${pushId} is unknown or expired; nobody can listen on it.`,
-      );
-    }
-    const event = await this.backplane.publish({
-      type: 'notification',
-      id,
-      group: null,
-      pushId,
-      payloadJson,
-      publishedAt: Date.now(),
-    });
-    this.metrics.published.inc({ target: 'push-id' });
-    return event.id;
+    return this.notifier.notify({ kind: 'push-id', pushId }, payloadJson, options);
+  }
+
+  history(
+    target: HistoryTarget,
+    since: CursorPosition | null,
+    limit: number,
+  ): Promise<HistoryPage> {
+    this.requireBackplane();
+    return this.backplane.history(target, since, limit);
   }
 
   async clusterNodes(): Promise<NodeInfo[]> {

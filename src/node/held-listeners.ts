@@ -217,7 +217,8 @@ export class HeldListeners {
   }
 
   private rearm(listener: WaitingListener): void {
-    this.holds.arm(listener, this.options.now() + this.options.holdMs);
+    const holdMs = listener.connection.holdMs ?? this.options.holdMs;
+    this.holds.arm(listener, this.options.now() + holdMs);
   }
 }
 

@@ -16,6 +16,13 @@ export function requestHandlerOptions(config: EpushConfig): RequestHandlerOption
       intervalMs: config.listenStormIntervalMs,
       backoffMs: config.listenStormBackoffMs,
     },
+    icepush: config.icepush
+      ? {
+          openApi: config.icepushOpenApi,
+          heartbeatMs: config.icepushHeartbeatSeconds * 1000,
+          stormBackoffMs: config.icepushStormBackoffMs,
+        }
+      : null,
     listenTokens: {
       secrets: config.listenTokenSecret,
       required: config.requireListenTokens,

@@ -15,6 +15,8 @@ export interface CallSpec {
   /** Below the node's base path, already encoded. */
   readonly path: string;
   readonly body?: string;
+  /** Extra request headers (the notify's Idempotency-Key). */
+  readonly headers?: Readonly<Record<string, string>>;
   /** Safe to send again when the request may have reached the server. */
   readonly repeatable: boolean;
 }
@@ -179,6 +181,7 @@ export class ClusterCaller {
       authorization: `Bearer ${this.apiKey}`,
       accept: 'application/json',
       'user-agent': 'epush-sdk',
+      ...spec.headers,
     };
     if (spec.body !== undefined) headers['content-type'] = 'application/json';
     let status: number;
@@ -222,8 +225,11 @@ export class ClusterCaller {
             `${spec.method} ${spec.path} answered HTTP ${status} without an epush error body.`,
             { status, retryAfterMs },
           );
-    // 503 (backplane unavailable, draining) and 429 (rate limited): the server did not act.
-    return { ok: false, error, retry: status === 503 || status === 429 };
+    // 503 (backplane unavailable, draining) and 429 (rate limited): the server did not act. A
+    // balancer's 502 / 504: the node may have acted, so only what is safe to repeat is retried.
+    const retry =
+      status === 503 || status === 429 || (spec.repeatable && (status === 502 || status === 504));
+    return { ok: false, error, retry };
   }
 
   private failure(spec: CallSpec, error: unknown): AttemptOutcome {

@@ -6,10 +6,10 @@
  * - 503 and 429 are retried for every call: the server answered that it did not do the work.
  * - A failure before the request left this process (connection refused, DNS failure, connect
  *   timeout) is retried for every call: the server never saw it.
- * - Any other network failure or a timeout is retried only for calls that can safely run twice:
- *   PUT / DELETE / GET, and createPushIds (a lost answer only wastes fresh push IDs, which
- *   expire unheld after the server's push-id-ttl). A notify is NOT retried then: the server may
- *   already have published it, and a second publish would be delivered twice under a new id.
+ * - Any other network failure, a timeout, or a balancer's 502 / 504 is retried only for calls
+ *   that can safely run twice: PUT / DELETE / GET, createPushIds (a lost answer only wastes
+ *   fresh push IDs, which expire unheld after the server's push-id-ttl), and notify, which
+ *   always carries an Idempotency-Key (idempotent-calls.ts): the server publishes it once.
  *
  * This module imports only pure validators and types from src/core: no server I/O.
  */
@@ -40,6 +40,21 @@ import {
   type GroupPresence,
   type PushIdPresence,
 } from './presence-answers.js';
+import {
+  idempotencyKeyOf,
+  idempotentNotify,
+  readHistory,
+  type HistoryOptions,
+  type HistoryResult,
+  type NotifyOptions,
+} from './idempotent-calls.js';
+
+export type {
+  HistoryNotification,
+  HistoryOptions,
+  HistoryResult,
+  NotifyOptions,
+} from './idempotent-calls.js';
 
 export {
   EpushClientError,
@@ -241,20 +256,37 @@ export class EpushApiClient {
   }
 
   /**
-   * `POST /api/groups/{group}/notify`. NOT idempotent: retried on 503 / 429 and when the
-   * connection failed before the request was sent, never once the server may have received it
-   * (a broken connection or a timeout then fails the call with `network_error` / `timeout`;
-   * retrying could deliver the notification twice).
+   * `POST /api/groups/{group}/notify` with an `Idempotency-Key` (yours, or a random one): retried
+   * like a GET, also when the answer was lost, and published once (docs/sdk.md).
    */
-  async notifyGroup(group: string, payload?: unknown): Promise<NotifyResult> {
+  async notifyGroup(
+    group: string,
+    payload?: unknown,
+    options?: NotifyOptions,
+  ): Promise<NotifyResult> {
     const path = `/api/groups/${encodeURIComponent(groupArg(group))}/notify`;
-    return this.notify(path, notifyBody(payload));
+    return idempotentNotify(this.caller, path, notifyBody(payload), idempotencyKeyOf(options));
   }
 
-  /** `POST /api/push-ids/{pushId}/notify`. Retried like {@link notifyGroup}: never twice. */
-  async notifyPushId(pushId: string, payload?: unknown): Promise<NotifyResult> {
+  /** `POST /api/push-ids/{pushId}/notify`, retried like {@link notifyGroup}: published once. */
+  async notifyPushId(
+    pushId: string,
+    payload?: unknown,
+    options?: NotifyOptions,
+  ): Promise<NotifyResult> {
     const path = `/api/push-ids/${pushIdArg(pushId)}/notify`;
-    return this.notify(path, notifyBody(payload));
+    return idempotentNotify(this.caller, path, notifyBody(payload), idempotencyKeyOf(options));
+  }
+
+  /** `GET /api/groups/{group}/notifications`: the group's notifications within retention. */
+  groupHistory(group: string, options?: HistoryOptions): Promise<HistoryResult> {
+    const path = `/api/groups/${encodeURIComponent(groupArg(group))}/notifications`;
+    return readHistory(this.caller, path, options);
+  }
+
+  /** `GET /api/push-ids/{pushId}/notifications`: direct ones and those of its groups. */
+  pushIdHistory(pushId: string, options?: HistoryOptions): Promise<HistoryResult> {
+    return readHistory(this.caller, `/api/push-ids/${pushIdArg(pushId)}/notifications`, options);
   }
 
   /**
@@ -318,20 +350,6 @@ export class EpushApiClient {
   }
 
   // --- internals -----------------------------------------------------------------------------
-
-  private async notify(path: string, body: string | undefined): Promise<NotifyResult> {
-    const answer = await this.caller.call({
-      method: 'POST',
-      path,
-      ...(body === undefined ? {} : { body }),
-      repeatable: false,
-    });
-    const id = isRecord(answer) ? answer.id : undefined;
-    if (typeof id !== 'string' || id === '') {
-      throw unexpected(`POST ${path} did not answer {"id": "..."}.`);
-    }
-    return { id: id as NotificationId };
-  }
 
   private async notifyOne(item: unknown): Promise<NotifyManyResult> {
     try {

@@ -30,6 +30,11 @@ export interface ListenerConnection {
   readonly closed: boolean;
   /** Registers the single callback run when the peer goes away before an answer. */
   onClose(callback: () => void): void;
+  /**
+   * How long this connection is held before an empty answer, when it is not the node's
+   * `--hold-seconds` (an ICEpush listen is held for the page's own heartbeat).
+   */
+  readonly holdMs?: number;
 }
 
 /** Open listener connections per transport, for `epush_connections` and `/api/cluster`. */

@@ -44,11 +44,6 @@ interface Broker {
 interface Vendor {
   readonly name: string;
   readonly start: () => Promise<Broker>;
-  /**
-   * Why the "dead for good" case is known not to heal every time (reported as a todo, still run
-   * and still asserted, so a fix shows up as passing).
-   */
-  readonly knownIssue?: string;
 }
 
 const VENDORS: readonly Vendor[] = [
@@ -76,10 +71,6 @@ const VENDORS: readonly Vendor[] = [
   },
   {
     name: 'STOMP (ActiveMQ)',
-    knownIssue:
-      'the node drops and replaces its dead link in about 5 s, but ActiveMQ 5.17 keeps the ' +
-      "dead sequencer's link (and the exclusive append queue it consumes) open for minutes in " +
-      'most runs (15 of 19): its read check passes although nothing arrives; see docs/operations.md',
     start: async () => {
       const broker = await PrivateActiveMq.start();
       const auth = `${encodeURIComponent(broker.user)}:${encodeURIComponent(broker.password)}`;
@@ -267,100 +258,96 @@ for (const vendor of VENDORS) {
       );
     });
 
-    test(
-      'connections that die for good are replaced: red within 10 s, green within 15 s, no notify past its timeout, nothing answered 202 lost',
-      vendor.knownIssue === undefined ? {} : { todo: vendor.knownIssue },
-      async () => {
-        const [n1, n2] = nodes as [EpushProcess, EpushProcess];
-        await until('both nodes are ready', bothReady, 30_000);
-        const pushId = (
-          await request<{ pushIds: string[] }>('POST', `${n1.url}/api/push-ids`, {
-            headers: { authorization: `Bearer ${KEY}` },
-          })
-        ).body.pushIds[0]!;
-        const from = await headCursor(n2.url);
-        const publisher = new Publisher(nodes, pushId);
-        await sleep(500);
+    test('connections that die for good are replaced: red within 10 s, green within 15 s, no notify past its timeout, nothing answered 202 lost', async () => {
+      const [n1, n2] = nodes as [EpushProcess, EpushProcess];
+      await until('both nodes are ready', bothReady, 30_000);
+      const pushId = (
+        await request<{ pushIds: string[] }>('POST', `${n1.url}/api/push-ids`, {
+          headers: { authorization: `Bearer ${KEY}` },
+        })
+      ).body.pushIds[0]!;
+      const from = await headCursor(n2.url);
+      const publisher = new Publisher(nodes, pushId);
+      await sleep(500);
 
-        const killedAt = Date.now();
-        const killed = proxy.killExistingSilently();
-        const redMs = await eachRed();
-        const greenMs = await until('both nodes are ready again', bothReady, 15_000).catch(
-          async (error: unknown) => {
-            await publisher.stop();
-            console.log(
-              `silent-death ${JSON.stringify({
-                backplane: vendor.name,
-                fault: 'dead for good, new connections pass',
-                connectionsKilled: killed,
-                redAfterMs: redMs,
-                greenAfterKillMs: null,
-                slowestNotifyMs: publisher.slowestMs,
-                accepted: publisher.accepted.length,
-                refused: Object.fromEntries(publisher.refused),
-              })}`,
-            );
-            throw error;
-          },
-        );
-        const healedAt = Date.now();
-        const healedMs = healedAt - killedAt;
-        await sleep(1000);
-        await publisher.stop();
-        const accepted = publisher.accepted;
+      const killedAt = Date.now();
+      const killed = proxy.killExistingSilently();
+      const redMs = await eachRed();
+      const greenMs = await until('both nodes are ready again', bothReady, 15_000).catch(
+        async (error: unknown) => {
+          await publisher.stop();
+          console.log(
+            `silent-death ${JSON.stringify({
+              backplane: vendor.name,
+              fault: 'dead for good, new connections pass',
+              connectionsKilled: killed,
+              redAfterMs: redMs,
+              greenAfterKillMs: null,
+              slowestNotifyMs: publisher.slowestMs,
+              accepted: publisher.accepted.length,
+              refused: Object.fromEntries(publisher.refused),
+            })}`,
+          );
+          throw error;
+        },
+      );
+      const healedAt = Date.now();
+      const healedMs = healedAt - killedAt;
+      await sleep(1000);
+      await publisher.stop();
+      const accepted = publisher.accepted;
 
-        // Every 202 is in the log: a listen from the first cursor on either node gets them all.
-        const onN2 = await collect(n2, pushId, from, accepted);
-        const onN1 = await collect(n1, pushId, from, accepted);
-        const lost = accepted.filter((id) => !onN2.received.has(id) || !onN1.received.has(id));
+      // Every 202 is in the log: a listen from the first cursor on either node gets them all.
+      const onN2 = await collect(n2, pushId, from, accepted);
+      const onN1 = await collect(n1, pushId, from, accepted);
+      const lost = accepted.filter((id) => !onN2.received.has(id) || !onN1.received.has(id));
 
-        // The live fan-out works again: a listener held on n2 is woken by a notify through n1.
-        const held = listen(n2.url, [pushId], onN2.cursor, { signal: AbortSignal.timeout(8000) });
-        await until('the listen is held on n2', async () => (await listeners(n2)) >= 1);
-        const sentAt = Date.now();
-        const id = (
-          await request<{ id: string }>('POST', `${n1.url}/api/push-ids/${pushId}/notify`, {
-            headers: { authorization: `Bearer ${KEY}` },
-          })
-        ).body.id;
-        const woken = await held;
-        const crossNodeMs = Date.now() - sentAt;
+      // The live fan-out works again: a listener held on n2 is woken by a notify through n1.
+      const held = listen(n2.url, [pushId], onN2.cursor, { signal: AbortSignal.timeout(8000) });
+      await until('the listen is held on n2', async () => (await listeners(n2)) >= 1);
+      const sentAt = Date.now();
+      const id = (
+        await request<{ id: string }>('POST', `${n1.url}/api/push-ids/${pushId}/notify`, {
+          headers: { authorization: `Bearer ${KEY}` },
+        })
+      ).body.id;
+      const woken = await held;
+      const crossNodeMs = Date.now() - sentAt;
 
-        console.log(
-          `silent-death ${JSON.stringify({
-            backplane: vendor.name,
-            fault: 'dead for good, new connections pass',
-            connectionsKilled: killed,
-            redAfterMs: redMs,
-            greenAfterKillMs: healedMs,
-            greenAfterRedMs: greenMs,
-            slowestNotifyMs: publisher.slowestMs,
-            accepted: accepted.length,
-            refused: Object.fromEntries(publisher.refused),
-            lost: lost.length,
-            crossNodeMs,
-            newConnections: proxy.openConnections,
-          })}`,
-        );
-        assert.ok(killed >= 2, `the nodes' connections were killed (${killed})`);
-        assert.ok(redMs <= 10_000, `red after ${redMs} ms`);
-        assert.ok(healedMs <= 15_000, `green again ${healedMs} ms after the connections died`);
-        assert.ok(
-          publisher.slowestMs <= NOTIFY_LIMIT_MS,
-          `a notify call took ${publisher.slowestMs} ms`,
-        );
-        assert.deepEqual(lost, [], 'every notification answered 202 is delivered on both nodes');
-        assert.ok(
-          publisher.acceptedAt.some((at) => at < killedAt) &&
-            publisher.acceptedAt.some((at) => at > healedAt),
-          'notifications were accepted before and after the fault',
-        );
-        assert.deepEqual(
-          woken.notifications.map((n) => n.id),
-          [id],
-          'the listener held on n2 is woken by the notification published on n1',
-        );
-      },
-    );
+      console.log(
+        `silent-death ${JSON.stringify({
+          backplane: vendor.name,
+          fault: 'dead for good, new connections pass',
+          connectionsKilled: killed,
+          redAfterMs: redMs,
+          greenAfterKillMs: healedMs,
+          greenAfterRedMs: greenMs,
+          slowestNotifyMs: publisher.slowestMs,
+          accepted: accepted.length,
+          refused: Object.fromEntries(publisher.refused),
+          lost: lost.length,
+          crossNodeMs,
+          newConnections: proxy.openConnections,
+        })}`,
+      );
+      assert.ok(killed >= 2, `the nodes' connections were killed (${killed})`);
+      assert.ok(redMs <= 10_000, `red after ${redMs} ms`);
+      assert.ok(healedMs <= 15_000, `green again ${healedMs} ms after the connections died`);
+      assert.ok(
+        publisher.slowestMs <= NOTIFY_LIMIT_MS,
+        `a notify call took ${publisher.slowestMs} ms`,
+      );
+      assert.deepEqual(lost, [], 'every notification answered 202 is delivered on both nodes');
+      assert.ok(
+        publisher.acceptedAt.some((at) => at < killedAt) &&
+          publisher.acceptedAt.some((at) => at > healedAt),
+        'notifications were accepted before and after the fault',
+      );
+      assert.deepEqual(
+        woken.notifications.map((n) => n.id),
+        [id],
+        'the listener held on n2 is woken by the notification published on n1',
+      );
+    });
   });
 }

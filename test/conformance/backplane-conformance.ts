@@ -12,7 +12,7 @@ import type {
   BackplaneOptions,
   ClusterEventSink,
 } from '../../src/backplane/backplane.js';
-import type { BackplaneDriver } from '../../src/backplane/driver.js';
+import type { BackplaneDriver, StampedDraft } from '../../src/backplane/driver.js';
 import { ReplicatedBackplane } from '../../src/backplane/protocol/replicated-backplane.js';
 import { STAYS_PER_GROUP } from '../../src/core/membership-history.js';
 import { TappedDriver } from './tapped-driver.js';
@@ -107,6 +107,19 @@ function draft(group: GroupName | null, pushId: PushId | null, payload: unknown 
     payloadJson: JSON.stringify(payload),
     publishedAt: Date.now(),
   };
+}
+
+function uniqueKey(): string {
+  counter += 1;
+  return `idem-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function stamped(
+  notification: ReturnType<typeof draft>,
+  key: string,
+  fingerprint: string,
+): StampedDraft {
+  return { ...notification, idem: { key, fingerprint } };
 }
 
 function position(cursor: string): CursorPosition {
@@ -381,6 +394,131 @@ export function runBackplaneConformance(name: string, factory: DriverFactory): v
       }
     });
 
+    test('idempotent publish: the same key twice on two nodes appends once and answers the first id', async () => {
+      const [id] = await freshIds(pair.a, 1);
+      const key = uniqueKey();
+      const first = await pair.a.publishOnce(stamped(draft(null, id!, { n: 1 }), key, 'fp-1'));
+      assert.equal(first.kind, 'published');
+      const before = await pair.a.head();
+      const again = await pair.b.publishOnce(stamped(draft(null, id!, { n: 1 }), key, 'fp-1'));
+      const third = await pair.a.publishOnce(stamped(draft(null, id!, { n: 1 }), key, 'fp-1'));
+      const firstId = first.kind === 'published' ? first.event.id : '';
+      assert.deepEqual(again, { kind: 'repeat', id: firstId });
+      assert.deepEqual(third, { kind: 'repeat', id: firstId });
+      assert.equal((await pair.b.head()).seq, before.seq, 'nothing more was appended');
+      const read = await pair.b.readForListener(position(before.cursor), [id!], 100);
+      assert.equal(read.kind === 'read' ? read.deliveries.length : -1, 0);
+    });
+
+    test('idempotent publish: the same key with another fingerprint is a conflict', async () => {
+      const key = uniqueKey();
+      const group = uniqueGroup();
+      await pair.a.publishOnce(stamped(draft(group, null, 'a'), key, 'fp-a'));
+      await assert.rejects(
+        pair.b.publishOnce(stamped(draft(group, null, 'b'), key, 'fp-b')),
+        (error: unknown) => error instanceof EpushError && error.code === 'idempotency_conflict',
+      );
+      // Another key is another notification.
+      const other = await pair.b.publishOnce(stamped(draft(group, null, 'b'), uniqueKey(), 'fp-b'));
+      assert.equal(other.kind, 'published');
+    });
+
+    test('idempotent publish: two nodes racing the same key append exactly once', async () => {
+      const group = uniqueGroup();
+      const before = await pair.a.head();
+      for (let round = 0; round < 5; round++) {
+        const key = uniqueKey();
+        const outcomes = await Promise.all(
+          [pair.a, pair.b, pair.a, pair.b].map((node) =>
+            node.publishOnce(stamped(draft(group, null, round), key, `fp-${round}`)),
+          ),
+        );
+        const published = outcomes.filter((o) => o.kind === 'published');
+        assert.equal(published.length, 1, `round ${round}: exactly one append`);
+        const ids = new Set(outcomes.map((o) => (o.kind === 'published' ? o.event.id : o.id)));
+        assert.equal(ids.size, 1, `round ${round}: every caller got the first id`);
+      }
+      assert.equal((await pair.b.head()).seq, before.seq + 5);
+    });
+
+    test('history of a group: its group notifications, oldest first, the most recent without since, a cursor that continues', async () => {
+      const group = uniqueGroup();
+      const start = await pair.a.head();
+      const sent: NotificationEvent[] = [];
+      for (let n = 0; n < 3; n++) sent.push(await pair.a.publish(draft(group, null, { n })));
+      await pair.a.publish(draft(uniqueGroup(), null, 'elsewhere'));
+      const all = await pair.b.history({ kind: 'group', group }, null, 100);
+      assert.equal(all.reset, false);
+      assert.deepEqual(
+        all.items.map((i) => [i.event.id, i.pushId, i.event.group, i.event.payloadJson]),
+        sent.map((e) => [e.id, null, group, e.payloadJson]),
+      );
+      const recent = await pair.a.history({ kind: 'group', group }, null, 2);
+      assert.deepEqual(
+        recent.items.map((i) => i.event.id),
+        sent.slice(1).map((e) => e.id),
+        'the most recent 2, oldest first',
+      );
+      const first = await pair.b.history({ kind: 'group', group }, position(start.cursor), 2);
+      assert.deepEqual(
+        first.items.map((i) => i.event.id),
+        sent.slice(0, 2).map((e) => e.id),
+      );
+      const next = await pair.a.history({ kind: 'group', group }, position(first.cursor), 2);
+      assert.deepEqual(
+        next.items.map((i) => i.event.id),
+        [sent[2]!.id],
+      );
+      const end = await pair.b.history({ kind: 'group', group }, position(next.cursor), 2);
+      assert.deepEqual(end.items, []);
+      const later = await pair.a.publish(draft(group, null, 'later'));
+      const after = await pair.b.history({ kind: 'group', group }, position(end.cursor), 10);
+      assert.deepEqual(
+        after.items.map((i) => i.event.id),
+        [later.id],
+      );
+    });
+
+    test('history of a push ID: its direct notifications and those of groups it was a member of', async () => {
+      const group = uniqueGroup();
+      const [id, other] = await freshIds(pair.a, 2);
+      const start = await pair.a.head();
+      await pair.a.publish(draft(group, null, 'before it joined'));
+      await pair.a.addMember(group, id!);
+      const g = await pair.b.publish(draft(group, null, 'while a member'));
+      const d = await pair.a.publish(draft(null, id!, 'direct'));
+      await pair.a.publish(draft(null, other!, 'to another'));
+      await pair.b.removeMember(group, id!);
+      await pair.a.publish(draft(group, null, 'after it left'));
+      for (const page of [
+        await pair.b.history({ kind: 'push-id', pushId: id! }, position(start.cursor), 100),
+        await pair.a.history({ kind: 'push-id', pushId: id! }, null, 100),
+      ]) {
+        assert.deepEqual(
+          page.items.map((i) => [i.event.id, i.pushId, i.event.group]),
+          [
+            [g.id, id, group],
+            [d.id, id, null],
+          ],
+        );
+      }
+      await assert.rejects(
+        pair.b.history({ kind: 'push-id', pushId: mintPushIds(1)[0]! }, null, 10),
+        (error: unknown) => error instanceof EpushError && error.code === 'push_id_not_found',
+      );
+    });
+
+    test('history: a cursor of another epoch is answered with reset at the head', async () => {
+      const page = await pair.a.history(
+        { kind: 'group', group: uniqueGroup() },
+        { epoch: 'otherepoch', seq: 1 },
+        10,
+      );
+      assert.equal(page.reset, true);
+      assert.deepEqual(page.items, []);
+      assert.equal(page.cursor, (await pair.a.head()).cursor);
+    });
+
     test('the node directory lists live nodes and forgets one that leaves', async () => {
       const startedAt = new Date().toISOString();
       await pair.a.heartbeat({ id: 'conf-node-a', connections: 3, startedAt });
@@ -437,6 +575,50 @@ export function runRetentionConformance(name: string, factory: DriverFactory): v
       await pair.a.publish(draft(null, id!));
       const read = await pair.a.readForListener(position(old.cursor), [id!], 10);
       assert.equal(read.kind, 'reset');
+    } finally {
+      await pair.close();
+    }
+  });
+
+  test(`backplane conformance: ${name}: an idempotency key expires with retention`, async () => {
+    const pair = await open(factory, { ...OPTIONS, retentionMs: 300 });
+    try {
+      await pair.a.start(new RecordingSink());
+      await pair.b.start(new RecordingSink());
+      const group = uniqueGroup();
+      const key = uniqueKey();
+      const first = await pair.a.publishOnce(stamped(draft(group, null, 1), key, 'fp'));
+      const repeat = await pair.b.publishOnce(stamped(draft(group, null, 1), key, 'fp'));
+      assert.equal(first.kind, 'published');
+      assert.equal(repeat.kind, 'repeat', 'a repeat within retention');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const later = await pair.b.publishOnce(stamped(draft(group, null, 2), key, 'fp-2'));
+      assert.equal(later.kind, 'published', 'past retention the key is new again');
+      const laterId = later.kind === 'published' ? later.event.id : '';
+      const again = await pair.a.publishOnce(stamped(draft(group, null, 2), key, 'fp-2'));
+      assert.deepEqual(again, { kind: 'repeat', id: laterId }, 'and held again from there');
+    } finally {
+      await pair.close();
+    }
+  });
+
+  test(`backplane conformance: ${name}: a history since a cursor older than retention is answered with reset`, async () => {
+    const pair = await open(factory, { ...OPTIONS, retentionMs: 200 });
+    try {
+      await pair.a.start(new RecordingSink());
+      const group = uniqueGroup();
+      const old = await pair.a.head();
+      await pair.a.publish(draft(group, null, 1));
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const kept = await pair.a.publish(draft(group, null, 2));
+      const page = await pair.a.history({ kind: 'group', group }, position(old.cursor), 10);
+      assert.equal(page.reset, true);
+      const recent = await pair.a.history({ kind: 'group', group }, null, 10);
+      assert.deepEqual(
+        recent.items.map((i) => i.event.id),
+        [kept.id],
+        'only what is within retention',
+      );
     } finally {
       await pair.close();
     }

@@ -6,6 +6,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { routedVia, runSilentLinkConformance } from './silent-link-conformance.js';
 
 let nats: PrivateNats;
 let prefixCounter = 0;
@@ -27,3 +28,16 @@ const factory: DriverFactory = (options) => {
 
 runBackplaneConformance('nats', factory);
 runRetentionConformance('nats', factory);
+runSilentLinkConformance('nats', () => ({
+  brokerPort: nats.port,
+  pair: (options, viaPort) => {
+    prefixCounter += 1;
+    return {
+      a: new NatsDriver(`${nats.url}/?prefix=conf${prefixCounter}`, options),
+      b: new NatsDriver(
+        `${routedVia(nats.url, nats.port, viaPort)}/?prefix=conf${prefixCounter}`,
+        options,
+      ),
+    };
+  },
+}));

@@ -7,6 +7,7 @@ import {
   type DriverFactory,
 } from './backplane-conformance.js';
 import { runPresenceConformance } from './presence-conformance.js';
+import { routedVia, runSilentLinkConformance } from './silent-link-conformance.js';
 
 let redis: PrivateRedis;
 let prefixCounter = 0;
@@ -29,3 +30,14 @@ const factory: DriverFactory = (options) => {
 runBackplaneConformance('redis', factory);
 runRetentionConformance('redis', factory);
 runPresenceConformance('redis', factory);
+runSilentLinkConformance('redis', () => ({
+  brokerPort: redis.port,
+  pair: (options, viaPort) => {
+    prefixCounter += 1;
+    const prefix = `?prefix=${encodeURIComponent(`{conf${prefixCounter}}:`)}`;
+    return {
+      a: new RedisDriver(`${redis.url}/${prefix}`, options),
+      b: new RedisDriver(`${routedVia(redis.url, redis.port, viaPort)}/${prefix}`, options),
+    };
+  },
+}));

@@ -6,6 +6,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { routedVia, runSilentLinkConformance } from './silent-link-conformance.js';
 
 let broker: PrivateActiveMq;
 let prefixCounter = 0;
@@ -27,3 +28,14 @@ const factory: DriverFactory = (options) => {
 
 runBackplaneConformance('stomp', factory);
 runRetentionConformance('stomp', factory);
+runSilentLinkConformance('stomp', () => ({
+  brokerPort: broker.stompPort,
+  pair: (options, viaPort) => {
+    prefixCounter += 1;
+    const via = routedVia(broker.stompUrl, broker.stompPort, viaPort);
+    return {
+      a: new StompDriver(`${broker.stompUrl}?prefix=conf${prefixCounter}`, options),
+      b: new StompDriver(`${via}?prefix=conf${prefixCounter}`, options),
+    };
+  },
+}));

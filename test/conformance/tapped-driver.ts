@@ -74,6 +74,7 @@ export class TappedDriver {
       close: () => inner.close(),
       head: (fresh) => inner.head(fresh),
       append: (draft) => inner.append(draft),
+      appendOnce: (draft, retentionMs) => inner.appendOnce(draft, retentionMs),
       read: (first, last) => inner.read(first, last),
       trim: (ms) => inner.trim(ms),
       change: (change) => inner.change(change),

@@ -34,6 +34,12 @@ interface LiveResult {
   cluster: Record<string, number>;
   unknownPushId: string;
   wrongKey: string;
+  repeatSameId: boolean;
+  conflict: string;
+  groupHistory: string[];
+  historyFirstId: string;
+  historyReset: boolean;
+  historyAfterCursor: number;
 }
 
 describe('the Java client against a real node', () => {
@@ -91,6 +97,12 @@ describe('the Java client against a real node', () => {
     // A 404 is not retried: one attempt, two when the call started on the refusing node.
     assert.match(result.unknownPushId, /^push_id_not_found 404 [12]$/);
     assert.equal(result.wrongKey, 'unauthorized 401');
+    // Idempotency-Key and history as the server implements them.
+    assert.equal(result.repeatSameId, true, 'a repeat answers the first id');
+    assert.equal(result.conflict, 'idempotency_conflict 409');
+    assert.deepEqual(result.groupHistory, [`${result.historyFirstId} {"n":1}`]);
+    assert.equal(result.historyReset, false);
+    assert.equal(result.historyAfterCursor, 0);
 
     const answer = await held;
     assert.equal(answer.notifications.length, 1);

@@ -24,6 +24,11 @@ import {
 import { EpushError } from '../../src/core/errors.js';
 import type { NotificationId } from '../../src/core/events.js';
 import type { GroupName } from '../../src/core/group-name.js';
+import {
+  JMS_IDEMPOTENCY_SCOPE,
+  scopedIdempotencyKey,
+  type NotifyOptions,
+} from '../../src/core/idempotency.js';
 import type { PushId } from '../../src/core/push-id.js';
 import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import { compileJavaProducer, sendWithJavaProducer } from '../support/jms/java-producer.js';
@@ -38,6 +43,7 @@ interface NotifyCall {
   readonly target: string;
   readonly payloadJson: string;
   readonly id: NotificationId | undefined;
+  readonly idempotencyKey: string | undefined;
   readonly at: number;
 }
 
@@ -54,12 +60,36 @@ class FakeTarget implements NotifyTarget {
 
   constructor(private readonly behaviour: Behaviour = () => Promise.resolve()) {}
 
-  notifyGroup(group: GroupName, payloadJson: string, id?: NotificationId): Promise<NotificationId> {
-    return this.record({ kind: 'group', target: group, payloadJson, id, at: Date.now() });
+  notifyGroup(
+    group: GroupName,
+    payloadJson: string,
+    options?: NotifyOptions,
+  ): Promise<NotificationId> {
+    const { id, idempotencyKey } = options ?? {};
+    return this.record({
+      kind: 'group',
+      target: group,
+      payloadJson,
+      id,
+      idempotencyKey,
+      at: Date.now(),
+    });
   }
 
-  notifyPushId(pushId: PushId, payloadJson: string, id?: NotificationId): Promise<NotificationId> {
-    return this.record({ kind: 'push-id', target: pushId, payloadJson, id, at: Date.now() });
+  notifyPushId(
+    pushId: PushId,
+    payloadJson: string,
+    options?: NotifyOptions,
+  ): Promise<NotificationId> {
+    const { id, idempotencyKey } = options ?? {};
+    return this.record({
+      kind: 'push-id',
+      target: pushId,
+      payloadJson,
+      id,
+      idempotencyKey,
+      at: Date.now(),
+    });
   }
 
   private async record(call: NotifyCall): Promise<NotificationId> {
@@ -213,11 +243,12 @@ describe('JMS notify ingress: ActiveMQ, a Java JMS producer, STOMP', () => {
     const { messageId } = await node.send(body, { epushGroup: 'news.sport:eu~1' });
     await waitFor('the notify call', () => node.target.notified.length === 1);
     assert.deepEqual(
-      node.target.calls.map(({ kind, target, payloadJson, id }) => ({
+      node.target.calls.map(({ kind, target, payloadJson, id, idempotencyKey }) => ({
         kind,
         target,
         payloadJson,
         id,
+        idempotencyKey,
       })),
       [
         {
@@ -225,6 +256,8 @@ describe('JMS notify ingress: ActiveMQ, a Java JMS producer, STOMP', () => {
           target: 'news.sport:eu~1',
           payloadJson: JSON.stringify({ text: 'héllo ✓', n: [1, 2] }),
           id: notificationIdForJmsMessage(messageId),
+          // The JMS message ID keys the notify in the JMS scope: a redelivery publishes nothing.
+          idempotencyKey: scopedIdempotencyKey(JMS_IDEMPOTENCY_SCOPE, messageId),
         },
       ],
     );

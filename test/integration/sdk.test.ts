@@ -100,7 +100,7 @@ async function localServer(handle: Handler, port = 0): Promise<LocalServer> {
 function countingProxy(target: string): Promise<LocalServer> {
   return localServer(async (req, res, seen) => {
     const headers: Record<string, string> = {};
-    for (const name of ['authorization', 'content-type']) {
+    for (const name of ['authorization', 'content-type', 'idempotency-key']) {
       const value = req.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }
@@ -353,6 +353,7 @@ describe('Node SDK', { concurrency: true }, () => {
       assert.equal(seen.headers.authorization, `Bearer ${KEY}`);
       assert.equal(seen.headers['content-type'], 'application/json');
       assert.equal(seen.body, '{"payload":{"n":1}}');
+      assert.equal(seen.headers['idempotency-key'], stub.requests[0]!.headers['idempotency-key']);
     }
   });
 
@@ -406,50 +407,110 @@ describe('Node SDK', { concurrency: true }, () => {
     assert.equal(up.requests.length, 1);
   });
 
-  test('a notify the server received is not sent again when the connection drops; a GET is', async () => {
+  test('a notify whose answer was lost (dropped connection) is sent again with the same Idempotency-Key', async () => {
     const stub = await server(
-      localServer((req) => {
-        req.socket.destroy(); // read the whole request, then vanish without an answer
+      localServer((req, res, _seen, n) => {
+        if (n % 2 === 1)
+          req.socket.destroy(); // read the whole request, then vanish
+        else sendAccepted(res, `stub-id-${n}`);
       }),
     );
     const epush = client({ url: stub.url, apiKey: KEY, retries: { attempts: 4, ...FAST } });
-    const notify = await failure(epush.notifyGroup('g', { once: true }));
-    assert.equal(notify.code, 'network_error');
-    assert.equal(notify.status, null);
-    assert.equal(notify.attempts, 1);
-    assert.equal(stub.requests.length, 1, 'the notify was sent twice');
+    assert.deepEqual(await epush.notifyGroup('g', { once: true }), { id: 'stub-id-2' });
+    assert.equal(stub.requests.length, 2);
+    const [first, second] = stub.requests;
+    assert.match(String(first!.headers['idempotency-key']), /^[0-9a-f-]{36}$/);
+    assert.equal(second!.headers['idempotency-key'], first!.headers['idempotency-key']);
+    assert.equal(second!.body, first!.body);
 
-    const direct = await failure(epush.notifyPushId(VALID_PUSH_ID));
-    assert.equal(direct.code, 'network_error');
-    assert.equal(stub.requests.length, 2, 'the direct notify was sent twice');
-
-    const get = await failure(epush.members('g'));
-    assert.equal(get.code, 'network_error');
-    assert.equal(get.attempts, 4);
-    assert.equal(stub.requests.length, 6);
+    // The caller's own key is sent as is; each call without one gets a new random one.
+    await epush.notifyPushId(VALID_PUSH_ID, 1, { idempotencyKey: 'order-42:shipped' });
+    assert.equal(stub.requests[2]!.headers['idempotency-key'], 'order-42:shipped');
+    assert.equal(stub.requests[3]!.headers['idempotency-key'], 'order-42:shipped');
+    await epush.notifyPushId(VALID_PUSH_ID, 1);
+    assert.notEqual(
+      stub.requests[4]!.headers['idempotency-key'],
+      first!.headers['idempotency-key'],
+    );
+    const bad = await failure(epush.notifyGroup('g', 1, { idempotencyKey: 'no spaces' }));
+    assert.equal(bad.code, 'invalid_argument');
+    assert.equal(stub.requests.length, 6, 'an invalid key is refused before sending');
   });
 
-  test('a notify that times out is not sent again; a PUT is', async () => {
+  test('a notify that times out or meets a 502 / 504 is retried with its key; a 500 is not', async () => {
     const stub = await server(
-      localServer(() => {
-        // never answers
+      localServer((_req, res, _seen, n) => {
+        if (n === 1) return; // never answers: a timeout
+        if (n === 2) res.writeHead(502).end('bad gateway');
+        else if (n === 3) res.writeHead(504).end('gateway timeout');
+        else if (n === 4) sendAccepted(res, 'stub-id-4');
+        else sendError(res, 500, 'internal');
       }),
     );
     const epush = client({
       url: stub.url,
       apiKey: KEY,
-      timeoutMs: 200,
-      retries: { attempts: 3, ...FAST },
+      timeoutMs: 300,
+      retries: { attempts: 5, ...FAST },
     });
-    const notify = await failure(epush.notifyPushId(VALID_PUSH_ID, 1));
-    assert.equal(notify.code, 'timeout');
-    assert.equal(notify.attempts, 1);
-    assert.equal(stub.requests.length, 1);
+    assert.deepEqual(await epush.notifyPushId(VALID_PUSH_ID, 1), { id: 'stub-id-4' });
+    assert.equal(new Set(stub.requests.map((r) => r.headers['idempotency-key'])).size, 1);
+    const error = await failure(epush.notifyGroup('g', 1));
+    assert.equal(error.status, 500);
+    assert.equal(error.attempts, 1);
+  });
 
-    const put = await failure(epush.addMember('g', VALID_PUSH_ID));
-    assert.equal(put.code, 'timeout');
-    assert.equal(put.attempts, 3);
-    assert.equal(stub.requests.length, 4);
+  test('against a real node: a notify whose answer was lost is retried and published once; history reads it back', async () => {
+    // The proxy forwards the first request to the node, then drops the answer.
+    let forwarded = 0;
+    const lossy = await server(
+      localServer(async (req, res, seen) => {
+        const headers: Record<string, string> = {};
+        for (const name of ['authorization', 'content-type', 'idempotency-key']) {
+          const value = req.headers[name];
+          if (typeof value === 'string') headers[name] = value;
+        }
+        const answer = await fetch(node.url + seen.url, {
+          method: seen.method,
+          headers,
+          ...(seen.body === '' ? {} : { body: seen.body }),
+        });
+        const body = Buffer.from(await answer.arrayBuffer());
+        forwarded += 1;
+        if (forwarded === 1) req.socket.destroy();
+        else res.writeHead(answer.status, { 'content-type': 'application/json' }).end(body);
+      }),
+    );
+    const group = `sdk.once.${Date.now()}`;
+    const epush = client({ url: lossy.url, apiKey: KEY, retries: { attempts: 3, ...FAST } });
+    const { id } = await epush.notifyGroup(group, { n: 1 });
+    assert.equal(forwarded, 2, 'sent twice');
+    const direct = client({ url: node.url, apiKey: KEY });
+    const page = await direct.groupHistory(group);
+    assert.deepEqual(
+      page.notifications.map((n) => [n.id, n.group, n.pushId, n.payload]),
+      [[id, group, null, { n: 1 }]],
+      'published once, under the id the retry answered',
+    );
+    assert.equal(page.reset, false);
+    const second = await direct.notifyGroup(group, { n: 2 });
+    const after = await direct.groupHistory(group, { since: page.cursor, limit: 10 });
+    assert.deepEqual(
+      after.notifications.map((n) => n.id),
+      [second.id],
+    );
+    const [pushId] = await direct.createPushIds();
+    await direct.notifyPushId(pushId!, 'hi');
+    const mine = await direct.pushIdHistory(pushId!, { limit: 1 });
+    assert.deepEqual(
+      mine.notifications.map((n) => [n.pushId, n.payload]),
+      [[pushId, 'hi']],
+    );
+    assert.equal(
+      (await failure(direct.groupHistory(group, { limit: 0 }))).code,
+      'invalid_argument',
+    );
+    assert.equal((await failure(direct.pushIdHistory(unknownPushId()))).code, 'push_id_not_found');
   });
 
   test('a refused connection is retried, for a notify too: on the next of `urls`', async () => {

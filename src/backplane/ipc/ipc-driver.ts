@@ -5,6 +5,7 @@ import { MembershipHistory } from '../../core/membership-history.js';
 import type { PushId } from '../../core/push-id.js';
 import type { BackplaneGuarantees, NodeInfo } from '../backplane.js';
 import type {
+  AppendOnceOutcome,
   BackplaneDriver,
   Beat,
   ChangeOutcome,
@@ -14,12 +15,14 @@ import type {
   MembershipChange,
   PresenceEntry,
   PresenceWrite,
+  StampedDraft,
 } from '../driver.js';
 
 /** The driver methods a worker calls on the primary's store. */
 export const RELAYED_METHODS = [
   'head',
   'append',
+  'appendOnce',
   'read',
   'trim',
   'sendProbe',
@@ -153,6 +156,8 @@ export class IpcDriver implements BackplaneDriver {
 
   head = (): Promise<LogHead> => this.call('head');
   append = (draft: EventDraft): Promise<number> => this.call('append', draft);
+  appendOnce = (draft: StampedDraft, retentionMs: number): Promise<AppendOnceOutcome> =>
+    this.call('appendOnce', draft, retentionMs);
   read = (first: number, last: number): Promise<LogEntry[]> => this.call('read', first, last);
   trim = (retentionMs: number): Promise<void> => this.call('trim', retentionMs);
   // The round trip through the primary is the path entries take to this worker.

@@ -3,6 +3,7 @@ import type { MembershipHistory } from '../../core/membership-history.js';
 import type { PushId } from '../../core/push-id.js';
 import type { BackplaneGuarantees, NodeInfo } from '../backplane.js';
 import type {
+  AppendOnceOutcome,
   BackplaneDriver,
   Beat,
   ChangeOutcome,
@@ -12,6 +13,7 @@ import type {
   MembershipChange,
   PresenceEntry,
   PresenceWrite,
+  StampedDraft,
 } from '../driver.js';
 import type { EventDraft } from '../../core/events.js';
 import { windowEntries, type MemoryStore } from './memory-store.js';
@@ -60,6 +62,18 @@ export class MemoryDriver implements BackplaneDriver {
 
   append(draft: EventDraft): Promise<number> {
     return Promise.resolve(this.store.append(draft).seq);
+  }
+
+  /** Synchronous, like every call here: the check and the append cannot interleave. */
+  appendOnce(draft: StampedDraft): Promise<AppendOnceOutcome> {
+    const held = this.store.idempotency.get(draft.idem.key, this.store.now());
+    if (held) {
+      return Promise.resolve({
+        kind: 'seen',
+        record: { id: held.id, fingerprint: held.fingerprint },
+      });
+    }
+    return Promise.resolve({ kind: 'appended', seq: this.store.append(draft).seq });
   }
 
   read(first: number, last: number): Promise<LogEntry[]> {

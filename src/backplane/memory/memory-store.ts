@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventLog } from '../../core/event-log.js';
+import { IdempotencyIndex } from '../../core/idempotency-index.js';
 import type { ClusterEvent, EventDraft } from '../../core/events.js';
 import { MembershipIndex } from '../../core/membership-index.js';
 import { PushIdLiveness } from '../../core/push-id-liveness.js';
@@ -18,6 +19,8 @@ export class MemoryStore {
   readonly log: EventLog;
   readonly membership = new MembershipIndex();
   readonly liveness: PushIdLiveness;
+  /** Idempotency keys of the notifications within retention. */
+  readonly idempotency: IdempotencyIndex;
   readonly directory = new Map<string, { info: Omit<NodeInfo, 'lastSeen'>; at: number }>();
   readonly links = new Set<DriverLink>();
   readonly now: () => number;
@@ -32,6 +35,7 @@ export class MemoryStore {
       maxEvents: Number.MAX_SAFE_INTEGER,
     });
     this.liveness = new PushIdLiveness(options.pushIdTtlMs);
+    this.idempotency = new IdempotencyIndex(options.retentionMs);
   }
 
   /** Assigns the next seq, stores the event and hands it to every connected driver's tail. */
@@ -39,6 +43,7 @@ export class MemoryStore {
     // The draft's own fields, plus the seq this log gives it.
     const event = { ...draft, seq: this.log.headSeq + 1 } as ClusterEvent;
     this.log.append(event, this.now());
+    this.idempotency.note(event, this.now());
     for (const link of this.links) link.entry(this.epoch, { seq: event.seq, body: event });
     return event;
   }
@@ -46,6 +51,7 @@ export class MemoryStore {
   /** Trims the log and forgets membership history nobody can read any more. */
   trim(): void {
     this.log.trim(this.now());
+    this.idempotency.forgetOld(this.now());
     this.membership.forgetBefore(this.log.oldestResumableSeq);
   }
 }

@@ -14,6 +14,7 @@ import type { MembershipHistory } from '../../core/membership-history.js';
 import type { PushId } from '../../core/push-id.js';
 import type { BackplaneGuarantees, BackplaneOptions, NodeInfo } from '../backplane.js';
 import type {
+  AppendOnceOutcome,
   BackplaneDriver,
   Beat,
   ChangeOutcome,
@@ -21,10 +22,13 @@ import type {
   LogEntry,
   LogHead,
   MembershipChange,
+  StampedDraft,
 } from '../driver.js';
 import { CALL_TIMEOUT_MS, unavailable } from '../protocol/backplane-call.js';
 import { encodeDraft, nodeInfoOf } from '../protocol/event-codec.js';
+import { appendOnceToStream } from './nats-append-once.js';
 import { connectNats } from './nats-connection.js';
+import { ensureLogStream, epochOf } from './nats-stream.js';
 import { NatsMembership } from './nats-membership.js';
 
 /** Log entries fetched at once (in parallel) by a read. */
@@ -211,6 +215,17 @@ export class NatsDriver implements BackplaneDriver {
     return ack.seq;
   }
 
+  appendOnce(draft: StampedDraft): Promise<AppendOnceOutcome> {
+    this.ready();
+    return appendOnceToStream(
+      this.requireJs(),
+      this.requireJsm(),
+      this.stream,
+      this.logSubject,
+      draft,
+    );
+  }
+
   async read(first: number, last: number): Promise<LogEntry[]> {
     this.ready();
     const jsm = this.requireJsm();
@@ -311,33 +326,12 @@ export class NatsDriver implements BackplaneDriver {
 
   // --- internals ----------------------------------------------------------------------------
 
-  private async ensureStream(): Promise<StreamInfo> {
-    const jsm = this.requireJsm();
-    const subjects = [this.logSubject, `${this.memberPrefix}*`];
-    let info: StreamInfo | null = null;
-    try {
-      info = await jsm.streams.info(this.stream);
-    } catch (error) {
-      if (!/stream not found/i.test((error as Error).message)) throw error;
-    }
-    if (info !== null) {
-      if (subjects.every((s) => info.config.subjects.includes(s))) return info;
-      // A stream made by an earlier version: membership subjects are added in place.
-      return jsm.streams.update(this.stream, { ...info.config, subjects });
-    }
-    const maxAgeNs = this.options.retentionMs * 1_000_000;
-    return jsm.streams.add({
+  private ensureStream(): Promise<StreamInfo> {
+    return ensureLogStream(this.requireJsm(), {
       name: this.stream,
-      subjects,
-      storage: 'file',
-      retention: 'limits',
-      discard: 'old',
-      max_age: maxAgeNs,
-      max_bytes: this.options.maxLogBytes,
-      // The dedup window may not exceed max_age (we use no message ids anyway).
-      duplicate_window: Math.min(maxAgeNs, 120_000_000_000),
-      allow_direct: true,
-      num_replicas: 1,
+      subjects: [this.logSubject, `${this.memberPrefix}*`],
+      retentionMs: this.options.retentionMs,
+      maxLogBytes: this.options.maxLogBytes,
     });
   }
 
@@ -384,17 +378,4 @@ export class NatsDriver implements BackplaneDriver {
     if (this.jsm === null) throw unavailable(this.vendor, 'not started');
     return this.jsm;
   }
-}
-
-/**
- * The log's incarnation: the stream's creation time in nanoseconds, base 36. A stream that
- * nats-server lost and we recreated has another, so old cursors are answered with reset.
- */
-function epochOf(info: StreamInfo): string {
-  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(info.created);
-  const seconds = BigInt(
-    Math.floor(Date.parse(`${match?.[1] ?? info.created}${match?.[3] ?? ''}`) / 1000),
-  );
-  const nanos = BigInt((match?.[2] ?? '').padEnd(9, '0').slice(0, 9));
-  return (seconds * 1_000_000_000n + nanos).toString(36);
 }

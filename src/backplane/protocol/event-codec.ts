@@ -1,5 +1,6 @@
 import type { ClusterEvent, EventDraft, NotificationId } from '../../core/events.js';
 import { isGroupName } from '../../core/group-name.js';
+import type { IdempotencyStamp } from '../../core/idempotency.js';
 import { isPushId } from '../../core/push-id.js';
 import type { NodeInfo } from '../backplane.js';
 import type { LogEntry } from '../driver.js';
@@ -46,11 +47,13 @@ export function validateDraft(value: unknown): EventDraft | null {
   const v = value as Record<string, unknown>;
   switch (v['type']) {
     case 'notification': {
-      const { id, group, pushId, payloadJson, publishedAt } = v;
+      const { id, group, pushId, payloadJson, publishedAt, idem } = v;
       if (typeof id !== 'string' || id.length === 0 || id.length > 64) return null;
       if (group !== null && !isGroupName(group)) return null;
       if (pushId !== null && !isPushId(pushId)) return null;
       if (typeof payloadJson !== 'string' || typeof publishedAt !== 'number') return null;
+      const stamp = idempotencyStampOf(idem);
+      if (stamp === null) return null;
       return {
         type: 'notification',
         id: id as NotificationId,
@@ -58,6 +61,7 @@ export function validateDraft(value: unknown): EventDraft | null {
         pushId,
         payloadJson,
         publishedAt,
+        ...(stamp === undefined ? {} : { idem: stamp }),
       };
     }
     case 'member-added':
@@ -74,6 +78,16 @@ export function validateDraft(value: unknown): EventDraft | null {
     default:
       return null;
   }
+}
+
+/** An event's idempotency stamp: undefined when absent, null when malformed. */
+function idempotencyStampOf(value: unknown): IdempotencyStamp | undefined | null {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) return null;
+  const { key, fingerprint } = value as Record<string, unknown>;
+  if (typeof key !== 'string' || key.length === 0 || key.length > 64) return null;
+  if (typeof fingerprint !== 'string' || fingerprint.length > 64) return null;
+  return { key, fingerprint };
 }
 
 /** A node's beat as written by `beat`, validated. */

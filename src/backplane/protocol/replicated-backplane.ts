@@ -14,9 +14,13 @@ import type {
   PresenceAck,
   PresenceOutboxSink,
   PushIdPresenceView,
+  PublishOnceOutcome,
 } from '../backplane.js';
-import type { BackplaneDriver, DriverLink, LogEntry } from '../driver.js';
+import type { BackplaneDriver, DriverLink, LogEntry, StampedDraft } from '../driver.js';
 import { backplaneCall } from './backplane-call.js';
+import type { HistoryPage, HistoryTarget } from '../../core/history.js';
+import { readHistory } from './history-read.js';
+import { publishOnce } from './idempotent-publish.js';
 import { readForListener } from './listener-read.js';
 import { OrderedTail } from './ordered-tail.js';
 import { PresenceProtocol, type Release } from './presence-protocol.js';
@@ -208,6 +212,10 @@ export class ReplicatedBackplane implements Backplane {
     return { ...draft, seq };
   }
 
+  publishOnce(draft: StampedDraft): Promise<PublishOnceOutcome> {
+    return this.call(() => publishOnce(this.driver, draft, this.options.retentionMs));
+  }
+
   async head(): Promise<{ cursor: Cursor; seq: number }> {
     const head = await this.call(() => this.driver.head());
     return { cursor: encodeCursor(head.epoch, head.seq), seq: head.seq };
@@ -219,6 +227,14 @@ export class ReplicatedBackplane implements Backplane {
     limit: number,
   ): Promise<ListenerSnapshot> {
     return this.call(() => readForListener(this.driver, from, pushIds, limit));
+  }
+
+  history(
+    target: HistoryTarget,
+    since: CursorPosition | null,
+    limit: number,
+  ): Promise<HistoryPage> {
+    return this.call(() => readHistory(this.driver, target, since, limit));
   }
 
   // --- MembershipStore ----------------------------------------------------------------------

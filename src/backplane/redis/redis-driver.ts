@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { EventDraft } from '../../core/events.js';
+import type { EventDraft, NotificationId } from '../../core/events.js';
 import type { GroupName } from '../../core/group-name.js';
 import { MembershipHistory } from '../../core/membership-history.js';
 import type { PushId } from '../../core/push-id.js';
 import type { BackplaneGuarantees, BackplaneOptions, NodeInfo } from '../backplane.js';
 import type {
+  AppendOnceOutcome,
   BackplaneDriver,
   Beat,
   ChangeOutcome,
@@ -15,6 +16,7 @@ import type {
   MembershipChange,
   PresenceEntry,
   PresenceWrite,
+  StampedDraft,
 } from '../driver.js';
 import { CALL_TIMEOUT_MS } from '../protocol/backplane-call.js';
 import { encodeDraft } from '../protocol/event-codec.js';
@@ -30,6 +32,7 @@ const EVENT_SEQ = /^\{"seq":(\d{1,15}),/;
 
 const SCRIPTS = {
   epPublish: [scripts.PUBLISH, 4],
+  epAppendOnce: [scripts.APPEND_ONCE, 5],
   epAddMember: [scripts.ADD_MEMBER, 7],
   epRemoveMember: [scripts.REMOVE_MEMBER, 6],
   epExpire: [scripts.EXPIRE, 5],
@@ -206,6 +209,22 @@ export class RedisDriver implements BackplaneDriver {
     return Number(
       await this.commands.epPublish(...this.appendKeys(), ...this.appendArgs(), encodeDraft(draft)),
     );
+  }
+
+  /** One script: the key's check, the append and the key's record (TTL = retention). */
+  async appendOnce(draft: StampedDraft, retentionMs: number): Promise<AppendOnceOutcome> {
+    const reply = await this.commands.epAppendOnce(
+      ...this.appendKeys(),
+      this.key(`i:${draft.idem.key}`),
+      ...this.appendArgs(),
+      encodeDraft(draft),
+      Math.max(1, Math.ceil(retentionMs)),
+      `${draft.id} ${draft.idem.fingerprint}`,
+    );
+    const [seq, record] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    if (Number(seq) > 0) return { kind: 'appended', seq: Number(seq) };
+    const [id = '', fingerprint = ''] = typeof record === 'string' ? record.split(' ') : [];
+    return { kind: 'seen', record: { id: id as NotificationId, fingerprint } };
   }
 
   async read(first: number, last: number): Promise<LogEntry[]> {

@@ -40,6 +40,19 @@ return append(ARGV[3])
 `;
 
 /**
+ * An idempotent notify: appends unless the key was used within retention. KEYS[5] the key's
+ * record; ARGV[3] event body, ARGV[4] retention ms, ARGV[5] the record to keep ("id fingerprint")
+ * → {seq} when appended, {0, the first call's record} when the key was seen.
+ */
+export const APPEND_ONCE = `${PRELUDE}
+local seen = redis.call('GET', KEYS[5])
+if seen then return {0, seen} end
+local seq = append(ARGV[3])
+redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[4])
+return {seq}
+`;
+
+/**
  * KEYS[5] liveness zset, KEYS[6] group set, KEYS[7] stays hash of the push ID;
  * ARGV[3] push ID, ARGV[4] group, ARGV[5] event body → -1 not live, 0 already a member, else seq.
  * Stays are the MembershipHistory text form (core/membership-history.ts): "joined,left;joined,"

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { EpushError } from '../../core/errors.js';
+import { JMS_IDEMPOTENCY_SCOPE, scopedIdempotencyKey } from '../../core/idempotency.js';
 import type { NotifyTarget } from '../backplane.js';
 import {
   ERROR_CODE_HEADER,
@@ -179,15 +180,23 @@ export class JmsNotifyIngress {
       await this.deadLetter(delivery, request.code, request.reason);
       return;
     }
-    const id = messageId === undefined ? undefined : notificationIdForJmsMessage(messageId);
+    // The JMS message ID keys the notify in the JMS scope: a redelivered message (to this node or
+    // another, on any backplane) is published once.
+    const options =
+      messageId === undefined
+        ? {}
+        : {
+            id: notificationIdForJmsMessage(messageId),
+            idempotencyKey: scopedIdempotencyKey(JMS_IDEMPOTENCY_SCOPE, messageId),
+          };
     let delay = RETRY_FIRST_MS;
     for (let attempt = 1; ; attempt++) {
       if (!this.current(delivery)) return;
       try {
         const notified =
           request.kind === 'group'
-            ? await this.target.notifyGroup(request.group, request.payloadJson, id)
-            : await this.target.notifyPushId(request.pushId, request.payloadJson, id);
+            ? await this.target.notifyGroup(request.group, request.payloadJson, options)
+            : await this.target.notifyPushId(request.pushId, request.payloadJson, options);
         this.log.debug(
           { messageId, id: notified, attempt },
           'JMS notify message notified; acknowledging it',

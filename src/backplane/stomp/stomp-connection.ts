@@ -84,7 +84,8 @@ export function stompHeaders(values: Record<string, string>): StompHeaders {
  * AMQ-4710), then stompjs reconnects on a new socket. This node beats every 2.5 s; ActiveMQ
  * enforces that interval strictly (no grace unless `transport.hbGracePeriodMultiplier`), which
  * also makes it drop a dead node's old connection, and the exclusive sequencer queue it held,
- * within a few seconds. A CONNECT that gets no CONNECTED within 5 s is dropped the same way.
+ * within a few seconds (provided the link's subscriptions are not auto-acknowledged: see
+ * `subscribeAcknowledged`). A CONNECT that gets no CONNECTED within 5 s is dropped the same way.
  */
 export const BACKPLANE_LIVENESS = {
   heartbeatMs: 2500,
@@ -195,6 +196,49 @@ export function subscribeConfirmed(
     });
     subscription = client.subscribe(destination, onMessage, stompHeaders({ ...headers, receipt }));
   });
+}
+
+/** A cumulative acknowledgement goes out after this many messages, or this long after one. */
+const ACK_EVERY_MESSAGES = 100;
+const ACK_WITHIN_MS = 200;
+
+/**
+ * `subscribeConfirmed` for a subscription that lives as long as its connection (the events
+ * topic, a node's answers), acknowledged by this side ('client' mode, cumulative). Why not
+ * 'auto': ActiveMQ acknowledges an auto subscription's messages itself, on the connection's
+ * inbound path, and its read check counts those as traffic from the client, so a link that
+ * died silently while messages still flow to it (the events topic always carries beats) is never
+ * dropped, nor the exclusive sequencer queue it holds. Real ACK frames stop when the client does.
+ */
+export async function subscribeAcknowledged(
+  client: Client,
+  destination: string,
+  onMessage: (message: IMessage) => void,
+): Promise<{ unsubscribe: () => void }> {
+  let latest: IMessage | null = null;
+  let pending = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const flush = (): void => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    const message = latest;
+    latest = null;
+    pending = 0;
+    // A connection that went down meanwhile: its unacknowledged messages are the broker's again.
+    if (message !== null && client.connected) message.ack();
+  };
+  return subscribeConfirmed(
+    client,
+    destination,
+    (message) => {
+      latest = message;
+      pending += 1;
+      if (pending >= ACK_EVERY_MESSAGES) flush();
+      else timer ??= setTimeout(flush, ACK_WITHIN_MS);
+      onMessage(message);
+    },
+    { ack: 'client', 'activemq.prefetchSize': String(ACK_EVERY_MESSAGES * 20) },
+  );
 }
 
 export type { Client, IFrame, IMessage };

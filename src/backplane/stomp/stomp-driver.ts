@@ -21,6 +21,7 @@ import type {
   NotifyTarget,
 } from '../backplane.js';
 import type {
+  AppendOnceOutcome,
   BackplaneDriver,
   Beat,
   ChangeOutcome,
@@ -28,6 +29,7 @@ import type {
   LogEntry,
   LogHead,
   MembershipChange,
+  StampedDraft,
 } from '../driver.js';
 import { unavailable } from '../protocol/backplane-call.js';
 import { JmsNotifyIngress } from './jms-notify-ingress.js';
@@ -274,6 +276,15 @@ export class StompDriver implements BackplaneDriver {
     if (entry.k === 'event') return entry.event.seq;
     // Numbered before (a redelivered command): the same notification, already in the log.
     return entry.k === 'ok' ? (entry.seq ?? 0) : 0;
+  }
+
+  /** The sequencer checks the key against its replica (see StompReplica.buildBatch). */
+  async appendOnce(draft: StampedDraft): Promise<AppendOnceOutcome> {
+    const seq = await this.append(draft);
+    // Answered after this replica applied the batch: the key's first notification is in it.
+    const first = this.replica.idempotencyRecord(draft.idem.key);
+    if (first === undefined || first.id === draft.id) return { kind: 'appended', seq };
+    return { kind: 'seen', record: { id: first.id, fingerprint: first.fingerprint } };
   }
 
   read(first: number, last: number): Promise<LogEntry[]> {

@@ -4,6 +4,7 @@ import { unavailable } from '../protocol/backplane-call.js';
 import {
   publishTransient,
   stompHeaders,
+  subscribeAcknowledged,
   subscribeConfirmed,
   type Client,
   type IMessage,
@@ -69,10 +70,10 @@ export class StompFollower {
     const client = this.host.client();
     this.caughtUp = false;
     this.buffered = [];
-    await subscribeConfirmed(client, this.host.dest.events, (message) => {
+    await subscribeAcknowledged(client, this.host.dest.events, (message) => {
       if (connection === this.host.connection()) this.onEventsMessage(message);
     });
-    await subscribeConfirmed(client, this.reply, (message) => {
+    await subscribeAcknowledged(client, this.reply, (message) => {
       if (connection === this.host.connection()) this.onReplyMessage(message);
     });
     await subscribeConfirmed(client, this.host.dest.append, onAppend, {

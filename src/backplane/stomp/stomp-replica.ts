@@ -5,8 +5,9 @@
  * caller passes the clock.
  */
 import { EventLog } from '../../core/event-log.js';
-import type { ClusterEvent } from '../../core/events.js';
+import type { ClusterEvent, NotificationId } from '../../core/events.js';
 import type { GroupName } from '../../core/group-name.js';
+import { IdempotencyIndex } from '../../core/idempotency-index.js';
 import type { MembershipHistory } from '../../core/membership-history.js';
 import { MembershipIndex } from '../../core/membership-index.js';
 import { PushIdLiveness } from '../../core/push-id-liveness.js';
@@ -15,6 +16,7 @@ import type { LogEntry, LogHead } from '../driver.js';
 import { windowEntries } from '../memory/memory-store.js';
 import type { LogReader } from '../protocol/listener-read.js';
 import { RecentCommands } from './recent-commands.js';
+import { latestCheckpoint } from './stomp-checkpoint-scan.js';
 import type { Batch, Checkpoint, Command, Entry, LogMessage } from './stomp-protocol.js';
 
 export interface ReplicaOptions {
@@ -39,10 +41,13 @@ export class StompReplica implements LogReader {
   private liveness: PushIdLiveness;
   /** Command ids applied recently, to answer a redelivered one without applying it twice. */
   private readonly recent = new RecentCommands();
+  /** Idempotency keys within retention, fed by the events (so a rebuilt replica has them). */
+  private readonly idempotency: IdempotencyIndex;
 
   constructor(private readonly options: ReplicaOptions) {
     this.log = this.newLog(0);
     this.liveness = new PushIdLiveness(options.pushIdTtlMs);
+    this.idempotency = new IdempotencyIndex(options.retentionMs);
   }
 
   get loaded(): boolean {
@@ -86,6 +91,7 @@ export class StompReplica implements LogReader {
     this.bi = batch.bi;
     this.log.trim(batch.at);
     this.recent.forgetOld(batch.at);
+    this.idempotency.forgetOld(batch.at);
     return events;
   }
 
@@ -143,7 +149,13 @@ export class StompReplica implements LogReader {
 
   /** Puts history received from another node in front of the log window; false if it does not fit. */
   prependHistory(older: readonly { event: ClusterEvent; at: number }[]): boolean {
+    for (const { event, at } of older) this.idempotency.note(event, at);
     return this.log.prepend(older);
+  }
+
+  /** The first notification appended with an idempotency key, while this replica holds it. */
+  idempotencyRecord(key: string): { id: NotificationId; fingerprint: string } | undefined {
+    return this.idempotency.get(key, Number.NEGATIVE_INFINITY);
   }
 
   // --- reads -------------------------------------------------------------------------------
@@ -211,6 +223,7 @@ export class StompReplica implements LogReader {
     const registered = new Set<PushId>();
     const memberNow = new Map<string, boolean>();
     const expiredNow = new Set<PushId>();
+    const stampedNow = new Map<string, number>();
     let seq = this.log.headSeq;
     const live = (id: PushId): boolean => registered.has(id) || this.liveness.isLive(id, now);
     const isMember = (group: GroupName, id: PushId): boolean =>
@@ -230,9 +243,21 @@ export class StompReplica implements LogReader {
         continue;
       }
       switch (command.k) {
-        case 'notify':
+        case 'notify': {
+          // An idempotency key seen within retention (or earlier in this batch): answer its seq.
+          const key = command.draft.idem?.key;
+          const held =
+            key === undefined
+              ? undefined
+              : (stampedNow.get(key) ?? this.idempotency.get(key, now)?.seq);
+          if (held !== undefined) {
+            entries.push({ k: 'ok', c: command.c, seq: held });
+            break;
+          }
           event(command.c, { ...command.draft, type: 'notification' });
+          if (key !== undefined) stampedNow.set(key, seq);
           break;
+        }
         case 'register':
           for (const id of command.ids) registered.add(id);
           entries.push({ k: 'live', c: command.c, ids: command.ids });
@@ -311,6 +336,7 @@ export class StompReplica implements LogReader {
         this.membership.removeEverywhere(event.pushId, event.seq);
         break;
       case 'notification':
+        this.idempotency.note(event, at);
         break;
     }
     this.log.append(event, at);
@@ -334,6 +360,7 @@ export class StompReplica implements LogReader {
     this.membership = new MembershipIndex();
     this.liveness = new PushIdLiveness(this.options.pushIdTtlMs);
     this.recent.clear();
+    this.idempotency.clear();
   }
 
   /**
@@ -342,33 +369,17 @@ export class StompReplica implements LogReader {
    * after it are applied.
    */
   private loadLatestCheckpoint(messages: readonly LogMessage[]): boolean {
-    let at = -1;
-    for (let i = messages.length - 1; i >= 0; i--) {
-      if (messages[i]?.t === 'checkpoint') {
-        at = i;
-        break;
+    const found = latestCheckpoint(messages);
+    if (!found) return false;
+    const { checkpoint, history, events, contiguous, after } = found;
+    const first = events[0]?.event.seq ?? checkpoint.seq + 1;
+    this.reset(checkpoint.epoch, checkpoint.bi, contiguous ? first - 1 : checkpoint.seq);
+    if (contiguous) {
+      for (const { event, at: when } of events) {
+        this.log.append(event, when);
+        this.idempotency.note(event, when);
       }
     }
-    const checkpoint = messages[at] as Checkpoint | undefined;
-    if (!checkpoint) return false;
-    const history: Batch[] = [];
-    let expected = checkpoint.bi;
-    for (let i = at - 1; i >= 0; i--) {
-      const m = messages[i];
-      if (m?.t !== 'batch' || m.epoch !== checkpoint.epoch) continue;
-      if (m.bi !== expected) break;
-      history.unshift(m);
-      expected -= 1;
-    }
-    const events = history.flatMap((batch) =>
-      batch.entries.flatMap((e) => (e.k === 'event' ? [{ event: e.event, at: batch.at }] : [])),
-    );
-    const first = events[0]?.event.seq ?? checkpoint.seq + 1;
-    const contiguous =
-      events.length === checkpoint.seq - first + 1 &&
-      events.every((e, i) => e.event.seq === first + i);
-    this.reset(checkpoint.epoch, checkpoint.bi, contiguous ? first - 1 : checkpoint.seq);
-    if (contiguous) for (const { event, at: when } of events) this.log.append(event, when);
     for (const batch of history) {
       for (const entry of batch.entries) this.recent.remember(entry, batch.at);
     }
@@ -378,7 +389,7 @@ export class StompReplica implements LogReader {
     for (const [pushId, expiresAt] of checkpoint.live) {
       this.liveness.setExpiresAt(pushId, expiresAt);
     }
-    for (const m of messages.slice(at + 1)) {
+    for (const m of after) {
       if (m.t === 'batch' && m.epoch === this.epoch && m.bi === this.bi + 1) this.apply(m);
     }
     return true;

@@ -1,4 +1,9 @@
 import { EpushError } from '../../core/errors.js';
+import {
+  parseIdempotencyKey,
+  scopedIdempotencyKey,
+  type NotifyOptions,
+} from '../../core/idempotency.js';
 import { MAX_PAYLOAD_BYTES } from '../../core/limits.js';
 import {
   parseGroupName as groupParam,
@@ -42,6 +47,15 @@ async function payloadOf(context: RouteContext, maxPayloadBytes: number): Promis
   return serializePayload(body.payload, maxPayloadBytes);
 }
 
+/**
+ * The `Idempotency-Key` header (checked before the body is read), scoped to the API key that
+ * sent it; keyless calls (`--insecure-dev`) share one scope.
+ */
+function notifyOptions(context: RouteContext, scope: KeyScope): NotifyOptions {
+  const key = parseIdempotencyKey(context.req.headers['idempotency-key']);
+  return key === undefined ? {} : { idempotencyKey: scopedIdempotencyKey(scope.keyId, key) };
+}
+
 /** The application API of docs/protocol.md: every call needs an API key. */
 export function registerApiRoutes(
   router: Router,
@@ -54,11 +68,12 @@ export function registerApiRoutes(
   const guarded =
     (
       access: (scope: KeyScope, params: readonly string[]) => void,
-      handler: (context: RouteContext) => Promise<void>,
+      handler: (context: RouteContext, scope: KeyScope) => Promise<void>,
     ) =>
     (context: RouteContext): Promise<void> => {
-      access(auth.check(context.req), context.params);
-      return handler(context);
+      const scope = auth.check(context.req);
+      access(scope, context.params);
+      return handler(context, scope);
     };
   const write = (scope: KeyScope): void => {
     requireWrite(scope);
@@ -142,9 +157,14 @@ export function registerApiRoutes(
   router.on(
     'POST',
     '/api/groups/:group/notify',
-    guarded(groupWrite, async (context) => {
+    guarded(groupWrite, async (context, scope) => {
       const group = groupParam(context.params[0]);
-      const id = await service.notifyGroup(group, await payloadOf(context, maxPayloadBytes));
+      const options = notifyOptions(context, scope);
+      const id = await service.notifyGroup(
+        group,
+        await payloadOf(context, maxPayloadBytes),
+        options,
+      );
       sendJson(context.res, 202, JSON.stringify({ id }));
     }),
   );
@@ -152,9 +172,11 @@ export function registerApiRoutes(
   router.on(
     'POST',
     '/api/push-ids/:pushId/notify',
-    guarded(write, async (context) => {
+    guarded(write, async (context, scope) => {
       const pushId = pushIdParam(context.params[0]);
-      const id = await service.notifyPushId(pushId, await payloadOf(context, maxPayloadBytes));
+      const options = notifyOptions(context, scope);
+      const payloadJson = await payloadOf(context, maxPayloadBytes);
+      const id = await service.notifyPushId(pushId, payloadJson, options);
       sendJson(context.res, 202, JSON.stringify({ id }));
     }),
   );

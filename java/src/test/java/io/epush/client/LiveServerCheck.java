@@ -42,6 +42,25 @@ public final class LiveServerCheck {
         "notifyPushId",
         push.notifyPushId(listened, "{\"from\":\"java\",\"text\":\"h\u00e9llo <b>\",\"n\":18446744073709551616}"));
     out.put("notifyEmptyGroup", push.notifyGroup("java.live.empty", null));
+    // Idempotent notify and history (docs/protocol.md): a repeat answers the first id, another
+    // body under the same key is a conflict, and the history holds the notification once.
+    String notifyKey = "java-live:" + EpushClient.newIdempotencyKey();
+    String once = push.notifyGroup("java.live.history", "{\"n\":1}", notifyKey);
+    out.put("repeatSameId", once.equals(push.notifyGroup("java.live.history", "{\"n\":1}", notifyKey)));
+    try {
+      push.notifyGroup("java.live.history", "{\"n\":2}", notifyKey);
+      out.put("conflict", "no error");
+    } catch (EpushException expected) {
+      out.put("conflict", expected.code() + " " + expected.status());
+    }
+    HistoryPage page = push.groupHistory("java.live.history", null, 0);
+    List<String> historyIds = new java.util.ArrayList<>();
+    for (StoredNotification n : page.notifications()) historyIds.add(n.id() + " " + n.payloadJson());
+    out.put("groupHistory", historyIds);
+    out.put("historyFirstId", once);
+    out.put("historyReset", page.reset());
+    HistoryPage more = push.groupHistory("java.live.history", page.cursor(), 10);
+    out.put("historyAfterCursor", more.notifications().size());
     Map<String, Object> nodes = new LinkedHashMap<>();
     for (ClusterNode node : push.cluster()) nodes.put(node.id(), node.connections());
     out.put("cluster", nodes);
