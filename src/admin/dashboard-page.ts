@@ -68,6 +68,7 @@ export function dashboardPage(basePath: string, periodSeconds: number): string {
 ${figure('sum-nodes', 'nodes reporting')}
 ${figure('sum-connections', 'listener connections', '<div class="detail" id="sum-transports"></div>')}
 ${figure('sum-listeners', 'waiting listens')}
+${figure('sum-listening', 'listening push IDs')}
 ${figure('sum-publish', 'published / s')}
 ${figure('sum-deliver', 'delivered / s')}
 ${figure('sum-backplane', 'backplane', '<div class="detail" id="backplane-kind"></div>')}
@@ -82,7 +83,7 @@ ${chart('chart-connections', 'listener connections (cluster)')}
 <table id="nodes">
 <thead><tr>
 <th>node</th><th>state</th><th class="num">long-poll</th><th class="num">SSE</th>
-<th class="num">WebSocket</th><th class="num">listens</th><th class="num">sockets</th>
+<th class="num">WebSocket</th><th class="num">listens</th><th class="num">listening</th><th class="num">sockets</th>
 <th class="num">publ./s</th><th class="num">deliv./s</th><th>backplane</th>
 <th class="num">rtt ms</th><th class="num">RSS MB</th><th>last seen</th><th>delivered / s</th>
 </tr></thead>

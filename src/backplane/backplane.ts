@@ -47,6 +47,15 @@ export interface BackplaneOptions {
   readonly maxLogBytes: number;
   /** A node not heard from for this long is dead (a few heartbeats). */
   readonly nodeTimeoutMs: number;
+  /** A push ID stays `listening` this long after its last hold ended (default 5 s). */
+  readonly presenceGraceMs?: number;
+  /** Webhooks on: this node's id, the sender of the presence events it decides (see below). */
+  readonly presenceWebhookNode?: string;
+  /** Every presence state change, decided once for the cluster (the webhook feed). */
+  readonly onPresenceChanges?: (
+    pushId: PushId,
+    changes: readonly { readonly state: 'listening' | 'idle' | 'expired'; readonly at: number }[],
+  ) => void;
   /** Clock, injectable for tests. */
   readonly now?: () => number;
 }
@@ -175,7 +184,60 @@ export interface ClusterDirectory {
   leave(nodeId: string): Promise<void>;
 }
 
-export interface Backplane extends EventFanout, EventLogStore, MembershipStore, ClusterDirectory {
+/** A push ID's presence as the API reports it (`since`: ms since the epoch). */
+export interface PushIdPresenceView {
+  readonly state: 'listening' | 'idle' | 'expired';
+  readonly since: number;
+  readonly groups: readonly GroupName[];
+}
+
+/**
+ * Presence (who is listening), the same from every node. Only node-level transitions are
+ * written: a listen that does not change which push IDs a node holds never reaches it.
+ */
+export interface PresenceStore {
+  /** False on a backplane that keeps no presence: the calls below then throw 501. */
+  readonly presenceSupported: boolean;
+  /** This node started holding `started` and stopped holding `stopped` (each at its `at`). */
+  presenceHolds(
+    nodeId: string,
+    started: readonly PushId[],
+    stopped: readonly { readonly pushId: PushId; readonly at: number }[],
+  ): Promise<void>;
+  /** Null for a push ID never minted. */
+  presenceOf(pushId: PushId): Promise<PushIdPresenceView | null>;
+  groupPresence(group: GroupName): Promise<{ members: number; listening: PushId[] }>;
+  /**
+   * Webhooks (with `presenceWebhookNode`): `sink` receives the events this node must send,
+   * each once: the changes it decided, and those of a sender that died unacknowledged.
+   */
+  presenceOutbox(sink: PresenceOutboxSink): void;
+  /** Takes events the receiver acknowledged (or that were given up) out of the outboxes. */
+  presenceAck(acks: readonly PresenceAck[]): Promise<void>;
+}
+
+/** A presence change to send as a webhook event. */
+export interface PresenceEvent {
+  /** Unique per change (kept across a failover of its sender). */
+  readonly id: string;
+  readonly state: 'listening' | 'idle' | 'expired';
+  /** When the state began (ms). */
+  readonly at: number;
+}
+
+export interface PresenceOutboxSink {
+  owned(pushId: PushId, events: readonly PresenceEvent[]): void;
+  /** Events dropped from a full outbox (a receiver failing for a long time). */
+  dropped(count: number): void;
+}
+
+export interface PresenceAck {
+  readonly pushId: PushId;
+  readonly ids: readonly string[];
+}
+
+export interface Backplane
+  extends EventFanout, EventLogStore, MembershipStore, ClusterDirectory, PresenceStore {
   /** `memory`, `redis`, `nats`, `stomp`. */
   readonly kind: string;
   readonly guarantees: BackplaneGuarantees;

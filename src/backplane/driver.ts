@@ -91,7 +91,7 @@ export interface Beat {
   readonly ageMs: number;
 }
 
-export interface BackplaneDriver {
+export interface BackplaneDriver extends Partial<PresenceDriverMethods> {
   /** `memory`, `redis`, `nats`, `stomp`. */
   readonly kind: string;
   /** The vendor's name in messages ("Redis is unreachable …"). */
@@ -157,4 +157,47 @@ export interface BackplaneDriver {
   beat(info: Omit<NodeInfo, 'lastSeen'>): Promise<void>;
   beats(): Promise<Beat[]>;
   forget(nodeId: string): Promise<void>;
+}
+
+// --- presence (optional) ---------------------------------------------------------------------
+
+/** A push ID's presence record as stored: opaque text for the driver, and its version. */
+export interface PresenceEntry {
+  /** Increases with every write of this push ID's record (1 for the first). */
+  readonly version: number;
+  /** The record's text (src/core/presence.ts encodes it; the driver never reads it). */
+  readonly record: string;
+}
+
+/** What the protocol writes with a record, besides its text: the indexes the sweep reads. */
+export interface PresenceWrite {
+  readonly record: string;
+  /** When `presenceDue` should return the push ID (ms since the epoch); null: never. */
+  readonly due: number | null;
+  /** Nodes that hold the push ID now; `presenceHeldBy(node)` lists it for each of them. */
+  readonly holders: readonly string[];
+  /** The record is forgotten this long after the write (ms); null: kept. */
+  readonly keepMs: number | null;
+}
+
+/**
+ * Presence primitives (src/backplane/protocol/presence-protocol.ts decides the states above
+ * them). Optional: a backplane without them answers the presence calls 501.
+ */
+export interface PresenceDriverMethods {
+  /** The stored records of these push IDs (absent: never written, or forgotten). */
+  presenceRead(pushIds: readonly PushId[]): Promise<Map<PushId, PresenceEntry>>;
+  /**
+   * Compare-and-set: stores `write` if the record's version is still `expected` (0: no record),
+   * as ONE atomic step with respect to every other write of the same push ID on any node, and
+   * updates the due and holder indexes with it. Resolves with the new version, or null when the
+   * record changed meanwhile (nothing was written; the caller reads again).
+   */
+  presenceWrite(pushId: PushId, expected: number, write: PresenceWrite): Promise<number | null>;
+  /** Up to `limit` push IDs whose due time is at or before `until`, the earliest first. */
+  presenceDue(until: number, limit: number): Promise<PushId[]>;
+  /** Up to `limit` push IDs whose record names `nodeId` among its holders. */
+  presenceHeldBy(nodeId: string, limit: number): Promise<PushId[]>;
+  /** The nodes that hold at least one push ID according to the stored records. */
+  presenceHolders(): Promise<string[]>;
 }

@@ -9,7 +9,7 @@ import { MAX_LISTEN_TOKEN_TTL_SECONDS, MIN_LISTEN_TOKEN_SECRET_LENGTH } from '..
 import { defaultMaxConnections } from './open-files-limit.js';
 import { boolean, flag, FlagValueError, integer, list, type FlagSpec } from './flag-spec.js';
 import { ICEPUSH_FLAGS } from './icepush-flags.js';
-
+import { PRESENCE_FLAGS } from './presence-flags.js';
 export { FlagValueError, type FlagSpec } from './flag-spec.js';
 
 const BACKPLANE_SCHEMES = ['memory', 'redis:', 'rediss:', 'nats:', 'stomp:'];
@@ -99,6 +99,7 @@ export const FLAGS = {
     defaultValue: () => 600,
     parse: integer(1, 30 * 86400),
   }),
+  ...PRESENCE_FLAGS,
   retentionSeconds: flag({
     name: 'retention-seconds',
     arg: 'S',

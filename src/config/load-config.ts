@@ -206,6 +206,7 @@ function validate(config: EpushConfig): EpushConfig {
     );
   }
   validateListenTokens(config, '--require-listen-tokens');
+  validateWebhook(config);
   if (config.headersTimeoutSeconds > config.bodyTimeoutSeconds) {
     throw new ConfigError(
       `--headers-timeout-seconds (${config.headersTimeoutSeconds}) must not exceed --body-timeout-seconds (${config.bodyTimeoutSeconds})`,
@@ -222,6 +223,16 @@ function validateListenTokens(config: EpushConfig, label: string): EpushConfig {
     );
   }
   return config;
+}
+
+/** A webhook needs both its URL and its secret: one without the other is a mistake. */
+function validateWebhook(config: EpushConfig): void {
+  if (config.webhookUrl !== '' && config.webhookSecret === '') {
+    throw new ConfigError('--webhook-url needs --webhook-secret (the key that signs each batch)');
+  }
+  if (config.webhookSecret !== '' && config.webhookUrl === '') {
+    throw new ConfigError('--webhook-secret needs --webhook-url (where to send the webhooks)');
+  }
 }
 
 function validateBackplane(config: EpushConfig): EpushConfig {

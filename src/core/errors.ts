@@ -27,6 +27,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   headers_too_large: 431,
   rate_limited: 429,
+  presence_unsupported: 501,
   backplane_unavailable: 503,
   too_many_connections: 503,
   draining: 503,

@@ -30,6 +30,8 @@ export interface AdminSample {
     readonly websocket: number;
   };
   readonly listeners: number;
+  /** Push IDs a listener holds on this node (presence: `listening` because of this node). */
+  readonly listening: number;
   readonly openSockets: number;
   /** Notifications accepted by this node's API (the dashboard feed itself is not counted). */
   readonly published: number;
@@ -52,6 +54,28 @@ export interface AdminSnapshot {
   readonly periodSeconds: number;
   readonly group: string;
   readonly backplane: string;
+}
+
+/** `GET /api/push-ids/{pushId}` (docs/protocol.md, "Presence"). */
+export interface PushIdPresence {
+  readonly pushId: PushId;
+  readonly state: 'listening' | 'idle' | 'expired';
+  /** ISO-8601. */
+  readonly since: string;
+  readonly groups: readonly GroupName[];
+}
+
+/** `GET /api/groups/{group}/presence`. */
+export interface GroupPresence {
+  readonly members: number;
+  readonly listening: readonly PushId[];
+}
+
+/** The presence reads; the same answer from every node of the cluster. */
+export interface PresenceService {
+  /** Throws `push_id_not_found` for a push ID never minted. */
+  pushIdPresence(pushId: PushId): Promise<PushIdPresence>;
+  groupPresence(group: GroupName): Promise<GroupPresence>;
 }
 
 /**
@@ -84,4 +108,6 @@ export interface PushService extends ListenService, HistoryService {
   metricsText(): Promise<{ contentType: string; body: string }>;
   /** The `/admin` dashboard's starting figures (see {@link AdminSnapshot}). */
   adminSnapshot(): Promise<AdminSnapshot>;
+  /** Presence; absent where the node keeps none (the routes then answer 404). */
+  readonly presence?: PresenceService;
 }

@@ -18,6 +18,7 @@ import { registerAdminRoutes } from './routes/admin-routes.js';
 import { registerApiRoutes } from './routes/api-routes.js';
 import { registerHistoryRoutes } from './routes/history-routes.js';
 import { registerClientAssetRoutes } from './routes/client-asset-routes.js';
+import { registerPresenceRoutes } from './routes/presence-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerPushRoutes } from './routes/push-routes.js';
 
@@ -121,6 +122,8 @@ export class RequestHandler {
         this.listenTokens,
         options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES,
       );
+    if ((options.serveApi ?? true) && service.presence)
+      registerPresenceRoutes(this.router, service.presence, this.auth);
     if (options.serveApi ?? true) registerHistoryRoutes(this.router, service, this.auth);
     // The dashboard authenticates like the API: without either, /admin is the host's path.
     if (options.serveApi ?? true)

@@ -11,6 +11,8 @@ export function backplaneOptions(config: EpushConfig): BackplaneOptions {
     pushIdTtlMs: config.pushIdTtl * 1000,
     maxLogBytes: config.retentionMaxMb * 1024 * 1024,
     nodeTimeoutMs: config.heartbeatSeconds * 3000,
+    presenceGraceMs: config.presenceGraceSeconds * 1000,
+    ...(config.webhookUrl === '' ? {} : { presenceWebhookNode: config.nodeId }),
   };
 }
 

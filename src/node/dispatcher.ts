@@ -130,6 +130,16 @@ export class Dispatcher implements ClusterEventSink {
     return this.held.takeReleased();
   }
 
+  /** Push IDs registered on this node (waiting or parked): its listening push IDs. */
+  get heldPushIdCount(): number {
+    return this.held.registry.pushIdCount;
+  }
+
+  /** Registered push IDs and when each one's listener was parked (null: held now); presence. */
+  visitHolds(visit: (pushId: PushId, parkedAt: number | null) => void): void {
+    this.held.visitHolds(visit);
+  }
+
   // --- ClusterEventSink ----------------------------------------------------------------------
 
   onEvent(event: ClusterEvent): void {

@@ -29,6 +29,7 @@ import { DeliveryCanary } from './delivery-canary.js';
 import { Dispatcher } from './dispatcher.js';
 import { requestHandlerOptions, standaloneServerOptions } from './http-settings.js';
 import { NodeFigures } from './node-figures.js';
+import { NodePresence } from './node-presence.js';
 import { NotifyPublisher } from './notify-publisher.js';
 import { PeriodicTasks } from './periodic-tasks.js';
 import { keepPushIdsAlive } from './push-id-keeper.js';
@@ -68,6 +69,7 @@ export class EpushNode implements PushService {
   readonly metrics: EpushMetrics;
   /** Every route and the WebSocket upgrade, without a server (the host's, when embedded). */
   readonly http: RequestHandler;
+  readonly presence: NodePresence;
   /** Null when the node does not listen itself (`listen: false`). */
   private readonly server: AcceptLoop | null;
   private readonly websockets: WebSocketTransport;
@@ -117,6 +119,7 @@ export class EpushNode implements PushService {
       servingRss: () => this.servingRss,
     });
     this.metrics = new EpushMetrics(this.figures.metricsSource());
+    this.presence = new NodePresence(this, config);
     this.notifier = new NotifyPublisher(this.backplane, this.ids, (target) => {
       this.metrics.published.inc({ target });
     });
@@ -253,6 +256,7 @@ export class EpushNode implements PushService {
       // The host's connections cannot be cut: answer held listens (reconnect) so none hangs.
       this.dispatcher.drain();
     }
+    await this.presence.stop();
     await this.backplane.leave(this.config.nodeId).catch(() => undefined);
     await this.backplane.stop();
   }
@@ -368,9 +372,7 @@ export class EpushNode implements PushService {
       throw new EpushError(
         'backplane_unavailable',
         'The backplane is unreachable; try again shortly.',
-        {
-          'retry-after': '1',
-        },
+        { 'retry-after': '1' },
       );
     }
   }

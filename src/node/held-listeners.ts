@@ -57,6 +57,14 @@ export class HeldListeners {
     return [...this.registry.pushIds()];
   }
 
+  /** Each registered push ID with when its listener was parked (null: held by a live listen). */
+  visitHolds(visit: (pushId: PushId, parkedAt: number | null) => void): void {
+    for (const pushId of this.registry.pushIds()) {
+      const listener = this.registry.get(pushId);
+      visit(pushId, listener?.parked === true ? listener.parkedAt : null);
+    }
+  }
+
   /** Push IDs released since the last call; touching them makes their TTL count from release. */
   takeReleased(): PushId[] {
     const released = [...this.released];

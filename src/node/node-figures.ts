@@ -70,6 +70,7 @@ export class NodeFigures {
         websocket: counts.get('websocket') ?? 0,
       },
       listeners: dispatcher.listenerCount,
+      listening: dispatcher.heldPushIdCount,
       openSockets: this.sources.openSockets(),
       published,
       delivered: dispatcher.stats.delivered,

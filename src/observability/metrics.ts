@@ -32,6 +32,8 @@ export class EpushMetrics {
   readonly registry = new Registry();
   readonly published: Counter<'target'>;
   readonly deliveryLatency: Histogram;
+  /** Webhook events by outcome: delivered, failed (an attempt that failed), dropped. */
+  readonly webhookEvents: Counter<'outcome'>;
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -110,6 +112,14 @@ export class EpushMetrics {
       registers,
       () => source.rejections(),
     );
+    this.webhookEvents = new Counter({
+      name: 'epush_webhook_events_total',
+      help: 'Presence webhook events sent by this node, by outcome: delivered (a 2xx), failed (an attempt that failed; retried), dropped (given up after the retry window, or a full outbox)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    for (const outcome of ['delivered', 'failed', 'dropped'])
+      this.webhookEvents.inc({ outcome }, 0);
     new Gauge({
       name: 'epush_backplane_leader',
       help: '1 on the node that sequences the cluster (STOMP backplane), else 0',

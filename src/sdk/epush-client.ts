@@ -35,6 +35,12 @@ import {
 import { EpushClientError, invalid, unexpected } from './client-error.js';
 import { ClusterCaller } from './cluster-caller.js';
 import {
+  groupPresenceOf,
+  pushIdPresenceOf,
+  type GroupPresence,
+  type PushIdPresence,
+} from './presence-answers.js';
+import {
   idempotencyKeyOf,
   idempotentNotify,
   readHistory,
@@ -321,6 +327,21 @@ export class EpushApiClient {
       throw unexpected('GET /api/cluster did not answer {"nodes": [...]}.');
     }
     return nodes as NodeInfo[];
+  }
+
+  /** `GET /api/push-ids/{pushId}`: listening, idle or expired, since when, and its groups. */
+  async presence(pushId: string): Promise<PushIdPresence> {
+    const path = `/api/push-ids/${pushIdArg(pushId)}`;
+    return pushIdPresenceOf(
+      await this.caller.call({ method: 'GET', path, repeatable: true }),
+      path,
+    );
+  }
+
+  /** `GET /api/groups/{group}/presence`: the member count and the members listening. */
+  async groupPresence(group: string): Promise<GroupPresence> {
+    const path = `/api/groups/${encodeURIComponent(groupArg(group))}/presence`;
+    return groupPresenceOf(await this.caller.call({ method: 'GET', path, repeatable: true }), path);
   }
 
   /** Closes the connection pools once the calls in flight have finished. Later calls fail. */

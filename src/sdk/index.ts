@@ -31,3 +31,11 @@ export {
   type PushId,
   type PushIdsWithTokens,
 } from './epush-client.js';
+export type { GroupPresence, PushIdPresence } from './presence-answers.js';
+export {
+  verifyWebhook,
+  WebhookVerificationError,
+  type VerifyWebhookOptions,
+  type WebhookBatch,
+  type WebhookEvent,
+} from './webhook-receiver.js';

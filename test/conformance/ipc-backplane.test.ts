@@ -10,6 +10,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { runPresenceConformance } from './presence-conformance.js';
 
 /**
  * Both ends of a worker's IPC channel in one process. Messages are copied with structuredClone
@@ -46,3 +47,4 @@ const ipc: DriverFactory = (options) => {
 
 runBackplaneConformance('ipc (workers sharing the primary memory store)', ipc);
 runRetentionConformance('ipc', ipc);
+runPresenceConformance('ipc', ipc);

@@ -5,6 +5,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { runPresenceConformance } from './presence-conformance.js';
 
 const memory: DriverFactory = (options) => {
   // One process, one state: two nodes connected to the same store.
@@ -14,3 +15,4 @@ const memory: DriverFactory = (options) => {
 
 runBackplaneConformance('memory', memory);
 runRetentionConformance('memory', memory);
+runPresenceConformance('memory', memory);

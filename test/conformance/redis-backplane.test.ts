@@ -6,6 +6,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { runPresenceConformance } from './presence-conformance.js';
 import { routedVia, runSilentLinkConformance } from './silent-link-conformance.js';
 
 let redis: PrivateRedis;
@@ -28,6 +29,7 @@ const factory: DriverFactory = (options) => {
 
 runBackplaneConformance('redis', factory);
 runRetentionConformance('redis', factory);
+runPresenceConformance('redis', factory);
 runSilentLinkConformance('redis', () => ({
   brokerPort: redis.port,
   pair: (options, viaPort) => {

@@ -1,4 +1,24 @@
-import type { BackplaneDriver, DriverLink, LogEntry } from '../../src/backplane/driver.js';
+import type {
+  BackplaneDriver,
+  DriverLink,
+  LogEntry,
+  PresenceDriverMethods,
+} from '../../src/backplane/driver.js';
+
+/** The presence primitives, forwarded once, when the driver has them. */
+function presenceOf(inner: BackplaneDriver): Partial<PresenceDriverMethods> {
+  const { presenceRead, presenceWrite, presenceDue, presenceHeldBy, presenceHolders } = inner;
+  if (!presenceRead || !presenceWrite || !presenceDue || !presenceHeldBy || !presenceHolders) {
+    return {};
+  }
+  return {
+    presenceRead: presenceRead.bind(inner),
+    presenceWrite: presenceWrite.bind(inner),
+    presenceDue: presenceDue.bind(inner),
+    presenceHeldBy: presenceHeldBy.bind(inner),
+    presenceHolders: presenceHolders.bind(inner),
+  };
+}
 
 /**
  * A driver with a tap between it and the protocol above: the conformance suite uses it to lose
@@ -73,6 +93,7 @@ export class TappedDriver {
       ...(inner.restartTail
         ? { restartTail: (from: number) => inner.restartTail?.(from) ?? Promise.resolve() }
         : {}),
+      ...presenceOf(inner),
     };
   }
 }

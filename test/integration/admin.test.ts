@@ -310,6 +310,7 @@ describe('the /admin dashboard', () => {
       'connections',
       'delivered',
       'listeners',
+      'listening',
       'node',
       'openSockets',
       'published',

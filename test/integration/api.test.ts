@@ -459,7 +459,7 @@ describe('application API', { concurrency: true }, () => {
       for (const path of [
         '/nope',
         '/api',
-        '/api/push-ids/abc',
+        '/api/push-ids/abc/nope',
         '/api/groups/g',
         '/push',
         '/push/nope',
@@ -475,6 +475,8 @@ describe('application API', { concurrency: true }, () => {
         ['GET', '/api/push-ids', ['POST']],
         ['DELETE', '/api/push-ids', ['POST']],
         ['POST', '/api/cluster', ['GET']],
+        ['DELETE', '/api/push-ids/AAAAAAAAAAAAAAAAAAAAAA', ['GET']],
+        ['POST', '/api/groups/g/presence', ['GET']],
         ['POST', '/api/groups/g/members/AAAAAAAAAAAAAAAAAAAAAA', ['PUT', 'DELETE']],
         ['PUT', '/api/groups/g/members', ['GET']],
         ['GET', '/api/groups/g/notify', ['POST']],

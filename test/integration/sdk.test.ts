@@ -211,6 +211,16 @@ describe('Node SDK', { concurrency: true }, () => {
       ],
     );
 
+    const presence = await epush.presence(a);
+    assert.equal(presence.pushId, a);
+    // Listening or idle depends on when the node wrote the listens above (within 250 ms).
+    assert.ok(['listening', 'idle'].includes(presence.state), presence.state);
+    assert.ok(!Number.isNaN(Date.parse(presence.since)));
+    assert.deepEqual(presence.groups, ['sdk.all-calls']);
+    const groupPresence = await epush.groupPresence('sdk.all-calls');
+    assert.equal(groupPresence.members, 2);
+    assert.ok(groupPresence.listening.every((pushId) => pushId === a));
+
     await epush.removeMember('sdk.all-calls', b);
     await epush.removeMember('sdk.all-calls', b); // idempotent
     assert.deepEqual(await epush.members('sdk.all-calls'), [a]);

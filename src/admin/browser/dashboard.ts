@@ -169,6 +169,7 @@ function renderRow(entry: NodeEntry, now: number): HTMLTableRowElement {
     cell(row, 'num sse', sample.connections.sse);
     cell(row, 'num ws', sample.connections.ws);
     cell(row, 'num listeners', sample.listeners);
+    cell(row, 'num listening', sample.listening);
     cell(row, 'num sockets', sample.openSockets);
     cell(row, 'num publish', fixed(last(entry.publish), 1));
     cell(row, 'num deliver', fixed(last(entry.deliver), 1));
@@ -184,7 +185,7 @@ function renderRow(entry: NodeEntry, now: number): HTMLTableRowElement {
   } else {
     const hb = entry.heartbeatConnections;
     const waiting = cell(row, 'num pending', hb !== null ? `${hb} conn.` : '');
-    waiting.colSpan = 10;
+    waiting.colSpan = 11;
   }
   cell(row, 'seen', entry.seenAt ? ago(now - entry.seenAt) : '-');
   const charts = cell(row, 'charts');
@@ -204,6 +205,7 @@ function render(): void {
   let sse = 0;
   let ws = 0;
   let listeners = 0;
+  let listening = 0;
   let publish = 0;
   let deliver = 0;
   let down = 0;
@@ -215,6 +217,7 @@ function render(): void {
     sse += sample.connections.sse;
     ws += sample.connections.ws;
     listeners += sample.listeners;
+    listening += sample.listening;
     publish += last(entry.publish);
     deliver += last(entry.deliver);
     if (!sample.backplane.up) down += 1;
@@ -223,6 +226,7 @@ function render(): void {
   byId('sum-connections').textContent = String(lp + sse + ws);
   byId('sum-transports').textContent = `long-poll ${lp} · SSE ${sse} · WebSocket ${ws}`;
   byId('sum-listeners').textContent = String(listeners);
+  byId('sum-listening').textContent = String(listening);
   byId('sum-publish').textContent = fixed(publish, 1);
   byId('sum-deliver').textContent = fixed(deliver, 1);
   const health = byId('sum-backplane');

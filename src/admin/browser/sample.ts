@@ -6,6 +6,8 @@ export interface Sample {
   readonly at: number;
   readonly connections: { readonly longPoll: number; readonly sse: number; readonly ws: number };
   readonly listeners: number;
+  /** Push IDs held on the node (presence); 0 from a node that does not report it. */
+  readonly listening: number;
   readonly openSockets: number;
   readonly published: number;
   readonly delivered: number;
@@ -46,6 +48,7 @@ export function sampleOf(value: unknown): Sample | null {
       ws: num(connections.websocket),
     },
     listeners: num(value.listeners),
+    listening: num(value.listening),
     openSockets: num(value.openSockets),
     published: num(value.published),
     delivered: num(value.delivered),

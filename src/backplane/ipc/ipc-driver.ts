@@ -13,6 +13,8 @@ import type {
   LogEntry,
   LogHead,
   MembershipChange,
+  PresenceEntry,
+  PresenceWrite,
   StampedDraft,
 } from '../driver.js';
 
@@ -34,6 +36,11 @@ export const RELAYED_METHODS = [
   'beat',
   'beats',
   'forget',
+  'presenceRead',
+  'presenceWrite',
+  'presenceDue',
+  'presenceHeldBy',
+  'presenceHolders',
 ] as const;
 
 export type RelayedMethod = (typeof RELAYED_METHODS)[number];
@@ -164,6 +171,19 @@ export class IpcDriver implements BackplaneDriver {
   beat = (info: Omit<NodeInfo, 'lastSeen'>): Promise<void> => this.call('beat', info);
   beats = (): Promise<Beat[]> => this.call('beats');
   forget = (nodeId: string): Promise<void> => this.call('forget', nodeId);
+  // Presence: the primary's store decides every compare-and-set (Maps cross IPC as they are).
+  presenceRead = (pushIds: readonly PushId[]): Promise<Map<PushId, PresenceEntry>> =>
+    this.call('presenceRead', pushIds);
+  presenceWrite = (
+    pushId: PushId,
+    expected: number,
+    write: PresenceWrite,
+  ): Promise<number | null> => this.call('presenceWrite', pushId, expected, write);
+  presenceDue = (until: number, limit: number): Promise<PushId[]> =>
+    this.call('presenceDue', until, limit);
+  presenceHeldBy = (nodeId: string, limit: number): Promise<PushId[]> =>
+    this.call('presenceHeldBy', nodeId, limit);
+  presenceHolders = (): Promise<string[]> => this.call('presenceHolders');
 
   async histories(pushIds: readonly PushId[]): Promise<Map<PushId, MembershipHistory>> {
     const encoded = await this.call<EncodedHistories>('histories', pushIds);

@@ -11,6 +11,8 @@ import type {
   LogEntry,
   LogHead,
   MembershipChange,
+  PresenceEntry,
+  PresenceWrite,
   StampedDraft,
 } from '../driver.js';
 import type { EventDraft } from '../../core/events.js';
@@ -166,6 +168,28 @@ export class MemoryDriver implements BackplaneDriver {
   forget(nodeId: string): Promise<void> {
     this.store.directory.delete(nodeId);
     return Promise.resolve();
+  }
+
+  // --- presence -----------------------------------------------------------------------------
+
+  presenceRead(pushIds: readonly PushId[]): Promise<Map<PushId, PresenceEntry>> {
+    return Promise.resolve(this.store.presence.read(pushIds));
+  }
+
+  presenceWrite(pushId: PushId, expected: number, write: PresenceWrite): Promise<number | null> {
+    return Promise.resolve(this.store.presence.write(pushId, expected, write));
+  }
+
+  presenceDue(until: number, limit: number): Promise<PushId[]> {
+    return Promise.resolve(this.store.presence.dueUntil(until, limit));
+  }
+
+  presenceHeldBy(nodeId: string, limit: number): Promise<PushId[]> {
+    return Promise.resolve(this.store.presence.heldByNode(nodeId, limit));
+  }
+
+  presenceHolders(): Promise<string[]> {
+    return Promise.resolve(this.store.presence.holders());
   }
 }
 

@@ -4,6 +4,7 @@ import { IdempotencyIndex } from '../../core/idempotency-index.js';
 import type { ClusterEvent, EventDraft } from '../../core/events.js';
 import { MembershipIndex } from '../../core/membership-index.js';
 import { PushIdLiveness } from '../../core/push-id-liveness.js';
+import { MemoryPresence } from './memory-presence.js';
 import type { BackplaneOptions, NodeInfo } from '../backplane.js';
 import type { DriverLink, LogEntry } from '../driver.js';
 
@@ -23,9 +24,11 @@ export class MemoryStore {
   readonly directory = new Map<string, { info: Omit<NodeInfo, 'lastSeen'>; at: number }>();
   readonly links = new Set<DriverLink>();
   readonly now: () => number;
+  readonly presence: MemoryPresence;
 
   constructor(options: BackplaneOptions) {
     this.now = options.now ?? Date.now;
+    this.presence = new MemoryPresence(this.now);
     this.log = new EventLog({
       retentionMs: options.retentionMs,
       maxBytes: options.maxLogBytes,

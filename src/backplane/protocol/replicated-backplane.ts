@@ -11,6 +11,9 @@ import type {
   ClusterEventSink,
   ListenerSnapshot,
   NodeInfo,
+  PresenceAck,
+  PresenceOutboxSink,
+  PushIdPresenceView,
   PublishOnceOutcome,
 } from '../backplane.js';
 import type { BackplaneDriver, DriverLink, LogEntry, StampedDraft } from '../driver.js';
@@ -20,6 +23,10 @@ import { readHistory } from './history-read.js';
 import { publishOnce } from './idempotent-publish.js';
 import { readForListener } from './listener-read.js';
 import { OrderedTail } from './ordered-tail.js';
+import { PresenceProtocol, type Release } from './presence-protocol.js';
+
+/** Presence grace when the options name none. */
+const DEFAULT_PRESENCE_GRACE_MS = 5000;
 
 /** Push IDs expired per batch of driver calls. */
 const EXPIRE_BATCH = 200;
@@ -45,6 +52,10 @@ export class ReplicatedBackplane implements Backplane {
   private started = false;
   private sweeper: NodeJS.Timeout | null = null;
   private sweeping = false;
+  private readonly presence: PresenceProtocol;
+  private presenceSweeper: NodeJS.Timeout | null = null;
+  private presenceSweeping = false;
+  private outboxSink: PresenceOutboxSink | null = null;
 
   constructor(
     protected readonly driver: BackplaneDriver,
@@ -57,6 +68,30 @@ export class ReplicatedBackplane implements Backplane {
       () => this.sink,
       () => undefined,
     );
+    this.presence = new PresenceProtocol(driver, {
+      graceMs: options.presenceGraceMs ?? DEFAULT_PRESENCE_GRACE_MS,
+      ttlMs: options.pushIdTtlMs,
+      nodeTimeoutMs: options.nodeTimeoutMs,
+      now: options.now ?? Date.now,
+      ...(options.onPresenceChanges ? { onChanges: options.onPresenceChanges } : {}),
+      ...(options.presenceWebhookNode === undefined
+        ? {}
+        : {
+            webhooks: {
+              nodeId: options.presenceWebhookNode,
+              onOwned: (pushId, events) => {
+                this.outboxSink?.owned(pushId, events);
+              },
+              onDropped: (count) => {
+                this.outboxSink?.dropped(count);
+              },
+            },
+          }),
+    });
+  }
+
+  get presenceSupported(): boolean {
+    return this.presence.supported;
   }
 
   /** What the driver reports. */
@@ -96,11 +131,24 @@ export class ReplicatedBackplane implements Backplane {
       void this.sweep().catch(() => undefined);
     }, every);
     this.sweeper.unref();
+    if (this.presence.supported) {
+      // Grace ends and dead holders are written a few times per grace, at most every second.
+      const grace = this.options.presenceGraceMs ?? DEFAULT_PRESENCE_GRACE_MS;
+      this.presenceSweeper = setInterval(
+        () => {
+          void this.sweepPresence();
+        },
+        Math.min(1000, Math.max(100, grace / 5)),
+      );
+      this.presenceSweeper.unref();
+    }
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    if (this.presenceSweeper) clearInterval(this.presenceSweeper);
+    this.presenceSweeper = null;
     this.tail.stop();
     this.sink = null;
     this.started = false;
@@ -191,8 +239,9 @@ export class ReplicatedBackplane implements Backplane {
 
   // --- MembershipStore ----------------------------------------------------------------------
 
-  register(pushIds: readonly PushId[]): Promise<void> {
-    return this.call(() => this.driver.register(pushIds));
+  async register(pushIds: readonly PushId[]): Promise<void> {
+    await this.call(() => this.driver.register(pushIds));
+    await this.call(() => this.presence.minted(pushIds));
   }
 
   touch(pushIds: readonly PushId[]): Promise<PushId[]> {
@@ -245,6 +294,45 @@ export class ReplicatedBackplane implements Backplane {
 
   leave(nodeId: string): Promise<void> {
     return this.call(() => this.driver.forget(nodeId));
+  }
+
+  // --- PresenceStore ------------------------------------------------------------------------
+
+  presenceHolds(
+    nodeId: string,
+    started: readonly PushId[],
+    stopped: readonly Release[],
+  ): Promise<void> {
+    return this.call(() => this.presence.holds(nodeId, started, stopped));
+  }
+
+  presenceOf(pushId: PushId): Promise<PushIdPresenceView | null> {
+    return this.call(() => this.presence.of(pushId));
+  }
+
+  groupPresence(group: GroupName): Promise<{ members: number; listening: PushId[] }> {
+    return this.call(() => this.presence.ofGroup(group));
+  }
+
+  presenceOutbox(sink: PresenceOutboxSink): void {
+    this.outboxSink = sink;
+  }
+
+  presenceAck(acks: readonly PresenceAck[]): Promise<void> {
+    return this.call(() => this.presence.ack(acks));
+  }
+
+  /** Writes grace ends, expiries and dead nodes' holds (see PresenceProtocol.sweep). */
+  async sweepPresence(): Promise<void> {
+    if (!this.up || this.presenceSweeping) return;
+    this.presenceSweeping = true;
+    try {
+      await this.call(() => this.presence.sweep());
+    } catch {
+      // The next round retries; availability is reported by the tail and the canary.
+    } finally {
+      this.presenceSweeping = false;
+    }
   }
 
   // --- upkeep -------------------------------------------------------------------------------

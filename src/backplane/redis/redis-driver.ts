@@ -14,10 +14,13 @@ import type {
   LogEntry,
   LogHead,
   MembershipChange,
+  PresenceEntry,
+  PresenceWrite,
   StampedDraft,
 } from '../driver.js';
 import { CALL_TIMEOUT_MS } from '../protocol/backplane-call.js';
 import { encodeDraft } from '../protocol/event-codec.js';
+import { RedisPresence } from './redis-presence.js';
 import * as scripts from './redis-scripts.js';
 import { RedisLiveness } from './redis-liveness.js';
 import { pushIdsOf, readBeats, readHead } from './redis-replies.js';
@@ -79,6 +82,7 @@ export class RedisDriver implements BackplaneDriver {
   private commandsReady = false;
   private subscriberReady = false;
   private link: DriverLink | null = null;
+  private readonly presence: RedisPresence;
 
   constructor(
     url: string,
@@ -110,6 +114,7 @@ export class RedisDriver implements BackplaneDriver {
     for (const [name, [lua, keys]] of Object.entries(SCRIPTS)) {
       this.commands.defineCommand(name, { lua, numberOfKeys: keys });
     }
+    this.presence = new RedisPresence(this.commands, this.prefix);
     // Roughly bytes → entries; the time window (TRIM) is the real bound in normal operation.
     this.maxLen = Math.max(10_000, Math.floor(options.maxLogBytes / 256));
   }
@@ -346,4 +351,19 @@ export class RedisDriver implements BackplaneDriver {
   async forget(nodeId: string): Promise<void> {
     await this.commands.hdel(this.key('nodes'), nodeId);
   }
+
+  // --- presence (redis-presence.ts; keys pr:<pushId>, pr-due, pr-nodes, ph:<node>) -----------
+
+  presenceRead = (pushIds: readonly PushId[]): Promise<Map<PushId, PresenceEntry>> =>
+    this.presence.read(pushIds);
+  presenceWrite = (
+    pushId: PushId,
+    expected: number,
+    write: PresenceWrite,
+  ): Promise<number | null> => this.presence.write(pushId, expected, write);
+  presenceDue = (until: number, limit: number): Promise<PushId[]> =>
+    this.presence.due(until, limit);
+  presenceHeldBy = (nodeId: string, limit: number): Promise<PushId[]> =>
+    this.presence.heldBy(nodeId, limit);
+  presenceHolders = (): Promise<string[]> => this.presence.holders();
 }

@@ -1,0 +1,154 @@
+/**
+ * Presence webhooks in a cluster (docs/webhooks.md): 3 nodes over a private Redis. In a healthy
+ * cluster each state change is sent once, by one node, while listeners move between nodes;
+ * when the node that decided changes is SIGKILLed before its receiver acknowledged them,
+ * another node sends them.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { PrivateRedis } from '../../testbed/brokers/redis.js';
+import {
+  api,
+  listen,
+  sleep,
+  startEpush,
+  type Api,
+  type EpushProcess,
+} from '../support/epush-process.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
+
+const KEY = 'webhook-cluster-key-0123456789';
+const SECRET = 'webhook-cluster-secret-0123456789ab';
+const GRACE_SECONDS = 1;
+const HEARTBEAT_SECONDS = 1;
+
+async function until(what: string, check: () => boolean, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${withinMs} ms`);
+    await sleep(50);
+  }
+}
+
+describe('presence webhooks: 3 nodes over Redis', () => {
+  let redis: PrivateRedis;
+  let receiver: WebhookReceiver;
+  const nodes: EpushProcess[] = [];
+  let client: Api;
+
+  before(async () => {
+    redis = await PrivateRedis.start();
+    receiver = await WebhookReceiver.start();
+    for (const id of ['a', 'b', 'c']) {
+      nodes.push(
+        await startEpush([
+          '--backplane',
+          redis.url,
+          '--node-id',
+          id,
+          '--api-key',
+          KEY,
+          '--hold-seconds',
+          '1',
+          '--heartbeat-seconds',
+          String(HEARTBEAT_SECONDS),
+          '--presence-grace-seconds',
+          String(GRACE_SECONDS),
+          '--webhook-url',
+          receiver.url,
+          '--webhook-secret',
+          SECRET,
+        ]),
+      );
+    }
+    client = api(nodes[1]!.url, KEY);
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+    await receiver.close();
+    await redis.stop();
+  });
+
+  const eventsOf = (pushId: string) => receiver.acknowledged.filter((e) => e.pushId === pushId);
+
+  test('in a healthy cluster each state change is sent once, by one node', async () => {
+    const pushIds = await client.mintPushIds(30);
+    // Every push ID is listened to on one node, then re-polled on the next (it moves).
+    await Promise.all(
+      pushIds.map(async (pushId, i) => {
+        const first = await listen(nodes[i % 3]!.url, [pushId]);
+        await listen(nodes[(i + 1) % 3]!.url, [pushId], first.cursor);
+      }),
+    );
+    await until(
+      'an idle event for every push ID',
+      () => pushIds.every((p) => eventsOf(p).some((e) => e.type === 'push_id.idle')),
+      GRACE_SECONDS * 1000 + 10_000,
+    );
+    await sleep(1500); // a duplicate, if any, would arrive now
+    for (const pushId of pushIds) {
+      const types = eventsOf(pushId).map((e) => e.type);
+      assert.deepEqual(
+        types,
+        ['push_id.listening', 'push_id.idle'],
+        `${pushId}: ${types.join(', ')}`,
+      );
+    }
+    const all = receiver.acknowledged;
+    assert.equal(new Set(all.map((e) => e.id)).size, all.length, 'no event id twice');
+    const deliveries = receiver.received.map((r) => r.delivery);
+    assert.equal(new Set(deliveries).size, deliveries.length, 'no batch sent twice');
+  });
+
+  test('the events a SIGKILLed sender had not delivered are sent by another node', async () => {
+    receiver.mode = 500;
+    const failedBefore = receiver.received.length;
+    const pushIds = await client.mintPushIds(10);
+    // Held on node a only: a decides `listening` for each, and fails to deliver it.
+    const held = pushIds.map((pushId) => listen(nodes[0]!.url, [pushId]).catch(() => null));
+    await until(
+      'a failed attempt with all 10 listening events',
+      () =>
+        new Set(
+          receiver.received
+            .slice(failedBefore)
+            .flatMap((r) => r.events)
+            .filter((e) => pushIds.includes(e.pushId) && e.type === 'push_id.listening')
+            .map((e) => e.id),
+        ).size === 10,
+      10_000,
+    );
+    const unsent = new Set(
+      receiver.received
+        .slice(failedBefore)
+        .flatMap((r) => r.events)
+        .filter((e) => pushIds.includes(e.pushId))
+        .map((e) => e.id),
+    );
+    await nodes[0]!.stop(); // SIGKILL, before any of them was acknowledged
+    await Promise.all(held);
+    receiver.mode = 204;
+    const killedAt = Date.now();
+    await until(
+      'every unsent event delivered by another node',
+      () => [...unsent].every((id) => receiver.acknowledged.some((e) => e.id === id)),
+      HEARTBEAT_SECONDS * 3000 + 15_000,
+    );
+    const tookMs = Date.now() - killedAt;
+    const takenOver = receiver.received.filter(
+      (r) => r.status === 204 && r.events.some((e) => unsent.has(e.id)),
+    );
+    assert.ok(
+      takenOver.every((r) => r.at >= killedAt),
+      'delivered after the sender died',
+    );
+    // Its listeners did not come back: idle once a's death is known and the grace is over.
+    await until(
+      'an idle event for every push ID',
+      () => pushIds.every((p) => eventsOf(p).some((e) => e.type === 'push_id.idle')),
+      HEARTBEAT_SECONDS * 3000 + GRACE_SECONDS * 1000 + 10_000,
+    );
+    assert.ok(tookMs < HEARTBEAT_SECONDS * 3000 + 15_000, `${tookMs} ms`);
+  });
+});
