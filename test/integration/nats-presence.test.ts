@@ -88,6 +88,15 @@ describe('nats presence indexes', () => {
     assert.deepEqual(await presence.holders(), ['winner']);
   });
 
+  test('the due index answers the earliest first, up to the limit', async () => {
+    const { presence } = await open();
+    const pushIds = mintPushIds(6);
+    const dues = [6000, 1000, 5000, 2000, 4000, 3000];
+    await Promise.all(pushIds.map((p, i) => presence.write(p, 0, write(dues[i] ?? 0, ['n']))));
+    const order = [1, 3, 5, 4].map((i) => pushIds[i]);
+    assert.deepEqual(await presence.dueUntil(5500, 4), order);
+  });
+
   test('every write of a racing crowd leaves the final record with its index keys', async () => {
     const { presence } = await open();
     const [pushId] = mintPushIds(1) as [PushId];

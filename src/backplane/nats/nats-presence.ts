@@ -180,26 +180,31 @@ export class NatsPresence {
     for (let i = 0; i < keys.length && out.size < limit; i += CHECK_BATCH) {
       const chunk = keys.slice(i, i + CHECK_BATCH);
       const loaded = await Promise.all(chunk.map((key) => this.load(key.pushId)));
-      await Promise.all(
-        chunk.map(async (key, j) => {
-          const { entry, stored } = loaded[j] ?? { entry: null, stored: null };
-          if (stored === null || key.version > stored.v) {
-            // Written for a version not stored (yet): a write in progress, or a dead writer's.
-            const indexEntry = await bucket.get(key.key);
-            if (indexEntry !== null && now - indexEntry.created.getTime() > PENDING_MS) {
-              await this.purge(bucketName, key.key);
-            }
-          } else if (key.version < stored.v || judge(key, stored) === 'stale') {
-            await this.purge(bucketName, key.key);
-          } else if (!isKept(stored, now)) {
-            if (entry !== null) await this.forget(key.pushId, entry, stored);
-          } else if (judge(key, stored) === 'valid' && out.size < limit) {
-            out.add(key.pushId);
-          }
-        }),
-      );
+      // The answer in key order (earliest first for the due index); the clean-up after it.
+      const chores: Promise<void>[] = [];
+      chunk.forEach((key, j) => {
+        const { entry, stored } = loaded[j] ?? { entry: null, stored: null };
+        if (stored === null || key.version > stored.v) {
+          // Written for a version not stored (yet): a write in progress, or a dead writer's.
+          chores.push(this.purgeIfOld(bucket, bucketName, key.key, now));
+        } else if (key.version < stored.v || judge(key, stored) === 'stale') {
+          chores.push(this.purge(bucketName, key.key));
+        } else if (!isKept(stored, now)) {
+          if (entry !== null) chores.push(this.forget(key.pushId, entry, stored));
+        } else if (judge(key, stored) === 'valid' && out.size < limit) {
+          out.add(key.pushId);
+        }
+      });
+      await Promise.all(chores);
     }
     return [...out];
+  }
+
+  private async purgeIfOld(bucket: KV, bucketName: string, key: string, now: number) {
+    const entry = await bucket.get(key);
+    if (entry !== null && now - entry.created.getTime() > PENDING_MS) {
+      await this.purge(bucketName, key);
+    }
   }
 
   /** Drops a record whose keep time ran out, unless it was rewritten meanwhile, and its keys. */
