@@ -1,11 +1,13 @@
 /**
  * Presence over real HTTP on two nodes sharing a private nats-server (docs/protocol.md,
  * "Presence"; docs/backplanes.md, NATS): the calls answer (no 501), a long-poll held by one node
- * reads `listening` on the other, through the grace, then `idle`; a group's presence likewise.
+ * reads `listening` on the other, through the grace, then `idle`; a group's presence likewise;
+ * webhooks (docs/webhooks.md) report each change once for the two nodes.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PrivateNats } from '../../testbed/brokers/nats.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
 import {
   api,
   listen,
@@ -17,6 +19,7 @@ import {
 
 const KEY = 'nats-presence-key-0123456789';
 const GRACE_SECONDS = 1;
+const SECRET = 'nats-webhook-secret-0123456789abcdef';
 
 interface PushIdPresence {
   state: string;
@@ -26,6 +29,7 @@ interface PushIdPresence {
 
 describe('presence: 2 nodes over NATS JetStream', () => {
   let nats: PrivateNats;
+  let receiver: WebhookReceiver;
   let a: EpushProcess;
   let b: EpushProcess;
   let clientA: Api;
@@ -33,6 +37,7 @@ describe('presence: 2 nodes over NATS JetStream', () => {
 
   before(async () => {
     nats = await PrivateNats.start();
+    receiver = await WebhookReceiver.start();
     const node = (id: string): Promise<EpushProcess> =>
       startEpush([
         '--backplane',
@@ -47,6 +52,10 @@ describe('presence: 2 nodes over NATS JetStream', () => {
         '1',
         '--presence-grace-seconds',
         String(GRACE_SECONDS),
+        '--webhook-url',
+        receiver.url,
+        '--webhook-secret',
+        SECRET,
       ]);
     a = await node('node-a');
     b = await node('node-b');
@@ -58,6 +67,7 @@ describe('presence: 2 nodes over NATS JetStream', () => {
     await a?.stop();
     await b?.stop();
     await nats?.stop();
+    await receiver?.close();
   });
 
   const presenceOn = async (client: Api, pushId: string): Promise<PushIdPresence> => {
@@ -109,5 +119,17 @@ describe('presence: 2 nodes over NATS JetStream', () => {
     assert.equal(answer.status, 200, answer.text);
     assert.deepEqual(answer.body, { members: 2, listening: [p2] });
     await held;
+  });
+
+  test('webhooks report each change once, whichever node decides it', async () => {
+    const pushIds = await clientA.mintPushIds(5);
+    const events = (type: string) =>
+      receiver.acknowledged.filter((e) => e.type === type && pushIds.includes(e.pushId));
+    await Promise.all([listen(a.url, pushIds), listen(b.url, pushIds)]);
+    const deadline = Date.now() + GRACE_SECONDS * 1000 + 8000;
+    while (events('push_id.idle').length < 5 && Date.now() < deadline) await sleep(100);
+    await sleep(1500); // a second report would come within this
+    assert.equal(events('push_id.listening').length, 5);
+    assert.equal(events('push_id.idle').length, 5);
   });
 });
