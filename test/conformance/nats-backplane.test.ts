@@ -6,6 +6,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { runPresenceConformance } from './presence-conformance.js';
 import { routedVia, runSilentLinkConformance } from './silent-link-conformance.js';
 
 let nats: PrivateNats;
@@ -28,6 +29,7 @@ const factory: DriverFactory = (options) => {
 
 runBackplaneConformance('nats', factory);
 runRetentionConformance('nats', factory);
+runPresenceConformance('nats', factory);
 runSilentLinkConformance('nats', () => ({
   brokerPort: nats.port,
   pair: (options, viaPort) => {

@@ -22,17 +22,17 @@ import type {
   LogEntry,
   LogHead,
   MembershipChange,
+  PresenceDriverMethods,
+  PresenceWrite,
   StampedDraft,
 } from '../driver.js';
 import { CALL_TIMEOUT_MS, unavailable } from '../protocol/backplane-call.js';
 import { encodeDraft, nodeInfoOf } from '../protocol/event-codec.js';
 import { appendOnceToStream } from './nats-append-once.js';
 import { connectNats } from './nats-connection.js';
-import { ensureLogStream, epochOf } from './nats-stream.js';
+import { ensureLogStream, epochOf, readLog } from './nats-stream.js';
 import { NatsMembership } from './nats-membership.js';
-
-/** Log entries fetched at once (in parallel) by a read. */
-const READ_PAGE = 128;
+import { NatsPresence } from './nats-presence.js';
 
 export const NATS_GUARANTEES: BackplaneGuarantees = {
   multiNode: true,
@@ -48,9 +48,10 @@ export const NATS_GUARANTEES: BackplaneGuarantees = {
  * docs/backplanes.md): stream `EPUSH_<prefix>` is the log, its stream sequence IS the event's
  * seq; notifications go to `epush.<prefix>.log`, membership events to `epush.<prefix>.m.<pushId>`
  * (see NatsMembership); KV buckets `EPUSH_<prefix>_live` (liveness, max_age = TTL), `_history`,
- * `_members` and `_nodes` (max_age = node timeout).
+ * `_members` and `_nodes` (max_age = node timeout); presence in `_presence`, `_pdue` and `_pheld`
+ * (see NatsPresence).
  */
-export class NatsDriver implements BackplaneDriver {
+export class NatsDriver implements BackplaneDriver, PresenceDriverMethods {
   readonly kind = 'nats';
   readonly vendor = 'NATS JetStream';
   readonly guarantees = NATS_GUARANTEES;
@@ -66,6 +67,7 @@ export class NatsDriver implements BackplaneDriver {
   private jsm: JetStreamManager | null = null;
   private kv: { live: KV; history: KV; members: KV; nodes: KV } | null = null;
   private membership: NatsMembership | null = null;
+  private presence: NatsPresence | null = null;
   private link: DriverLink | null = null;
   private epoch = '';
   private messages: ConsumerMessages | null = null;
@@ -110,6 +112,7 @@ export class NatsDriver implements BackplaneDriver {
     this.epoch = epochOf(info);
     const kv = await this.openBuckets(js);
     this.kv = kv;
+    this.presence = await NatsPresence.open(js, jsm, this.stream);
     this.membership = new NatsMembership({
       js,
       jsm,
@@ -153,6 +156,7 @@ export class NatsDriver implements BackplaneDriver {
     try {
       const info = await this.ensureStream();
       this.kv = await this.openBuckets(this.requireJs());
+      this.presence = await NatsPresence.open(this.requireJs(), this.requireJsm(), this.stream);
       if (epochOf(info) !== this.epoch) {
         this.epoch = epochOf(info);
         await this.restartTail(info.state.first_seq);
@@ -226,21 +230,9 @@ export class NatsDriver implements BackplaneDriver {
     );
   }
 
-  async read(first: number, last: number): Promise<LogEntry[]> {
+  read(first: number, last: number): Promise<LogEntry[]> {
     this.ready();
-    const jsm = this.requireJsm();
-    const out: LogEntry[] = [];
-    for (let from = first; from <= last; from += READ_PAGE) {
-      const seqs: number[] = [];
-      for (let seq = from; seq <= Math.min(last, from + READ_PAGE - 1); seq++) seqs.push(seq);
-      const stored = await Promise.all(
-        seqs.map((seq) => jsm.direct.getMessage(this.stream, { seq })),
-      );
-      for (const message of stored) {
-        if (message !== null) out.push({ seq: message.seq, body: message.string() });
-      }
-    }
-    return out;
+    return readLog(this.requireJsm(), this.stream, first, last);
   }
 
   /** The stream's max_age trims the log; closed members keys are cleaned here. */
@@ -265,6 +257,14 @@ export class NatsDriver implements BackplaneDriver {
   dueForExpiry(limit: number): Promise<PushId[]> {
     return this.requireMembership().dueForExpiry(limit);
   }
+
+  // --- presence (nats-presence.ts: buckets `_presence`, `_pdue`, `_pheld`) ------------------
+  presenceRead = (ids: readonly PushId[]) => this.requirePresence().read(ids);
+  presenceWrite = (id: PushId, v: number, w: PresenceWrite) =>
+    this.requirePresence().write(id, v, w);
+  presenceDue = (until: number, limit: number) => this.requirePresence().dueUntil(until, limit);
+  presenceHeldBy = (node: string, limit: number) => this.requirePresence().heldBy(node, limit);
+  presenceHolders = () => this.requirePresence().holders();
 
   // --- liveness -----------------------------------------------------------------------------
 
@@ -361,6 +361,12 @@ export class NatsDriver implements BackplaneDriver {
     this.ready();
     if (this.kv === null) throw unavailable(this.vendor, 'not started');
     return this.kv;
+  }
+
+  private requirePresence(): NatsPresence {
+    this.ready();
+    if (this.presence === null) throw unavailable(this.vendor, 'not started');
+    return this.presence;
   }
 
   private requireMembership(): NatsMembership {
