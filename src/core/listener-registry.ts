@@ -20,6 +20,9 @@ export class ListenerRegistry<L extends RegisteredListener> {
   private readonly waitingInGroup = new Map<GroupName, Set<PushId>>();
   private listenerCount = 0;
 
+  /** Told each push ID whose registration changed (set by whoever follows holds, e.g. presence). */
+  onChange: ((pushId: PushId) => void) | null = null;
+
   get size(): number {
     return this.listenerCount;
   }
@@ -49,6 +52,7 @@ export class ListenerRegistry<L extends RegisteredListener> {
     for (const older of displaced) this.remove(older);
     for (const pushId of listener.pushIds) {
       this.byPushId.set(pushId, listener);
+      this.onChange?.(pushId);
       for (const group of groups.get(pushId) ?? []) this.join(group, pushId);
     }
     this.listenerCount += 1;
@@ -62,6 +66,7 @@ export class ListenerRegistry<L extends RegisteredListener> {
       if (this.byPushId.get(pushId) !== listener) continue;
       removed = true;
       this.byPushId.delete(pushId);
+      this.onChange?.(pushId);
       for (const group of this.groupsOf.get(pushId) ?? []) this.leave(group, pushId);
     }
     if (removed) this.listenerCount -= 1;

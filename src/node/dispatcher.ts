@@ -135,9 +135,14 @@ export class Dispatcher implements ClusterEventSink {
     return this.held.registry.pushIdCount;
   }
 
-  /** Registered push IDs and when each one's listener was parked (null: held now); presence. */
-  visitHolds(visit: (pushId: PushId, parkedAt: number | null) => void): void {
-    this.held.visitHolds(visit);
+  /** Push IDs whose hold changed since the last call (see HeldListeners); presence. */
+  takeChanged(): PushId[] {
+    return this.held.takeChanged();
+  }
+
+  /** Not held here (undefined), held by a live listen (null), or parked since when; presence. */
+  holdOf(pushId: PushId): number | null | undefined {
+    return this.held.holdOf(pushId);
   }
 
   // --- ClusterEventSink ----------------------------------------------------------------------

@@ -33,13 +33,20 @@ export class HeldListeners {
   private readonly counting: DeliveryStats;
   /** Push IDs whose listener was answered since the last `takeReleased`: their TTL starts now. */
   private released = new Set<PushId>();
+  /** Push IDs whose hold changed since the last `takeChanged`; null until it is first called. */
+  private changed: Set<PushId> | null = null;
 
   constructor(
     private readonly options: HeldListenersOptions,
     /** The last event seq the node has matched (the local tail's head). */
     private readonly headSeq: () => number,
   ) {
-    this.parking = new ParkedListeners(options.parkMs, options.now);
+    this.parking = new ParkedListeners(options.parkMs, options.now, (listener) => {
+      if (this.changed !== null) for (const pushId of listener.pushIds) this.changed.add(pushId);
+    });
+    this.registry.onChange = (pushId) => {
+      this.changed?.add(pushId);
+    };
     this.holds = new HoldTimers(options.now());
     this.counting = new DeliveryStats(options.now, options.observeLatency);
     this.stats = this.counting.stats;
@@ -57,12 +64,22 @@ export class HeldListeners {
     return [...this.registry.pushIds()];
   }
 
-  /** Each registered push ID with when its listener was parked (null: held by a live listen). */
-  visitHolds(visit: (pushId: PushId, parkedAt: number | null) => void): void {
-    for (const pushId of this.registry.pushIds()) {
-      const listener = this.registry.get(pushId);
-      visit(pushId, listener?.parked === true ? listener.parkedAt : null);
-    }
+  /**
+   * Push IDs whose hold changed (registered, unregistered, parked, unparked) since the last call;
+   * the first call answers every registered push ID and starts the bookkeeping, so a node that
+   * never asks (no presence) pays nothing.
+   */
+  takeChanged(): PushId[] {
+    const changed = this.changed === null ? [...this.registry.pushIds()] : [...this.changed];
+    this.changed = new Set();
+    return changed;
+  }
+
+  /** How this node holds `pushId`: undefined (not at all), null (a live listen), or parked since. */
+  holdOf(pushId: PushId): number | null | undefined {
+    const listener = this.registry.get(pushId);
+    if (listener === undefined) return undefined;
+    return listener.parked ? listener.parkedAt : null;
   }
 
   /** Push IDs released since the last call; touching them makes their TTL count from release. */

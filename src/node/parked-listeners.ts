@@ -19,6 +19,8 @@ export class ParkedListeners {
     /** How long a park lasts; 0: answered long-polls are not parked at all. */
     readonly parkMs: number,
     private readonly now: () => number,
+    /** Told each listener parked or unparked (presence follows holds through it). */
+    private readonly onChange: (listener: WaitingListener) => void = () => undefined,
   ) {}
 
   get enabled(): boolean {
@@ -39,6 +41,7 @@ export class ParkedListeners {
     listener.parkedAt = this.now();
     this.queue.push(listener);
     this.times.push(listener.parkedAt);
+    this.onChange(listener);
   }
 
   /** Ends a park (a re-poll took it, or it is unregistered); what it collected is dropped. */
@@ -47,6 +50,7 @@ export class ParkedListeners {
     listener.parked = false;
     listener.pending = null;
     this.count -= 1;
+    this.onChange(listener);
   }
 
   /** Whether a re-poll with these push IDs and cursor can take `listener`'s registration over. */

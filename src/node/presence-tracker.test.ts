@@ -30,9 +30,16 @@ function fakeBackplane() {
 
 /** The dispatcher's registrations: push ID → parked since (null: waiting). */
 function source(holds: Map<PushId, number | null>): HoldSource {
+  // Reports every push IDs it ever held as changed at every tick: the tracker must not depend
+  // on being told less.
+  const ever = new Set<PushId>();
   return {
-    visitHolds(visit) {
-      for (const [pushId, parkedAt] of holds) visit(pushId, parkedAt);
+    takeChanged() {
+      for (const pushId of holds.keys()) ever.add(pushId);
+      return [...ever];
+    },
+    holdOf(pushId) {
+      return holds.has(pushId) ? holds.get(pushId) : undefined;
     },
   };
 }

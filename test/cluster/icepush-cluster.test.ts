@@ -7,15 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PrivateRedis } from '../../testbed/brokers/redis.js';
-import { api, sleep, startEpush, until, type EpushProcess } from '../support/epush-process.js';
+import type { PrivateRedis } from '../../testbed/brokers/redis.js';
+import { api, sleep, until, type EpushProcess } from '../support/epush-process.js';
 import {
   IcepushApplication,
   IcepushBrowser,
   notifiedIds,
   type IcepushExchange,
 } from '../support/icepush-client.js';
-import { Balancer } from '../support/load-balancer.js';
+import type { Balancer } from '../support/load-balancer.js';
+import { RedisCluster } from '../support/redis-cluster.js';
 
 const KEY = 'icepush-cluster-key-0123456789';
 const BROWSERS = 24;
@@ -66,44 +67,24 @@ class Page {
 }
 
 describe('ICEpush on three nodes over Redis', () => {
+  let cluster: RedisCluster;
   let redis: PrivateRedis;
-  const nodes: EpushProcess[] = [];
+  let nodes: readonly EpushProcess[];
   let balancer: Balancer;
 
   before(async () => {
-    redis = await PrivateRedis.start({ persistent: true });
-    for (const id of ['a', 'b', 'c']) {
-      nodes.push(
-        await startEpush([
-          '--backplane',
-          redis.url,
-          '--node-id',
-          id,
-          '--api-key',
-          KEY,
-          '--icepush',
-          '--icepush-heartbeat-seconds',
-          '5',
-          '--heartbeat-seconds',
-          '1',
-        ]),
-      );
-    }
     // deploy/haproxy's template sends listen.icepush where /push/ goes (held, replayed on a 503).
-    balancer = await Balancer.start(
-      'haproxy',
-      nodes.map((node) => node.port),
-    ).catch(async (error: unknown) => {
-      await Promise.all(nodes.map((node) => node.stop()));
-      await redis.stop();
-      throw error;
+    cluster = await RedisCluster.start({
+      apiKey: KEY,
+      flags: ['--icepush', '--icepush-heartbeat-seconds', '5', '--heartbeat-seconds', '1'],
+      balancer: 'haproxy',
+      redis: { persistent: true },
     });
+    ({ redis, nodes, balancer } = cluster);
   });
 
   after(async () => {
-    await balancer.stop();
-    await Promise.all(nodes.map((node) => node.stop()));
-    await redis.stop();
+    await cluster.stop();
   });
 
   test('a listen on another node closes the older one as a duplicate', async () => {

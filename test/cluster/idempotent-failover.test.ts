@@ -12,16 +12,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { EpushApiClient } from '../../src/sdk/index.js';
-import { PrivateRedis } from '../../testbed/brokers/redis.js';
-import {
-  api,
-  headCursor,
-  listen,
-  sleep,
-  startEpush,
-  type EpushProcess,
-} from '../support/epush-process.js';
-import { Balancer } from '../support/load-balancer.js';
+import { api, headCursor, listen, sleep, type EpushProcess } from '../support/epush-process.js';
+import type { Balancer } from '../support/load-balancer.js';
+import { RedisCluster } from '../support/redis-cluster.js';
 
 const KEY = 'idempotent-failover-key-0123';
 const GROUP = 'idem.failover';
@@ -73,42 +66,21 @@ async function lossyFront(
 }
 
 describe('idempotent notify through HAProxy while a node is SIGKILLed', () => {
-  let redis: PrivateRedis;
-  const nodes: EpushProcess[] = [];
+  let cluster: RedisCluster;
+  let nodes: readonly EpushProcess[];
   let balancer: Balancer;
 
   before(async () => {
-    redis = await PrivateRedis.start();
-    for (const id of ['a', 'b', 'c']) {
-      nodes.push(
-        await startEpush([
-          '--backplane',
-          redis.url,
-          '--node-id',
-          id,
-          '--api-key',
-          KEY,
-          '--hold-seconds',
-          '2',
-          '--heartbeat-seconds',
-          '1',
-        ]),
-      );
-    }
-    balancer = await Balancer.start(
-      'haproxy',
-      nodes.map((node) => node.port),
-    ).catch(async (error: unknown) => {
-      await Promise.all(nodes.map((node) => node.stop()));
-      await redis.stop();
-      throw error;
+    cluster = await RedisCluster.start({
+      apiKey: KEY,
+      flags: ['--hold-seconds', '2', '--heartbeat-seconds', '1'],
+      balancer: 'haproxy',
     });
+    ({ nodes, balancer } = cluster);
   });
 
   after(async () => {
-    await balancer?.stop();
-    await Promise.all(nodes.map((node) => node.stop()));
-    await redis.stop();
+    await cluster.stop();
   });
 
   test(`${NOTIFICATIONS} notifications, one node killed mid-run: each reaches each push ID once`, async () => {

@@ -10,19 +10,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { PrivateRedis } from '../../testbed/brokers/redis.js';
 import { launchChromium } from '../support/browser.js';
 import {
   api,
   listenRaw,
   sleep,
-  startEpush,
   type Api,
   type EpushProcess,
   type HttpAnswer,
   type ListenAnswer,
 } from '../support/epush-process.js';
-import { Balancer } from '../support/load-balancer.js';
+import type { Balancer } from '../support/load-balancer.js';
+import { RedisCluster } from '../support/redis-cluster.js';
 import { startPageServer, type PageServer } from '../support/page-server.js';
 
 const KEY = 'presence-cluster-key-0123456789';
@@ -133,48 +132,32 @@ function pollForever(url: string, pushId: string) {
 }
 
 describe('presence: 3 nodes over Redis behind HAProxy', () => {
-  let redis: PrivateRedis;
-  const nodes: EpushProcess[] = [];
+  let cluster: RedisCluster;
+  let nodes: readonly EpushProcess[];
   let balancer: Balancer;
   let client: Api;
 
   before(async () => {
-    redis = await PrivateRedis.start();
-    for (const id of ['a', 'b', 'c']) {
-      nodes.push(
-        await startEpush([
-          '--backplane',
-          redis.url,
-          '--node-id',
-          id,
-          '--api-key',
-          KEY,
-          '--hold-seconds',
-          '2',
-          '--heartbeat-seconds',
-          String(HEARTBEAT_SECONDS),
-          '--presence-grace-seconds',
-          String(GRACE_SECONDS),
-          '--push-id-ttl',
-          String(TTL_SECONDS),
-        ]),
-      );
-    }
-    balancer = await Balancer.start(
-      'haproxy',
-      nodes.map((node) => node.port),
-    ).catch(async (error: unknown) => {
-      await Promise.all(nodes.map((node) => node.stop()));
-      await redis.stop();
-      throw error;
+    cluster = await RedisCluster.start({
+      apiKey: KEY,
+      flags: [
+        '--hold-seconds',
+        '2',
+        '--heartbeat-seconds',
+        String(HEARTBEAT_SECONDS),
+        '--presence-grace-seconds',
+        String(GRACE_SECONDS),
+        '--push-id-ttl',
+        String(TTL_SECONDS),
+      ],
+      balancer: 'haproxy',
     });
+    ({ nodes, balancer } = cluster);
     client = api(balancer.url, KEY);
   });
 
   after(async () => {
-    await balancer.stop();
-    await Promise.all(nodes.map((node) => node.stop()));
-    await redis.stop();
+    await cluster.stop();
   });
 
   test('a long-poll listener stays listening across 100 re-polls that move between nodes', async () => {

@@ -6,15 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PrivateRedis } from '../../testbed/brokers/redis.js';
-import {
-  api,
-  listen,
-  sleep,
-  startEpush,
-  type Api,
-  type EpushProcess,
-} from '../support/epush-process.js';
+import { RedisCluster } from '../support/redis-cluster.js';
+import { api, listen, sleep, type Api, type EpushProcess } from '../support/epush-process.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 const KEY = 'webhook-cluster-key-0123456789';
@@ -31,43 +24,35 @@ async function until(what: string, check: () => boolean, withinMs: number): Prom
 }
 
 describe('presence webhooks: 3 nodes over Redis', () => {
-  let redis: PrivateRedis;
+  let cluster: RedisCluster;
   let receiver: WebhookReceiver;
-  const nodes: EpushProcess[] = [];
+  let nodes: readonly EpushProcess[];
   let client: Api;
 
   before(async () => {
-    redis = await PrivateRedis.start();
     receiver = await WebhookReceiver.start();
-    for (const id of ['a', 'b', 'c']) {
-      nodes.push(
-        await startEpush([
-          '--backplane',
-          redis.url,
-          '--node-id',
-          id,
-          '--api-key',
-          KEY,
-          '--hold-seconds',
-          '1',
-          '--heartbeat-seconds',
-          String(HEARTBEAT_SECONDS),
-          '--presence-grace-seconds',
-          String(GRACE_SECONDS),
-          '--webhook-url',
-          receiver.url,
-          '--webhook-secret',
-          SECRET,
-        ]),
-      );
-    }
+    cluster = await RedisCluster.start({
+      apiKey: KEY,
+      flags: [
+        '--hold-seconds',
+        '1',
+        '--heartbeat-seconds',
+        String(HEARTBEAT_SECONDS),
+        '--presence-grace-seconds',
+        String(GRACE_SECONDS),
+        '--webhook-url',
+        receiver.url,
+        '--webhook-secret',
+        SECRET,
+      ],
+    });
+    ({ nodes } = cluster);
     client = api(nodes[1]!.url, KEY);
   });
 
   after(async () => {
-    await Promise.all(nodes.map((node) => node.stop()));
+    await cluster.stop();
     await receiver.close();
-    await redis.stop();
   });
 
   const eventsOf = (pushId: string) => receiver.acknowledged.filter((e) => e.pushId === pushId);
