@@ -1,7 +1,5 @@
-import type { NodeInfo } from '../backplane/backplane.js';
-import type { NotificationId } from '../core/events.js';
+import type { NodeInfo, NotifyTarget } from '../backplane/backplane.js';
 import type { GroupName } from '../core/group-name.js';
-import type { NotifyOptions } from '../core/idempotency.js';
 import type { PushId } from '../core/push-id.js';
 import type { ListenService } from '../transports/listen-service.js';
 import type { HistoryService } from './routes/history-routes.js';
@@ -83,26 +81,16 @@ export interface PresenceService {
  * application API, ops and the dashboard. Implemented by EpushNode; the routes validate input
  * and render answers, this does the work. Failures are EpushErrors from the catalogue.
  */
-export interface PushService extends ListenService, HistoryService {
+/**
+ * Notify (NotifyTarget): `payloadJson` is the payload already serialized (`null` when none was
+ * sent); with an idempotency key (scoped), a repeat within retention publishes nothing and
+ * answers the first call's id; `id` is given by the JMS ingress, else one is minted.
+ */
+export interface PushService extends ListenService, HistoryService, NotifyTarget {
   createPushIds(count: number): Promise<PushId[]>;
   addMember(group: GroupName, pushId: PushId): Promise<void>;
   removeMember(group: GroupName, pushId: PushId): Promise<void>;
   members(group: GroupName): Promise<PushId[]>;
-  /**
-   * `payloadJson` is the payload already serialized (`null` when none was sent). With an
-   * idempotency key (scoped), a repeat within retention publishes nothing and answers the first
-   * call's id; `id` is given by the JMS ingress, else one is minted.
-   */
-  notifyGroup(
-    group: GroupName,
-    payloadJson: string,
-    options?: NotifyOptions,
-  ): Promise<NotificationId>;
-  notifyPushId(
-    pushId: PushId,
-    payloadJson: string,
-    options?: NotifyOptions,
-  ): Promise<NotificationId>;
   clusterNodes(): Promise<NodeInfo[]>;
   /** Prometheus text of this node's metrics. */
   metricsText(): Promise<{ contentType: string; body: string }>;

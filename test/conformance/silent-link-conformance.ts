@@ -14,6 +14,7 @@ import type { BackplaneOptions, ClusterEventSink } from '../../src/backplane/bac
 import { ReplicatedBackplane } from '../../src/backplane/protocol/replicated-backplane.js';
 import type { ClusterEvent, NotificationId } from '../../src/core/events.js';
 import { mintPushIds } from '../../src/core/push-id.js';
+import { sleep, until } from '../support/epush-process.js';
 import { TcpFaultProxy } from '../support/tcp-fault-proxy.js';
 import type { DriverPair } from './backplane-conformance.js';
 
@@ -42,6 +43,7 @@ const HEAL_WITHIN_MS = 15_000;
 /** As the node's delivery canary: a probe a second, each allowed this long. */
 const PROBE_EVERY_MS = 1000;
 const PROBE_TIMEOUT_MS = 3000;
+const CHECK_EVERY_MS = PROBE_EVERY_MS / 4;
 
 class Sink implements ClusterEventSink {
   readonly ids = new Set<string>();
@@ -55,10 +57,6 @@ class Sink implements ClusterEventSink {
   onAvailability(up: boolean): void {
     this.up = up;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function probeOnce(backplane: ReplicatedBackplane): Promise<boolean> {
@@ -78,20 +76,6 @@ async function probeOnce(backplane: ReplicatedBackplane): Promise<boolean> {
     ]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Milliseconds until `check` holds, checked four times a second; throws past `limitMs`. */
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  limitMs: number,
-): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - started;
-    if (Date.now() - started > limitMs) throw new Error(`${what}: not within ${limitMs} ms`);
-    await sleep(PROBE_EVERY_MS / 4);
   }
 }
 
@@ -123,7 +107,7 @@ export function runSilentLinkConformance(name: string, target: () => SilentLinkT
       const [pushId] = mintPushIds(1);
       assert.ok(pushId);
       const healthy = async (): Promise<boolean> => sinkB.up && (await probeOnce(b));
-      await until('b is healthy at first', healthy, HEAL_WITHIN_MS);
+      await until('b is healthy at first', healthy, HEAL_WITHIN_MS, CHECK_EVERY_MS);
 
       const killed = proxy.killExistingSilently();
       assert.ok(killed >= 1, 'b had a connection through the proxy');
@@ -153,7 +137,7 @@ export function runSilentLinkConformance(name: string, target: () => SilentLinkT
           await sleep(100);
         }
       })();
-      const greenMs = await until('b is healthy again', healthy, HEAL_WITHIN_MS);
+      const greenMs = await until('b is healthy again', healthy, HEAL_WITHIN_MS, CHECK_EVERY_MS);
       appending = false;
       await appender;
       assert.ok(appended.length > 0, 'a appended during the outage');
