@@ -50,13 +50,17 @@ export const HANDOVER_FRESH_MS = 5000;
 
 /**
  * Where a new leader resumes: the newer of the cursor heard from the last leader and the one it
- * persisted (by sequence when comparable, else by time), and the union either recently named.
+ * persisted (by sequence when comparable, else by time), and the union either recently named,
+ * less the push IDs of tabs that said they were leaving (`departed`): a closed page's push IDs
+ * must not be listened on until its registration goes stale, or the server reports it listening
+ * for seconds after it closed. A push ID a live tab also registered stays, by its registration.
  */
 export function chooseHandover(
   heard: HeardState,
   saved: SavedState | null,
   now: number,
   wasConnected: boolean,
+  departed: ReadonlySet<string> = new Set(),
 ): Handover {
   let cursor = heard.cursor;
   if (saved && saved.cursor !== null) {
@@ -67,6 +71,7 @@ export function chooseHandover(
   if (now - heard.at <= HANDOVER_FRESH_MS) for (const id of heard.pushIds) pushIds.add(id);
   if (saved && now - saved.savedAt <= HANDOVER_FRESH_MS)
     for (const id of saved.pushIds) pushIds.add(id);
+  for (const id of departed) pushIds.delete(id);
   return { cursor, pushIds: [...pushIds], wasConnected };
 }
 

@@ -48,8 +48,11 @@ export class TabRegistry {
     return found;
   }
 
-  delete(owner: string): void {
+  /** Removes `owner`; returns the push IDs it had (none when it was unknown). */
+  delete(owner: string): readonly string[] {
+    const entry = this.entries.get(owner);
     this.entries.delete(owner);
+    return entry?.pushIds ?? [];
   }
 
   has(owner: string): boolean {

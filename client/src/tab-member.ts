@@ -57,6 +57,8 @@ export class TabMember {
   private readonly recent = new RecentDeliveries();
   private readonly store: StateStore;
   private heard: HeardState = { cursor: null, at: 0, pushIds: [] };
+  /** Push IDs of tabs that unregistered, with when (kept out of a handover for a while). */
+  private readonly departed = new Map<string, number>();
   private everConnected = false;
   private channel: TabChannel | null = null;
   private leadership: Leadership | null = null;
@@ -165,6 +167,14 @@ export class TabMember {
     this.postRegistration();
   }
 
+  /** The push IDs of tabs that left within the handover window; older ones are forgotten. */
+  private departedIds(now: number): Set<string> {
+    for (const [id, at] of this.departed) {
+      if (now - at > HANDOVER_FRESH_MS) this.departed.delete(id);
+    }
+    return new Set(this.departed.keys());
+  }
+
   private handover(): Handover {
     const now = this.env.clock.now();
     const saved = this.store.load();
@@ -177,7 +187,7 @@ export class TabMember {
     const heardLeader = this.heard.cursor !== null && now - this.heard.at <= HANDOVER_FRESH_MS;
     if (saved && !heardLeader) for (const key of saved.recent) this.recent.add(key);
     const trusted = saved && heardLeader ? { ...saved, cursor: null } : saved;
-    return chooseHandover(this.heard, trusted, now, this.everConnected);
+    return chooseHandover(this.heard, trusted, now, this.everConnected, this.departedIds(now));
   }
 
   private leaderHost(channel: TabChannel): LeaderHost {
@@ -217,11 +227,17 @@ export class TabMember {
         const known = this.registry.has(message.from);
         this.registry.set(message.from, message.pushIds, now, message.tokens);
         this.leader?.scheduleUnion(message.since);
-        if (!known) this.leader?.announce(); // a new tab learns the status at once
+        if (!known && this.leader) {
+          this.leader.announce(); // a new tab learns the status at once
+          // and the leader's own push IDs (followers repeat theirs at every heartbeat): if this
+          // leader closes, the newcomer knows which push IDs left with it (see chooseHandover).
+          if (this.host.ownPushIds().length > 0) this.postRegistration();
+        }
         return;
       }
       case 'unregister':
-        this.registry.delete(message.from);
+        this.departedIds(now); // forgets the old ones: the map stays small
+        for (const id of this.registry.delete(message.from)) this.departed.set(id, now);
         this.leader?.scheduleUnion();
         return;
       case 'leader':

@@ -115,6 +115,36 @@ describe('one connection per browser', () => {
     assert.deepEqual(site.server.heldPushIds(), [[leaderId]]);
   });
 
+  for (const mode of ['web-locks', 'lease']) {
+    const options = mode === 'lease' ? { locks: false, broadcastChannel: false } : {};
+    test(`${mode}: a closed leader's push IDs are not inherited by the tab that takes over`, async () => {
+      const site = new Site();
+      // The first tab leads and registers before the others open: they learn its push IDs from
+      // the leader's answer to their registration, not from its own first one.
+      const [[leader, leaderId]] = await tabsWithIds(site, 1, options);
+      await site.advance(1500);
+      const rest: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const id = pushId(`later${i}`);
+        site.openTab(options).listen(id);
+        rest.push(id);
+        await site.advance(300);
+      }
+      await site.advance(500);
+      assert.equal(site.leader(), leader);
+      leader.closeTab();
+      let waited = 0;
+      while (site.leaders().length === 0 && waited < 5000) {
+        await site.advance(50);
+        waited += 50;
+      }
+      await site.advance(50);
+      // At once, not after the 3 s a silent tab's registration takes to go stale.
+      assert.deepEqual(site.server.heldPushIds(), [rest.sort()]);
+      assert.ok(!site.server.heldPushIds().flat().includes(leaderId));
+    });
+  }
+
   test("a crashed follower's push IDs leave the union about 3 s after its last heartbeat", async () => {
     const site = new Site();
     const [[, leaderId], [follower, followerId]] = await tabsWithIds(site, 2);
