@@ -6,6 +6,7 @@ import {
   runRetentionConformance,
   type DriverFactory,
 } from './backplane-conformance.js';
+import { runPresenceConformance } from './presence-conformance.js';
 import { routedVia, runSilentLinkConformance } from './silent-link-conformance.js';
 
 let broker: PrivateActiveMq;
@@ -28,6 +29,7 @@ const factory: DriverFactory = (options) => {
 
 runBackplaneConformance('stomp', factory);
 runRetentionConformance('stomp', factory);
+runPresenceConformance('stomp', factory);
 runSilentLinkConformance('stomp', () => ({
   brokerPort: broker.stompPort,
   pair: (options, viaPort) => {

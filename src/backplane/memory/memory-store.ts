@@ -48,11 +48,12 @@ export class MemoryStore {
     return event;
   }
 
-  /** Trims the log and forgets membership history nobody can read any more. */
+  /** Trims the log and forgets membership history and presence records nobody can read any more. */
   trim(): void {
     this.log.trim(this.now());
     this.idempotency.forgetOld(this.now());
     this.membership.forgetBefore(this.log.oldestResumableSeq);
+    this.presence.sweep();
   }
 }
 

@@ -74,12 +74,15 @@ export interface PushIdPresence extends PresenceView {
 export class PresenceProtocol {
   private readonly driver: BackplaneDriver & PresenceDriverMethods;
   readonly supported: boolean;
+  /** When this node began deciding: until a node timeout later its directory may lack nodes. */
+  private readonly startedAt: number;
 
   constructor(
     driver: BackplaneDriver,
     private readonly options: PresenceOptions,
   ) {
     this.driver = driver as BackplaneDriver & PresenceDriverMethods;
+    this.startedAt = options.now();
     this.supported =
       typeof driver.presenceRead === 'function' &&
       typeof driver.presenceWrite === 'function' &&
@@ -285,7 +288,14 @@ export class PresenceProtocol {
       graceMs,
       ttlMs,
       // A holder missing from the directory left or was forgotten: dead for at least a timeout.
-      deathOf: (node) => (deaths.has(node) ? (deaths.get(node) ?? null) : at - nodeTimeoutMs),
+      // Not yet on a node that started less than a timeout ago: a directory built from the beats
+      // it heard (STOMP) may lack a live node that has not beaten since.
+      deathOf: (node) =>
+        deaths.has(node)
+          ? (deaths.get(node) ?? null)
+          : at - this.startedAt < nodeTimeoutMs
+            ? null
+            : at - nodeTimeoutMs,
     };
   }
 

@@ -326,3 +326,27 @@ export class JmsNotifyIngress {
     for (const wake of [...this.sleepers]) wake();
   }
 }
+
+/** A node's ingress across reconnects: attached once, started anew on every connection. */
+export class JmsIngressSlot {
+  private attached: { target: NotifyTarget; log: Logger } | null = null;
+  private ingress: JmsNotifyIngress | null = null;
+
+  constructor(private readonly prefix: string) {}
+
+  attach(target: NotifyTarget, log: Logger): void {
+    this.attached = { target, log };
+  }
+
+  async start(client: Client): Promise<void> {
+    if (this.attached === null) return;
+    this.ingress?.stop();
+    this.ingress = new JmsNotifyIngress({ client, prefix: this.prefix, ...this.attached });
+    await this.ingress.start();
+  }
+
+  stop(): void {
+    this.ingress?.stop();
+    this.ingress = null;
+  }
+}

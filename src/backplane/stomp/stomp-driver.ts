@@ -29,14 +29,17 @@ import type {
   LogEntry,
   LogHead,
   MembershipChange,
+  PresenceDriverMethods,
+  PresenceEntry,
+  PresenceWrite,
   StampedDraft,
 } from '../driver.js';
 import { unavailable } from '../protocol/backplane-call.js';
-import { JmsNotifyIngress } from './jms-notify-ingress.js';
+import { JmsIngressSlot } from './jms-notify-ingress.js';
 import { BACKPLANE_LIVENESS, stompClient, type Client } from './stomp-connection.js';
 import { StompDirectory } from './stomp-directory.js';
 import { StompFollower } from './stomp-follower.js';
-import { stompDestinations, type StompDestinations } from './stomp-protocol.js';
+import { membershipCommand, stompDestinations, type StompDestinations } from './stomp-protocol.js';
 import { StompReplica } from './stomp-replica.js';
 import { StompRequests, VENDOR } from './stomp-requests.js';
 import { StompSequencer } from './stomp-sequencer.js';
@@ -63,7 +66,7 @@ export interface StompTuning {
   readonly checkpointMs?: number;
 }
 
-export class StompDriver implements BackplaneDriver {
+export class StompDriver implements BackplaneDriver, PresenceDriverMethods {
   readonly kind = 'stomp';
   readonly vendor = VENDOR;
   readonly guarantees = STOMP_GUARANTEES;
@@ -76,8 +79,7 @@ export class StompDriver implements BackplaneDriver {
   private readonly sequencer: StompSequencer;
   private readonly follower: StompFollower;
   private readonly directory: StompDirectory;
-  private ingressTarget: { target: NotifyTarget; log: Logger } | null = null;
-  private ingress: JmsNotifyIngress | null = null;
+  private readonly ingress: JmsIngressSlot;
   private client: Client | null = null;
   private link: DriverLink | null = null;
   /** Bumped on every connect and disconnect; async work of an older connection stops. */
@@ -94,6 +96,7 @@ export class StompDriver implements BackplaneDriver {
   ) {
     this.target = parseStompUrl(url);
     this.dest = stompDestinations(this.target.prefix);
+    this.ingress = new JmsIngressSlot(this.target.prefix);
     this.now = options.now ?? Date.now;
     this.replica = new StompReplica(options);
     const checkpointMs =
@@ -217,18 +220,10 @@ export class StompDriver implements BackplaneDriver {
       this.sequencer.onAppendMessage(message, connection);
     });
     if (connection !== this.connection) return;
+    this.directory.connected();
     this.setUp(true);
     this.onFirstUp();
-    if (this.ingressTarget) {
-      this.ingress?.stop();
-      this.ingress = new JmsNotifyIngress({
-        client,
-        prefix: this.target.prefix,
-        target: this.ingressTarget.target,
-        log: this.ingressTarget.log,
-      });
-      await this.ingress.start();
-    }
+    await this.ingress.start(client);
   }
 
   private onDisconnected(): void {
@@ -236,8 +231,7 @@ export class StompDriver implements BackplaneDriver {
     this.connected = false;
     this.sequencer.reset();
     this.follower.reset();
-    this.ingress?.stop();
-    this.ingress = null;
+    this.ingress.stop();
     this.setUp(false);
     const lost = unavailable(VENDOR, 'the connection to the broker was lost');
     this.requests.failAll(lost);
@@ -253,7 +247,7 @@ export class StompDriver implements BackplaneDriver {
   // --- the cluster-wide role and the JMS ingress -------------------------------------------
 
   attachNotifyIngress(target: NotifyTarget, log: Logger): void {
-    this.ingressTarget = { target, log };
+    this.ingress.attach(target, log);
   }
 
   isLeader(): boolean {
@@ -307,15 +301,8 @@ export class StompDriver implements BackplaneDriver {
 
   async change(change: MembershipChange): Promise<ChangeOutcome> {
     this.requireUp();
-    const c = this.requests.nextId();
-    const command =
-      change.type === 'member-added'
-        ? { k: 'add' as const, c, group: change.group, pushId: change.pushId }
-        : change.type === 'member-removed'
-          ? { k: 'remove' as const, c, group: change.group, pushId: change.pushId }
-          : { k: 'expire' as const, c, pushId: change.pushId };
     try {
-      const entry = await this.requests.command(command);
+      const entry = await this.requests.command(membershipCommand(change, this.requests.nextId()));
       return entry.k === 'event'
         ? { kind: 'appended', seq: entry.event.seq }
         : { kind: 'unchanged' };
@@ -364,6 +351,39 @@ export class StompDriver implements BackplaneDriver {
 
   dueForExpiry(limit: number): Promise<PushId[]> {
     return Promise.resolve(this.replica.due(this.now(), limit));
+  }
+
+  // --- presence: every node's replica holds the records; the sequencer judges each write ----
+
+  async presenceRead(pushIds: readonly PushId[]): Promise<Map<PushId, PresenceEntry>> {
+    this.requireUp();
+    // A write another node made a moment ago is read, as on the backplanes with a server.
+    await this.requests.barrier();
+    return this.replica.presence.read(pushIds);
+  }
+
+  async presenceWrite(
+    pushId: PushId,
+    expected: number,
+    write: PresenceWrite,
+  ): Promise<number | null> {
+    this.requireUp();
+    const c = this.requests.nextId();
+    const entry = await this.requests.command({ k: 'presence', c, pushId, expected, write });
+    // Answered after this replica applied the batch: a lost race reads the winner's record.
+    return entry.k === 'presence' ? entry.version : null;
+  }
+
+  presenceDue(until: number, limit: number): Promise<PushId[]> {
+    return Promise.resolve(this.replica.presence.dueUntil(until, limit));
+  }
+
+  presenceHeldBy(nodeId: string, limit: number): Promise<PushId[]> {
+    return Promise.resolve(this.replica.presence.heldByNode(nodeId, limit));
+  }
+
+  presenceHolders(): Promise<string[]> {
+    return Promise.resolve(this.replica.presence.holders());
   }
 
   // --- node directory -----------------------------------------------------------------------

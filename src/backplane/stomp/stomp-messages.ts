@@ -6,6 +6,8 @@ import { ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
 import type { ClusterEvent } from '../../core/events.js';
 import { isGroupName, type GroupName } from '../../core/group-name.js';
 import { isPushId, type PushId } from '../../core/push-id.js';
+import type { PresenceWrite } from '../driver.js';
+import type { PresenceRow } from '../memory/memory-presence.js';
 import { validateDraft, withSeq } from '../protocol/event-codec.js';
 import type {
   Batch,
@@ -38,6 +40,29 @@ function pushIds(value: unknown): PushId[] | null {
   return Array.isArray(value) && value.every(isPushId) ? value : null;
 }
 
+const isCountOrNull = (v: unknown): v is number | null => v === null || isCount(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+
+function presenceWrite(value: unknown): PresenceWrite | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { record, due, holders, keepMs } = value as Json;
+  if (!isString(record) || !isCountOrNull(due) || !isStrings(holders)) return null;
+  return isCountOrNull(keepMs) ? { record, due, holders, keepMs } : null;
+}
+
+function presenceRows(value: unknown): PresenceRow[] | null {
+  if (!Array.isArray(value)) return null;
+  const rows: PresenceRow[] = [];
+  for (const row of value) {
+    if (!Array.isArray(row)) return null;
+    const [pushId, version, record, due, holders, forgetAt] = row as unknown[];
+    if (!isPushId(pushId) || !isCount(version) || !isString(record)) return null;
+    if (!isCountOrNull(due) || !isStrings(holders) || !isCountOrNull(forgetAt)) return null;
+    rows.push([pushId, version, record, due, holders, forgetAt]);
+  }
+  return rows;
+}
+
 export function parseCommand(text: string): Command | null {
   const m = parse(text);
   if (m === null || !isString(m['c'])) return null;
@@ -66,6 +91,13 @@ export function parseCommand(text: string): Command | null {
       return isCount(m['through']) && isString(m['reply'])
         ? { k: 'history', c, through: m['through'], reply: m['reply'] }
         : null;
+    case 'presence': {
+      const { pushId, expected } = m;
+      const write = presenceWrite(m['write']);
+      return isPushId(pushId) && isCount(expected) && write !== null
+        ? { k: 'presence', c, pushId, expected, write }
+        : null;
+    }
     default:
       return null;
   }
@@ -94,6 +126,13 @@ function entry(value: unknown): Entry | null {
       const ids = pushIds(e['ids']);
       const expired = e['expired'] === undefined ? [] : pushIds(e['expired']);
       return ids === null || expired === null ? null : { k: 'live', c, ids, expired };
+    }
+    case 'presence': {
+      const { pushId, version } = e;
+      const write = presenceWrite(e['write']);
+      return isPushId(pushId) && isCount(version) && write !== null
+        ? { k: 'presence', c, pushId, version, write }
+        : null;
     }
     case 'ok': {
       const seq = e['seq'];
@@ -129,6 +168,8 @@ function batch(m: Json): Batch | null {
 function checkpoint(m: Json): Checkpoint | null {
   const { epoch, bi, seq, at, stays, live } = m;
   if (!isString(epoch) || !isCount(bi) || !isCount(seq) || !isCount(at)) return null;
+  const presence = m['presence'] === undefined ? [] : presenceRows(m['presence']);
+  if (presence === null) return null;
   if (!Array.isArray(stays) || !Array.isArray(live)) return null;
   const parsedStays: [PushId, GroupName, number, number | null][] = [];
   for (const s of stays) {
@@ -145,7 +186,16 @@ function checkpoint(m: Json): Checkpoint | null {
     if (!isPushId(pushId) || !isCount(expiresAt)) return null;
     parsedLive.push([pushId, expiresAt]);
   }
-  return { t: 'checkpoint', epoch, bi, seq, at, stays: parsedStays, live: parsedLive };
+  return {
+    t: 'checkpoint',
+    epoch,
+    bi,
+    seq,
+    at,
+    stays: parsedStays,
+    live: parsedLive,
+    presence,
+  };
 }
 
 export function parseLogMessage(text: string): LogMessage | null {

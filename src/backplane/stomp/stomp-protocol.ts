@@ -1,6 +1,6 @@
 /**
  * What the STOMP backplane's nodes say to each other through the broker (docs/backplanes.md,
- * "STOMP"). Every body is JSON. Pure types and names; no I/O.
+ * "STOMP"). Every body is JSON. Pure types, names and one mapping; no I/O.
  *
  * Nodes send COMMANDS to one queue read by one exclusive consumer, the sequencer. It turns them
  * into numbered BATCHES, stores each batch in the log queue (the commit point), then fans it out
@@ -10,6 +10,8 @@ import type { ErrorCode } from '../../core/errors.js';
 import type { ClusterEvent, NotificationDraft } from '../../core/events.js';
 import type { GroupName } from '../../core/group-name.js';
 import type { PushId } from '../../core/push-id.js';
+import type { MembershipChange, PresenceWrite } from '../driver.js';
+import type { PresenceRow } from '../memory/memory-presence.js';
 
 export interface StompDestinations {
   /** Commands to the sequencer (persistent queue, one exclusive consumer). */
@@ -49,7 +51,15 @@ export type Command =
   /** Answered by a mark on the events topic, not stored: a read barrier. */
   | { readonly k: 'sync'; readonly c: string }
   /** Asks for the log window before a checkpoint (events with seq ≤ `through`), sent to `reply`. */
-  | { readonly k: 'history'; readonly c: string; readonly through: number; readonly reply: string };
+  | { readonly k: 'history'; readonly c: string; readonly through: number; readonly reply: string }
+  /** Compare-and-set of a presence record: stored if its version is still `expected`. */
+  | {
+      readonly k: 'presence';
+      readonly c: string;
+      readonly pushId: PushId;
+      readonly expected: number;
+      readonly write: PresenceWrite;
+    };
 
 /** One line of a batch. */
 export type Entry =
@@ -61,7 +71,18 @@ export type Entry =
       readonly ids: readonly PushId[];
       readonly expired?: readonly PushId[];
     }
-  /** Done with no change (an idempotent repeat, a probe, a notification numbered before). */
+  /** A presence record stored as `version` (a compare-and-set that held). */
+  | {
+      readonly k: 'presence';
+      readonly c?: string | undefined;
+      readonly pushId: PushId;
+      readonly version: number;
+      readonly write: PresenceWrite;
+    }
+  /**
+   * Done with no change (an idempotent repeat, a probe, a notification numbered before, a
+   * presence compare-and-set that found the record changed).
+   */
   | { readonly k: 'ok'; readonly c: string; readonly seq?: number | undefined }
   | {
       readonly k: 'rejected';
@@ -92,6 +113,8 @@ export interface Checkpoint {
   readonly stays: readonly (readonly [PushId, GroupName, number, number | null])[];
   /** Push-ID liveness: [pushId, expires at]. */
   readonly live: readonly (readonly [PushId, number])[];
+  /** Presence records (absent in a checkpoint of a version without presence). */
+  readonly presence?: readonly PresenceRow[];
 }
 
 /** Sent on the events topic after the batches it covers: "everything up to `bi` is out". */
@@ -125,3 +148,15 @@ export function replyDestination(prefix: string, nodeTag: string): string {
 
 export type LogMessage = Batch | Checkpoint;
 export type EventsMessage = Batch | SyncMark | NodeBeat;
+
+/** The command that asks the sequencer for a membership change. */
+export function membershipCommand(change: MembershipChange, c: string): Command {
+  switch (change.type) {
+    case 'member-added':
+      return { k: 'add', c, group: change.group, pushId: change.pushId };
+    case 'member-removed':
+      return { k: 'remove', c, group: change.group, pushId: change.pushId };
+    case 'push-id-expired':
+      return { k: 'expire', c, pushId: change.pushId };
+  }
+}

@@ -13,16 +13,20 @@ import { MembershipIndex } from '../../core/membership-index.js';
 import { PushIdLiveness } from '../../core/push-id-liveness.js';
 import type { PushId } from '../../core/push-id.js';
 import type { LogEntry, LogHead } from '../driver.js';
+import { MemoryPresence } from '../memory/memory-presence.js';
 import { windowEntries } from '../memory/memory-store.js';
 import type { LogReader } from '../protocol/listener-read.js';
 import { RecentCommands } from './recent-commands.js';
+import { batchEntries, type SequencerView } from './stomp-batch-builder.js';
 import { latestCheckpoint } from './stomp-checkpoint-scan.js';
-import type { Batch, Checkpoint, Command, Entry, LogMessage } from './stomp-protocol.js';
+import type { Batch, Checkpoint, Command, LogMessage } from './stomp-protocol.js';
 
 export interface ReplicaOptions {
   readonly retentionMs: number;
   readonly maxLogBytes: number;
   readonly pushIdTtlMs: number;
+  /** The clock presence records are judged by (forgotten after their keep time). */
+  readonly now?: () => number;
 }
 
 export type CatchUp =
@@ -43,8 +47,11 @@ export class StompReplica implements LogReader {
   private readonly recent = new RecentCommands();
   /** Idempotency keys within retention, fed by the events (so a rebuilt replica has them). */
   private readonly idempotency: IdempotencyIndex;
+  /** Presence records; every write is a compare-and-set judged by the sequencer. */
+  readonly presence: MemoryPresence;
 
   constructor(private readonly options: ReplicaOptions) {
+    this.presence = new MemoryPresence(options.now ?? Date.now);
     this.log = this.newLog(0);
     this.liveness = new PushIdLiveness(options.pushIdTtlMs);
     this.idempotency = new IdempotencyIndex(options.retentionMs);
@@ -83,6 +90,9 @@ export class StompReplica implements LogReader {
           break;
         case 'ok':
           this.recent.remember(entry, batch.at);
+          break;
+        case 'presence':
+          this.presence.put(entry.pushId, entry.version, entry.write, batch.at);
           break;
         case 'rejected':
           break;
@@ -134,6 +144,7 @@ export class StompReplica implements LogReader {
       at,
       stays: this.membership.exportStays(),
       live: [...this.liveness.entries()],
+      presence: this.presence.rows(),
     };
   }
 
@@ -207,120 +218,32 @@ export class StompReplica implements LogReader {
     this.liveness.sweep(now);
     this.log.trim(now);
     this.membership.forgetBefore(this.log.oldestResumableSeq);
+    this.presence.sweep();
   }
 
   // --- the sequencer's side ------------------------------------------------------------------
 
   /**
-   * Turns commands into the next batch, judged against this replica plus the batch itself (a
-   * push ID registered earlier in the same batch may join a group later in it). Returns null when
-   * nothing needs storing. Sync commands are left to the caller.
+   * Turns commands into the next batch (see batchEntries). Returns null when nothing needs
+   * storing. Sync and history commands are left to the caller.
    */
   buildBatch(commands: readonly Command[], now: number): Batch | null {
     if (this.epoch === null) throw new Error('the sequencer has no state');
-    const entries: Entry[] = [];
-    const seen = new Set<string>();
-    const registered = new Set<PushId>();
-    const memberNow = new Map<string, boolean>();
-    const expiredNow = new Set<PushId>();
-    const stampedNow = new Map<string, number>();
-    let seq = this.log.headSeq;
-    const live = (id: PushId): boolean => registered.has(id) || this.liveness.isLive(id, now);
-    const isMember = (group: GroupName, id: PushId): boolean =>
-      memberNow.get(`${group}\n${id}`) ?? this.membership.isMember(group, id);
-    const event = (c: string | undefined, draft: Record<string, unknown>): void => {
-      seq += 1;
-      entries.push({ k: 'event', c, event: { ...draft, seq } as unknown as ClusterEvent });
-    };
-    for (const command of commands) {
-      if (command.k === 'sync' || command.k === 'history') continue;
-      if (seen.has(command.c)) continue;
-      seen.add(command.c);
-      const before = this.recent.get(command.c);
-      if (before) {
-        // Numbered already by a sequencer that died before acknowledging it: answer, do not repeat.
-        entries.push({ k: 'ok', c: command.c, seq: before.seq });
-        continue;
-      }
-      switch (command.k) {
-        case 'notify': {
-          // An idempotency key seen within retention (or earlier in this batch): answer its seq.
-          const key = command.draft.idem?.key;
-          const held =
-            key === undefined
-              ? undefined
-              : (stampedNow.get(key) ?? this.idempotency.get(key, now)?.seq);
-          if (held !== undefined) {
-            entries.push({ k: 'ok', c: command.c, seq: held });
-            break;
-          }
-          event(command.c, { ...command.draft, type: 'notification' });
-          if (key !== undefined) stampedNow.set(key, seq);
-          break;
-        }
-        case 'register':
-          for (const id of command.ids) registered.add(id);
-          entries.push({ k: 'live', c: command.c, ids: command.ids });
-          break;
-        case 'touch': {
-          const alive = command.ids.filter(live);
-          const expired = command.ids.filter((id) => !live(id));
-          for (const id of alive) registered.add(id);
-          entries.push({ k: 'live', c: command.c, ids: alive, expired });
-          break;
-        }
-        case 'add':
-          if (!live(command.pushId)) {
-            entries.push({
-              k: 'rejected',
-              c: command.c,
-              code: 'push_id_not_found',
-              message: `Push ID ${command.pushId} is unknown or expired; mint a new one with POST /api/push-ids.`,
-            });
-          } else if (isMember(command.group, command.pushId)) {
-            entries.push({ k: 'ok', c: command.c });
-          } else {
-            memberNow.set(`${command.group}\n${command.pushId}`, true);
-            event(command.c, {
-              type: 'member-added',
-              group: command.group,
-              pushId: command.pushId,
-            });
-          }
-          break;
-        case 'remove':
-          if (isMember(command.group, command.pushId)) {
-            memberNow.set(`${command.group}\n${command.pushId}`, false);
-            event(command.c, {
-              type: 'member-removed',
-              group: command.group,
-              pushId: command.pushId,
-            });
-          } else {
-            entries.push({ k: 'ok', c: command.c });
-          }
-          break;
-        case 'probe':
-          entries.push({ k: 'ok', c: command.c });
-          break;
-        case 'expire':
-          // Judged here, on the sequencer's clock: a member whose time ran out leaves every group.
-          if (
-            live(command.pushId) ||
-            expiredNow.has(command.pushId) ||
-            this.membership.groupsOf(command.pushId).length === 0
-          ) {
-            entries.push({ k: 'ok', c: command.c });
-          } else {
-            expiredNow.add(command.pushId);
-            event(command.c, { type: 'push-id-expired', pushId: command.pushId });
-          }
-          break;
-      }
-    }
+    const entries = batchEntries(this.view, commands, now);
     if (entries.length === 0) return null;
     return { t: 'batch', epoch: this.epoch, bi: this.bi + 1, at: now, entries };
   }
+
+  /** The replica as the sequencer judges commands against it. */
+  private readonly view: SequencerView = {
+    headSeq: () => this.log.headSeq,
+    isLive: (pushId, now) => this.liveness.isLive(pushId, now),
+    isMember: (group, pushId) => this.membership.isMember(group, pushId),
+    inAnyGroup: (pushId) => this.membership.groupsOf(pushId).length > 0,
+    recent: (c) => this.recent.get(c),
+    idempotentSeq: (key, now) => this.idempotency.get(key, now)?.seq,
+    presenceVersion: (pushId) => this.presence.versionOf(pushId),
+  };
 
   // --- internals -----------------------------------------------------------------------------
 
@@ -361,6 +284,7 @@ export class StompReplica implements LogReader {
     this.liveness = new PushIdLiveness(this.options.pushIdTtlMs);
     this.recent.clear();
     this.idempotency.clear();
+    this.presence.clear();
   }
 
   /**
@@ -389,6 +313,7 @@ export class StompReplica implements LogReader {
     for (const [pushId, expiresAt] of checkpoint.live) {
       this.liveness.setExpiresAt(pushId, expiresAt);
     }
+    this.presence.load(checkpoint.presence ?? []);
     for (const m of after) {
       if (m.t === 'batch' && m.epoch === this.epoch && m.bi === this.bi + 1) this.apply(m);
     }
