@@ -35,6 +35,11 @@ export class HeldListeners {
   private released = new Set<PushId>();
   /** Push IDs whose hold changed since the last `takeChanged`; null until it is first called. */
   private changed: Set<PushId> | null = null;
+  /**
+   * Listeners parked since the last `takeChanged`: an array, not push IDs in the set, because a
+   * park comes with every long-poll answer (one push per answer instead of hashing its IDs).
+   */
+  private parkedSince: WaitingListener[] = [];
 
   constructor(
     private readonly options: HeldListenersOptions,
@@ -42,7 +47,7 @@ export class HeldListeners {
     private readonly headSeq: () => number,
   ) {
     this.parking = new ParkedListeners(options.parkMs, options.now, (listener) => {
-      if (this.changed !== null) for (const pushId of listener.pushIds) this.changed.add(pushId);
+      if (this.changed !== null) this.parkedSince.push(listener);
     });
     this.registry.onChange = (pushId) => {
       this.changed?.add(pushId);
@@ -71,7 +76,10 @@ export class HeldListeners {
    */
   takeChanged(): PushId[] {
     const changed = this.changed === null ? [...this.registry.pushIds()] : [...this.changed];
+    // A push ID listed twice is examined twice, which is harmless.
+    for (const listener of this.parkedSince) changed.push(...listener.pushIds);
     this.changed = new Set();
+    this.parkedSince = [];
     return changed;
   }
 

@@ -19,8 +19,11 @@ export class ParkedListeners {
     /** How long a park lasts; 0: answered long-polls are not parked at all. */
     readonly parkMs: number,
     private readonly now: () => number,
-    /** Told each listener parked or unparked (presence follows holds through it). */
-    private readonly onChange: (listener: WaitingListener) => void = () => undefined,
+    /**
+     * Told each listener parked (presence follows holds through it). Not told of an unpark: a
+     * re-poll taking the listener back changes no hold, and a removal is the registry's news.
+     */
+    private readonly onPark: (listener: WaitingListener) => void = () => undefined,
   ) {}
 
   get enabled(): boolean {
@@ -41,7 +44,7 @@ export class ParkedListeners {
     listener.parkedAt = this.now();
     this.queue.push(listener);
     this.times.push(listener.parkedAt);
-    this.onChange(listener);
+    this.onPark(listener);
   }
 
   /** Ends a park (a re-poll took it, or it is unregistered); what it collected is dropped. */
@@ -50,7 +53,6 @@ export class ParkedListeners {
     listener.parked = false;
     listener.pending = null;
     this.count -= 1;
-    this.onChange(listener);
   }
 
   /** Whether a re-poll with these push IDs and cursor can take `listener`'s registration over. */
