@@ -379,6 +379,8 @@ export function runBackplaneConformance(name: string, factory: DriverFactory): v
       const sent: NotificationEvent[] = [];
       const stays = STAYS_PER_GROUP + 2;
       for (let n = 0; n < stays; n++) {
+        // Live again for a TTL (400 ms here): ten rounds on a busy box can take longer.
+        await pair.a.register([id!]);
         await pair.a.addMember(group, id!);
         sent.push(await pair.b.publish(draft(group, null, n)));
         await pair.b.removeMember(group, id!);
