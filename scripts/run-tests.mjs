@@ -5,8 +5,8 @@
 //
 //   npm test                          everything; afterwards the checkout must be as it was
 //   npm test -- utf8 e2e/admin        only the files whose path contains one of the fragments
-//   npm test -- --concurrency 1       test files run one at a time (default 2)
-import { spawnSync } from 'node:child_process';
+//   npm test -- --concurrency 1       test files run one at a time (default 2: two lanes)
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureAptPackages } from './apt-packages.mjs';
@@ -23,20 +23,23 @@ function find(dir) {
   return out;
 }
 
-/**
- * The slow files start first (multi-node clusters, browsers, application servers, then the
- * conformance suites over real brokers), so the quick unit files fill the end of both lanes
- * instead of one slow file running alone at the end.
- */
+/** Multi-node clusters, browsers and application servers: the heavy lane. */
+const HEAVY = ['test/cluster/', 'test/e2e/'];
+/** In the other lane the slower suites (over real brokers) start first. */
+const LIGHT_ORDER = ['test/conformance/', 'test/integration/'];
+
 function weight(file) {
-  const order = ['test/cluster/', 'test/e2e/', 'test/conformance/', 'test/integration/'];
-  const at = order.findIndex((dir) => file.startsWith(dir));
-  return at === -1 ? order.length : at;
+  const at = LIGHT_ORDER.findIndex((dir) => file.startsWith(dir));
+  return at === -1 ? LIGHT_ORDER.length : at;
 }
 
+const isHeavy = (file) => HEAVY.some((dir) => file.startsWith(dir));
+
 const args = process.argv.slice(2);
-// Two files at a time: most of the suite waits on processes, brokers and browsers, so two files
-// side by side take about 60 % of the time of one after the other, on two cores too.
+// Two lanes: most of the suite waits on processes, brokers and browsers, so two files side by side
+// take about 60 % of the time of one after the other, on two cores too. One lane runs the
+// multi-node and browser files one at a time, the other everything else: two clusters (or two
+// browsers with their clusters) never share the machine, which made timing-bound tests flake.
 let concurrency = 2;
 const filters = [];
 for (let i = 0; i < args.length; i += 1) {
@@ -73,18 +76,50 @@ if (!ensureAptPackages() || !ensureFreshBuild()) process.exit(1);
 // files are being edited.
 const changedFiles = filters.length === 0 ? watchCheckout() : null;
 
-const result = spawnSync(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--test',
-    `--test-concurrency=${concurrency}`,
-    '--test-reporter=spec',
-    ...files,
-  ],
-  { stdio: 'inherit' },
-);
+/**
+ * Runs one lane's files one after the other (`parallel` at a time). The first lane prints as it
+ * goes; another lane's report is printed in one piece when it ends, so the two do not mix.
+ */
+function runLane(laneFiles, parallel, live, title) {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--test',
+        `--test-concurrency=${parallel}`,
+        '--test-reporter=spec',
+        ...laneFiles,
+      ],
+      { stdio: live ? 'inherit' : ['ignore', 'pipe', 'pipe'] },
+    );
+    const out = [];
+    child.stdout?.on('data', (chunk) => out.push(chunk));
+    child.stderr?.on('data', (chunk) => out.push(chunk));
+    child.on('close', (code) => {
+      if (!live) process.stdout.write(`\n── ${title} ──\n${Buffer.concat(out).toString()}\n`);
+      resolve(code ?? 1);
+    });
+  });
+}
+
+const heavy = files.filter(isHeavy);
+const light = files.filter((file) => !isHeavy(file));
+const lanes =
+  concurrency === 1 || heavy.length === 0 || light.length === 0
+    ? [runLane(files, concurrency === 1 ? 1 : 2, true, 'tests')]
+    : [
+        runLane(heavy, 1, true, 'clusters and browsers'),
+        runLane(
+          light,
+          concurrency - 1,
+          false,
+          'the other test files (conformance, integration, units)',
+        ),
+      ];
+const statuses = await Promise.all(lanes);
+const result = { status: statuses.every((code) => code === 0) ? 0 : 1 };
 
 const changed = changedFiles?.() ?? [];
 if (changed.length > 0) {
