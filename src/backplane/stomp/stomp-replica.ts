@@ -1,6 +1,6 @@
 /**
  * Every node of a STOMP cluster holds a replica of the whole cluster state (the log window,
- * membership with its history, push-ID liveness) and applies the sequencer's batches to it in
+ * membership with its history, push-ID liveness, presence records) and applies the sequencer's batches to it in
  * order. The sequencer builds batches from commands against its own replica. Pure: no I/O, the
  * caller passes the clock.
  */
