@@ -40,6 +40,8 @@ const REFUSED_MEMORY = 1000;
 
 /** What a tab last heard from a leader (`leader` and `deliver` messages). */
 export interface HeardState {
+  /** The leader tab heard (null: none yet). */
+  readonly from: string | null;
   readonly cursor: string | null;
   readonly at: number;
   readonly pushIds: readonly string[];
@@ -190,7 +192,7 @@ export class LeaderRole {
     const now = this.host.env.clock.now();
     const cutoff = Math.min(now - REGISTRATION_STALE_MS, this.lastTickAt);
     this.lastTickAt = now;
-    this.host.registry.sweep(cutoff, this.host.tabId);
+    this.host.registry.sweep(cutoff, [this.host.tabId]);
     this.applyUnion(false);
     this.announce();
   }

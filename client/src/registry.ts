@@ -69,11 +69,11 @@ export class TabRegistry {
     }
   }
 
-  /** Drops every owner except `keep` not heard from since `cutoff`; returns the dropped owners. */
-  sweep(cutoff: number, keep: string): string[] {
+  /** Drops every owner but those in `keep` not heard from since `cutoff`; returns them. */
+  sweep(cutoff: number, keep: readonly string[]): string[] {
     const dropped: string[] = [];
     for (const [owner, entry] of this.entries) {
-      if (owner !== keep && entry.seenAt < cutoff) {
+      if (!keep.includes(owner) && entry.seenAt < cutoff) {
         this.entries.delete(owner);
         dropped.push(owner);
       }

@@ -56,7 +56,7 @@ export class TabMember {
   private readonly registry = new TabRegistry();
   private readonly recent = new RecentDeliveries();
   private readonly store: StateStore;
-  private heard: HeardState = { cursor: null, at: 0, pushIds: [] };
+  private heard: HeardState = { from: null, cursor: null, at: 0, pushIds: [] };
   /** Push IDs of tabs that unregistered, with when (kept out of a handover for a while). */
   private readonly departed = new Map<string, number>();
   private everConnected = false;
@@ -187,6 +187,13 @@ export class TabMember {
     const heardLeader = this.heard.cursor !== null && now - this.heard.at <= HANDOVER_FRESH_MS;
     if (saved && !heardLeader) for (const key of saved.recent) this.recent.add(key);
     const trusted = saved && heardLeader ? { ...saved, cursor: null } : saved;
+    // With Web Locks this tab got the lock because the leader's page let it go (closed, or
+    // left): its push IDs leave with it even if its goodbye never arrived. A lease can also be
+    // lost by a live leader whose timers were throttled; it re-registers, so nothing is assumed.
+    const previous = this.heard.from;
+    if (this.leadership?.kind === 'web-locks' && previous !== null && previous !== this.tabId) {
+      for (const id of this.registry.delete(previous)) this.departed.set(id, now);
+    }
     return chooseHandover(this.heard, trusted, now, this.everConnected, this.departedIds(now));
   }
 
@@ -241,7 +248,12 @@ export class TabMember {
         this.leader?.scheduleUnion();
         return;
       case 'leader':
-        this.heard = { cursor: message.cursor, at: now, pushIds: message.pushIds };
+        this.heard = {
+          from: message.from,
+          cursor: message.cursor,
+          at: now,
+          pushIds: message.pushIds,
+        };
         if (this.leader) return; // a stale message, or a double lease that heals itself
         this.setStatus(message.status);
         // Heartbeats are answered, not only timed: a hidden tab's timers may be throttled.
@@ -305,7 +317,8 @@ export class TabMember {
       if (this.leader) {
         this.leader.tick();
       } else {
-        this.registry.sweep(now - FOLLOWER_FORGET_MS, this.tabId);
+        // The leader repeats its registration only when a tab joins: keep it (see handover).
+        this.registry.sweep(now - FOLLOWER_FORGET_MS, [this.tabId, this.heard.from ?? '']);
         // Leader heartbeats usually prompt the registration already.
         if (
           this.host.ownPushIds().length > 0 &&

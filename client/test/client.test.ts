@@ -145,6 +145,31 @@ describe('one connection per browser', () => {
     });
   }
 
+  test("web-locks: a crashed leader's push IDs are not inherited either (its lock is gone, so is it)", async () => {
+    const site = new Site();
+    const [[leader, leaderId]] = await tabsWithIds(site, 1);
+    await site.advance(1500);
+    const rest: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const id = pushId(`after-crash${i}`);
+      site.openTab().listen(id);
+      rest.push(id);
+      await site.advance(300);
+    }
+    // Long enough for a follower to forget a registration it did not hear again (30 s).
+    await site.advance(40_000);
+    assert.equal(site.leader(), leader);
+    leader.kill(); // no pagehide: no goodbye
+    let waited = 0;
+    while (site.leaders().length === 0 && waited < 5000) {
+      await site.advance(50);
+      waited += 50;
+    }
+    await site.advance(50);
+    assert.deepEqual(site.server.heldPushIds(), [rest.sort()]);
+    assert.ok(!site.server.heldPushIds().flat().includes(leaderId));
+  });
+
   test("a crashed follower's push IDs leave the union about 3 s after its last heartbeat", async () => {
     const site = new Site();
     const [[, leaderId], [follower, followerId]] = await tabsWithIds(site, 2);

@@ -60,11 +60,13 @@ interface Presence {
 }
 
 /** Reads one push ID's presence every `everyMs` until stopped; every answer is kept. */
+/** Polls the states until stopped, or for at most a minute (a failed test cannot leave it on). */
 function watch(client: Api, pushIds: readonly string[], everyMs = 100) {
   const seen: { at: number; pushId: string; state: string }[] = [];
   let running = true;
+  const stopAt = Date.now() + 60_000;
   const loop = (async () => {
-    while (running) {
+    while (running && Date.now() < stopAt) {
       await Promise.all(
         pushIds.map(async (pushId) => {
           const answer = await client
@@ -110,11 +112,13 @@ async function waitForState(
 }
 
 /** A browser-like long-poll loop: re-polls at once, retries failures after a short pause. */
+/** Long-polls until stopped, or for at most two minutes (a failed test cannot leave it on). */
 function pollForever(url: string, pushId: string) {
   let running = true;
   let cursor: string | null = null;
+  const stopAt = Date.now() + 120_000;
   const loop = (async () => {
-    while (running) {
+    while (running && Date.now() < stopAt) {
       const answer: HttpAnswer<ListenAnswer> | null = await listenRaw(url, {
         pushIds: [pushId],
         cursor,
@@ -209,52 +213,62 @@ describe('presence: 3 nodes over Redis behind HAProxy', () => {
       await pages.close();
     });
 
-    test('a tab takeover does not flap, and a closed page is idle within grace + 2 s', async () => {
+    test('a tab takeover does not flap, and a closed page is idle within grace + 2 s', async (t) => {
       const context = await browser.newContext();
-      const [idA, idB] = (await client.mintPushIds(2)) as [string, string];
-      const open = async (id: string): Promise<Page> => {
-        const page = await context.newPage();
-        await page.goto(`${pages.origin}/?push=${encodeURIComponent(balancer.url)}&id=${id}`);
-        return page;
-      };
-      const tabA = await open(idA);
-      const tabB = await open(idB);
-      await waitForState(client, idA, 'listening', 10_000);
-      await waitForState(client, idB, 'listening', 10_000);
-      const isLeader = (page: Page): Promise<boolean> =>
-        page.evaluate(
-          () =>
-            (globalThis as unknown as { page: { push: { isLeader: boolean } } }).page.push.isLeader,
+      try {
+        const [idA, idB] = (await client.mintPushIds(2)) as [string, string];
+        const open = async (id: string): Promise<Page> => {
+          const page = await context.newPage();
+          await page.goto(`${pages.origin}/?push=${encodeURIComponent(balancer.url)}&id=${id}`);
+          return page;
+        };
+        const tabA = await open(idA);
+        const tabB = await open(idB);
+        await waitForState(client, idA, 'listening', 10_000);
+        await waitForState(client, idB, 'listening', 10_000);
+        const isLeader = (page: Page): Promise<boolean> =>
+          page.evaluate(
+            () =>
+              (globalThis as unknown as { page: { push: { isLeader: boolean } } }).page.push
+                .isLeader,
+          );
+        const [leader, follower, leaderId, followerId] = (await isLeader(tabA))
+          ? [tabA, tabB, idA, idB]
+          : [tabB, tabA, idB, idA];
+        assert.ok(await isLeader(leader), 'one of the tabs holds the connection');
+
+        // The leader goes: the other tab takes the connection over (maybe on another node).
+        const watcher = watch(client, [followerId], 50);
+        const closedAt = Date.now();
+        let leaderIdle: number;
+        try {
+          await leader.close({ runBeforeUnload: true });
+          leaderIdle = await waitForState(client, leaderId, 'idle', (GRACE_SECONDS + 4) * 1000);
+          t.diagnostic(`the closed leader tab's push ID read idle after ${leaderIdle} ms`);
+          await sleep(Math.max(0, GRACE_SECONDS * 1000 + 2000 - (Date.now() - closedAt)));
+        } finally {
+          await watcher.stop();
+        }
+        const seen = watcher.seen;
+        assert.ok(await isLeader(follower), 'the remaining tab took the connection over');
+        const states = new Set(seen.map((s) => s.state));
+        assert.deepEqual(
+          [...states],
+          ['listening'],
+          `the remaining tab read ${[...states].join(', ')}`,
         );
-      const [leader, follower, leaderId, followerId] = (await isLeader(tabA))
-        ? [tabA, tabB, idA, idB]
-        : [tabB, tabA, idB, idA];
-      assert.ok(await isLeader(leader), 'one of the tabs holds the connection');
+        // The closed tab's push ID: idle once the grace is over, not before, and within grace +
+        // 2 s (the tab that takes over does not inherit a departed tab's push IDs).
+        assert.ok(leaderIdle >= (GRACE_SECONDS - 1) * 1000, `idle after ${leaderIdle} ms`);
+        assert.ok(leaderIdle <= (GRACE_SECONDS + 2) * 1000, `idle after ${leaderIdle} ms`);
 
-      // The leader goes: the other tab takes the connection over (maybe on another node).
-      const watcher = watch(client, [followerId], 50);
-      const closedAt = Date.now();
-      await leader.close({ runBeforeUnload: true });
-      const leaderIdle = await waitForState(client, leaderId, 'idle', (GRACE_SECONDS + 4) * 1000);
-      await sleep(Math.max(0, GRACE_SECONDS * 1000 + 2000 - (Date.now() - closedAt)));
-      const seen = await watcher.stop();
-      assert.ok(await isLeader(follower), 'the remaining tab took the connection over');
-      const states = new Set(seen.map((s) => s.state));
-      assert.deepEqual(
-        [...states],
-        ['listening'],
-        `the remaining tab read ${[...states].join(', ')}`,
-      );
-      // The closed tab's push ID: idle once the grace is over, not before, and within grace +
-      // 2 s (the tab that takes over does not inherit a departed tab's push IDs).
-      assert.ok(leaderIdle >= (GRACE_SECONDS - 1) * 1000, `idle after ${leaderIdle} ms`);
-      assert.ok(leaderIdle <= (GRACE_SECONDS + 2) * 1000, `idle after ${leaderIdle} ms`);
-
-      // The last page closes: idle within grace + 2 s.
-      await follower.close({ runBeforeUnload: true });
-      const lastIdle = await waitForState(client, followerId, 'idle', (GRACE_SECONDS + 4) * 1000);
-      assert.ok(lastIdle <= (GRACE_SECONDS + 2) * 1000, `idle after ${lastIdle} ms`);
-      await context.close();
+        // The last page closes: idle within grace + 2 s.
+        await follower.close({ runBeforeUnload: true });
+        const lastIdle = await waitForState(client, followerId, 'idle', (GRACE_SECONDS + 4) * 1000);
+        assert.ok(lastIdle <= (GRACE_SECONDS + 2) * 1000, `idle after ${lastIdle} ms`);
+      } finally {
+        await context.close();
+      }
     });
   });
 
