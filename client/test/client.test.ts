@@ -115,51 +115,30 @@ describe('one connection per browser', () => {
     assert.deepEqual(site.server.heldPushIds(), [[leaderId]]);
   });
 
-  for (const mode of ['web-locks', 'lease']) {
-    const options = mode === 'lease' ? { locks: false, broadcastChannel: false } : {};
-    test(`${mode}: a closed leader's push IDs are not inherited by the tab that takes over`, async () => {
-      const site = new Site();
-      // The first tab leads and registers before the others open: they learn its push IDs from
-      // the leader's answer to their registration, not from its own first one.
-      const [[leader, leaderId]] = await tabsWithIds(site, 1, options);
-      await site.advance(1500);
-      const rest: string[] = [];
-      for (let i = 0; i < 2; i++) {
-        const id = pushId(`later${i}`);
-        site.openTab(options).listen(id);
-        rest.push(id);
-        await site.advance(300);
-      }
-      await site.advance(500);
-      assert.equal(site.leader(), leader);
-      leader.closeTab();
-      let waited = 0;
-      while (site.leaders().length === 0 && waited < 5000) {
-        await site.advance(50);
-        waited += 50;
-      }
-      await site.advance(50);
-      // At once, not after the 3 s a silent tab's registration takes to go stale.
-      assert.deepEqual(site.server.heldPushIds(), [rest.sort()]);
-      assert.ok(!site.server.heldPushIds().flat().includes(leaderId));
-    });
-  }
-
-  test("web-locks: a crashed leader's push IDs are not inherited either (its lock is gone, so is it)", async () => {
+  /**
+   * A leader that opened and registered first, then two tabs that learn its push IDs from its
+   * answer to their registration; `leave` ends the leader. Checks that the tab that takes over
+   * listens only on the two others' push IDs at once (not after the 3 s a silent tab's
+   * registration takes to go stale).
+   */
+  async function leaderLeaves(
+    options: object,
+    idleMs: number,
+    leave: (leader: ReturnType<Site['leader']>) => void,
+  ): Promise<void> {
     const site = new Site();
-    const [[leader, leaderId]] = await tabsWithIds(site, 1);
+    const [[leader, leaderId]] = await tabsWithIds(site, 1, options);
     await site.advance(1500);
     const rest: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const id = pushId(`after-crash${i}`);
-      site.openTab().listen(id);
+      const id = pushId(`later${i}`);
+      site.openTab(options).listen(id);
       rest.push(id);
       await site.advance(300);
     }
-    // Long enough for a follower to forget a registration it did not hear again (30 s).
-    await site.advance(40_000);
+    await site.advance(idleMs);
     assert.equal(site.leader(), leader);
-    leader.kill(); // no pagehide: no goodbye
+    leave(leader);
     let waited = 0;
     while (site.leaders().length === 0 && waited < 5000) {
       await site.advance(50);
@@ -168,7 +147,21 @@ describe('one connection per browser', () => {
     await site.advance(50);
     assert.deepEqual(site.server.heldPushIds(), [rest.sort()]);
     assert.ok(!site.server.heldPushIds().flat().includes(leaderId));
-  });
+  }
+
+  for (const mode of ['web-locks', 'lease']) {
+    const options = mode === 'lease' ? { locks: false, broadcastChannel: false } : {};
+    test(`${mode}: a closed leader's push IDs are not inherited by the tab that takes over`, () =>
+      leaderLeaves(options, 500, (leader) => {
+        leader.closeTab();
+      }));
+  }
+
+  test("web-locks: a crashed leader's push IDs are not inherited either (its lock is gone, so is it)", () =>
+    // 40 s: long enough for a follower to forget a registration it did not hear again (30 s).
+    leaderLeaves({}, 40_000, (leader) => {
+      leader.kill(); // no pagehide: no goodbye
+    }));
 
   test("a crashed follower's push IDs leave the union about 3 s after its last heartbeat", async () => {
     const site = new Site();
