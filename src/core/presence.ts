@@ -6,6 +6,7 @@
  * The record only changes on NODE-level transitions (a node started or stopped holding the
  * push ID, a holder node died, a deadline passed), never on every listen.
  */
+import { parseJsonObject } from './json-object.js';
 
 export type PresenceState = 'listening' | 'idle' | 'expired';
 
@@ -187,14 +188,9 @@ const STATES: readonly string[] = ['listening', 'idle', 'expired'];
 
 /** The stored text read back; null when it is not a record of ours (never trusted by a cast). */
 export function decodePresence(text: string): PresenceRecord | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { s, t, h, r, o } = value as Record<string, unknown>;
+  const value = parseJsonObject(text);
+  if (value === null) return null;
+  const { s, t, h, r, o } = value;
   if (typeof s !== 'string' || !STATES.includes(s) || typeof t !== 'number') return null;
   if (!Array.isArray(h) || !h.every((node): node is string => typeof node === 'string')) {
     return null;

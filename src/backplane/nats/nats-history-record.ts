@@ -1,3 +1,4 @@
+import { parseJsonObject } from '../../core/json-object.js';
 import { isGroupName, type GroupName } from '../../core/group-name.js';
 import { MembershipHistory } from '../../core/membership-history.js';
 import type { ClusterEvent } from '../../core/events.js';
@@ -24,14 +25,9 @@ export function encodeRecord(record: HistoryRecord): string {
 /** The stored record, validated; a value that is not one of ours reads as empty. */
 export function decodeRecord(text: string | null): HistoryRecord {
   if (text === null || text === '') return emptyRecord();
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return emptyRecord();
-  }
-  if (typeof value !== 'object' || value === null) return emptyRecord();
-  const { upTo, g } = value as Record<string, unknown>;
+  const value = parseJsonObject(text);
+  if (value === null) return emptyRecord();
+  const { upTo, g } = value;
   if (typeof upTo !== 'number' || typeof g !== 'object' || g === null) return emptyRecord();
   const pairs: [GroupName, string][] = [];
   for (const [group, stays] of Object.entries(g)) {

@@ -1,3 +1,4 @@
+import { parseJsonObject } from '../../core/json-object.js';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { isPushId, type PushId } from '../../core/push-id.js';
@@ -292,14 +293,9 @@ function nodeOf(token: string): string | null {
 
 /** The stored value read back; null when it is not one of ours. */
 function decodeStored(text: string): Stored | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { v, r, d, h, f } = value as Record<string, unknown>;
+  const value = parseJsonObject(text);
+  if (value === null) return null;
+  const { v, r, d, h, f } = value;
   const isTime = (x: unknown): x is number | null => x === null || typeof x === 'number';
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || typeof r !== 'string') {
     return null;

@@ -1,3 +1,4 @@
+import { parseJsonObject } from '../../core/json-object.js';
 import type { ClusterEvent, EventDraft, NotificationId } from '../../core/events.js';
 import { isGroupName } from '../../core/group-name.js';
 import type { IdempotencyStamp } from '../../core/idempotency.js';
@@ -92,14 +93,9 @@ function idempotencyStampOf(value: unknown): IdempotencyStamp | undefined | null
 
 /** A node's beat as written by `beat`, validated. */
 export function nodeInfoOf(json: string): Omit<NodeInfo, 'lastSeen'> | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { id, connections, startedAt } = value as Record<string, unknown>;
+  const value = parseJsonObject(json);
+  if (value === null) return null;
+  const { id, connections, startedAt } = value;
   if (typeof id !== 'string' || typeof connections !== 'number' || typeof startedAt !== 'string')
     return null;
   return { id, connections, startedAt };

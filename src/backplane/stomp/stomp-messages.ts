@@ -2,6 +2,7 @@
  * The broker's messages, validated before use: anyone with the broker's credentials can write to
  * these destinations, so a body is never trusted by a cast. Anything malformed reads as null.
  */
+import { parseJsonObject } from '../../core/json-object.js';
 import { ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
 import type { ClusterEvent } from '../../core/events.js';
 import { isGroupName, type GroupName } from '../../core/group-name.js';
@@ -21,16 +22,7 @@ import type {
 
 type Json = Record<string, unknown>;
 
-function parse(text: string): Json | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Json)
-      : null;
-  } catch {
-    return null;
-  }
-}
+const parse = parseJsonObject;
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isCount = (v: unknown): v is number =>
