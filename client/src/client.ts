@@ -1,6 +1,7 @@
 import { Emitter } from './emitter.js';
 import { randomId, resolveEnvironment, type Environment } from './environment.js';
 import { HubLink } from './hub-link.js';
+import { PageLedger } from './page-ledger.js';
 import { TabMember, type TabMemberHost } from './tab-member.js';
 import type {
   ConnectOptions,
@@ -9,6 +10,7 @@ import type {
   ListenOptions,
   PushNotification,
   ResetEvent,
+  WindowEventLike,
 } from './types.js';
 
 /** Push IDs the server accepts (src/core/push-id.ts); checked here so one bad ID cannot break
@@ -40,7 +42,8 @@ export interface SharingInfo {
  * views (`listen()`), the events, and the way this page shares the connection. Either it joins
  * the site's tabs through the hub frame (`HubLink`, site mode) or it joins the tabs of its own
  * origin itself (`TabMember`, origin mode; also the fallback when the hub does not answer).
- * Each view gets each (notification id, push ID) pair at most once.
+ * Each view gets each (notification id, push ID) pair at most once, across reloads too (the
+ * page's own ledger in sessionStorage).
  */
 export class EPushClient {
   /** Random per page load; names this tab in the tab protocol. */
@@ -56,10 +59,21 @@ export class EPushClient {
   private hub: HubLink | null = null;
   private closed = false;
   private references = 1;
+  private readonly ledger: PageLedger;
+  /** The page's cursor from before a reload, for whoever shares the connection for it. */
+  private resumeCursor: string | null;
+  private readonly deliveryWatchers = new Set<(cursor: string | null) => void>();
+  private readonly onPageHide = (event: WindowEventLike): void => {
+    // The page was alive up to now and had seen everything up to its cursor.
+    if (event.type === 'pagehide') this.ledger.record(null, false, this.env.clock.now());
+  };
 
   constructor(options: ConnectOptions) {
     this.env = resolveEnvironment(options);
     this.tabId = randomId();
+    this.ledger = new PageLedger(this.env.sessionStorage, this.env.channelName);
+    this.resumeCursor = options.resumeCursor ?? this.ledger.resumeCursor(this.env.clock.now());
+    this.env.window?.addEventListener('pagehide', this.onPageHide);
     this.emitter = new Emitter((error) => {
       this.env.logger.error('epush: an event listener threw', error);
     });
@@ -181,9 +195,21 @@ export class EPushClient {
     if (this.closed) return;
     this.member?.close();
     this.hub?.close();
+    this.env.window?.removeEventListener('pagehide', this.onPageHide);
     this.closed = true;
     this.views.clear();
     this.emitter.clear();
+  }
+
+  /**
+   * For the hub frame: `watcher` runs after each batch handed to the views, with the shared
+   * cursor after it, so the hub can tell its page. Not part of the page API.
+   */
+  onDelivered(watcher: (cursor: string | null) => void): () => void {
+    this.deliveryWatchers.add(watcher);
+    return () => {
+      this.deliveryWatchers.delete(watcher);
+    };
   }
 
   // --- how this page shares ------------------------------------------------------------------
@@ -193,6 +219,8 @@ export class EPushClient {
     const hubFrame = env.hubFrame;
     if (!hubFrame) return;
     const host = this.host();
+    // Told to the hub, and kept for the origin's tabs should the hub fail.
+    const since = this.resumeCursor;
     this.hub = new HubLink(
       {
         url: env.baseUrl + HUB_PATH,
@@ -201,6 +229,7 @@ export class EPushClient {
           transport: env.transport,
           holdSeconds: env.holdMs / 1000,
           abandonMarginSeconds: (env.abandonAfterMs - env.holdMs) / 1000,
+          ...(since === null ? {} : { since }),
         },
         open: hubFrame,
         timeoutMs: env.hubTimeoutMs,
@@ -239,9 +268,10 @@ export class EPushClient {
       ownPushIds: (): string[] => [...this.views.keys()].sort(),
       ownTokens: (): Readonly<Record<string, string>> | undefined =>
         this.tokens.size === 0 ? undefined : Object.fromEntries(this.tokens),
-      deliver: (notifications: readonly PushNotification[]): void => {
-        this.deliverLocally(notifications);
+      deliver: (notifications: readonly PushNotification[], cursor: string | null): void => {
+        this.deliverLocally(notifications, cursor);
       },
+      takeResumeCursor: (): string | null => this.takeResumeCursor(),
       statusChanged: (status: ConnectionStatus): void => {
         this.setStatus(status);
       },
@@ -257,6 +287,12 @@ export class EPushClient {
     };
   }
 
+  private takeResumeCursor(): string | null {
+    const cursor = this.resumeCursor;
+    this.resumeCursor = null;
+    return cursor;
+  }
+
   /** This page's push IDs changed: tell whoever shares the connection for it. */
   private ownPushIdsChanged(added: boolean): void {
     this.member?.pushIdsChanged(added);
@@ -265,9 +301,11 @@ export class EPushClient {
 
   // --- local delivery and events ------------------------------------------------------------
 
-  private deliverLocally(notifications: readonly PushNotification[]): void {
+  /** Hands `notifications` to this page's views, each once, then notes the `cursor` after them. */
+  private deliverLocally(notifications: readonly PushNotification[], cursor: string | null): void {
     if (this.closed) return;
-    for (const notification of notifications) {
+    const fresh = this.ledger.admit(notifications, (pushId) => this.views.has(pushId));
+    for (const notification of fresh) {
       const views = this.views.get(notification.pushId);
       if (!views) continue;
       for (const view of [...views]) {
@@ -278,6 +316,8 @@ export class EPushClient {
         }
       }
     }
+    this.ledger.record(cursor, fresh.length > 0, this.env.clock.now());
+    for (const watcher of this.deliveryWatchers) watcher(cursor);
   }
 
   private setStatus(status: ConnectionStatus): void {

@@ -34,3 +34,10 @@ export function oldestCursor(
   }
   return oldest ?? fallback;
 }
+
+/** The older of two cursors (`b` when `a` is unknown); `a` when they are not comparable. */
+export function olderCursor(a: string | null, b: string): string {
+  if (a === null) return b;
+  const order = compareCursors(b, a);
+  return order !== null && order < 0 ? b : a;
+}

@@ -28,6 +28,7 @@ export interface Environment {
   readonly BroadcastChannel: BroadcastChannelConstructor | null;
   readonly locks: LockManagerLike | null;
   readonly localStorage: StorageLike | null;
+  readonly sessionStorage: StorageLike | null;
   readonly window: WindowLike | null;
   readonly onLine: () => boolean;
   readonly clock: Clock;
@@ -59,6 +60,7 @@ interface BrowserGlobals {
   BroadcastChannel?: BroadcastChannelConstructor;
   navigator?: { locks?: LockManagerLike; onLine?: boolean };
   localStorage?: StorageLike;
+  sessionStorage?: StorageLike;
   location?: { href: string; origin?: string };
   document?: Parameters<typeof iframeHubOpener>[0];
   addEventListener?: WindowLike['addEventListener'];
@@ -133,7 +135,12 @@ export function resolveEnvironment(options: ConnectOptions): Environment {
         : (g.BroadcastChannel ?? null),
     locks: options.locks !== undefined ? options.locks : (g.navigator?.locks ?? null),
     localStorage: usableStorage(
-      options.localStorage !== undefined ? options.localStorage : browserStorage(g),
+      options.localStorage !== undefined ? options.localStorage : browserStorage(g, 'localStorage'),
+    ),
+    sessionStorage: usableStorage(
+      options.sessionStorage !== undefined
+        ? options.sessionStorage
+        : browserStorage(g, 'sessionStorage'),
     ),
     window,
     onLine: options.onLine ?? (() => g.navigator?.onLine !== false),
@@ -166,10 +173,13 @@ function browserHubOpener(g: BrowserGlobals): HubFrameOpener | null {
   return iframeHubOpener(g.document, globalThis);
 }
 
-function browserStorage(g: BrowserGlobals): StorageLike | null {
+function browserStorage(
+  g: BrowserGlobals,
+  name: 'localStorage' | 'sessionStorage',
+): StorageLike | null {
   try {
-    // Reading `localStorage` itself throws where storage is blocked (SecurityError).
-    return g.localStorage ?? null;
+    // Reading the property itself throws where storage is blocked (SecurityError).
+    return g[name] ?? null;
   } catch {
     return null;
   }

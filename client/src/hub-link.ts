@@ -48,7 +48,8 @@ export const HUB_LOADED_GRACE_MS = 500;
 export interface HubLinkHost {
   ownPushIds(): string[];
   ownTokens(): Readonly<Record<string, string>> | undefined;
-  deliver(notifications: readonly PushNotification[]): void;
+  /** Notifications for the page's views, with the shared cursor after them. */
+  deliver(notifications: readonly PushNotification[], cursor: string | null): void;
   statusChanged(status: ConnectionStatus): void;
   reset(reason: ResetEvent['reason']): void;
   expire(pushIds: readonly string[]): void;
@@ -199,7 +200,7 @@ export class HubLink {
         this.host.statusChanged(message.state.status);
         return;
       case 'deliver':
-        this.host.deliver(message.notifications);
+        this.host.deliver(message.notifications, message.cursor ?? null);
         return;
       case 'reset':
         this.host.reset(message.reason);

@@ -5,7 +5,7 @@
  * the hub page's CSP can forbid every script but this one.
  */
 import { EPushClient } from './client.js';
-import { Hub, type HubMessageEvent, type HubParent } from './hub.js';
+import { Hub, hubClientOptions, type HubMessageEvent, type HubParent } from './hub.js';
 
 /** The allowed origins the server wrote into the page; none (nobody) when unreadable. */
 export function readAllowedOrigins(attribute: string | undefined): '*' | string[] {
@@ -46,7 +46,7 @@ function start(): void {
       });
     },
     createClient(hello) {
-      return new EPushClient({ ...hello, url: baseUrl, sharing: 'origin' });
+      return new EPushClient({ ...hubClientOptions(hello), url: baseUrl });
     },
     clock: {
       now: () => Date.now(),

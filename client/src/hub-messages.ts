@@ -8,7 +8,8 @@ import type { ConnectionStatus, PushNotification, ResetEvent, TransportName } fr
  *
  * Page to hub:
  * - `hello`: sent until the hub answers; the options of the page's `connect()` that the shared
- *   connection uses. Idempotent.
+ *   connection uses, and after a reload `since`, the cursor the page had seen everything up to
+ *   (its PageLedger). Idempotent.
  * - `register`: the page's complete set of push IDs with their listen tokens, on every change.
  * - `bye`: the page closed its client; the hub leaves the site's tabs.
  *
@@ -16,7 +17,8 @@ import type { ConnectionStatus, PushNotification, ResetEvent, TransportName } fr
  * - `ready`: the hub shares the site's connection; `state` says how. `refused`: it cannot
  *   share here (e.g. no storage, no locks: each frame would lead alone), the page falls back.
  * - `state`: on every change of status or leadership.
- * - `deliver`: notifications to this page's push IDs, each (id, push ID) once.
+ * - `deliver`: notifications to this page's push IDs, and the shared `cursor` after them (sent
+ *   for every answer, with no notifications when none is for this page).
  * - `reset`, `expired` (this page's push IDs only), `forbidden` (this page's push IDs, each with
  *   the token that was refused).
  */
@@ -36,6 +38,7 @@ export interface HubHello {
   readonly transport?: TransportName | 'auto';
   readonly holdSeconds?: number;
   readonly abandonMarginSeconds?: number;
+  readonly since?: string;
 }
 
 export type PageToHub =
@@ -55,6 +58,7 @@ export type HubToPage =
       readonly p: typeof HUB_PROTOCOL;
       readonly t: 'deliver';
       readonly notifications: readonly PushNotification[];
+      readonly cursor?: string | null;
     }
   | { readonly p: typeof HUB_PROTOCOL; readonly t: 'reset'; readonly reason: ResetEvent['reason'] }
   | { readonly p: typeof HUB_PROTOCOL; readonly t: 'expired'; readonly pushIds: readonly string[] }
@@ -67,6 +71,12 @@ export type HubToPage =
 
 /** A page never registers more than this through one hub (the server takes 100 per listen). */
 export const MAX_HUB_PUSH_IDS = 1000;
+/** Longer than any cursor the server mints (`<epoch>-<seq>`, src/core/cursor.ts). */
+const MAX_CURSOR_LENGTH = 64;
+
+function isCursor(value: unknown): value is string {
+  return typeof value === 'string' && value !== '' && value.length <= MAX_CURSOR_LENGTH;
+}
 function isStatus(value: unknown): value is ConnectionStatus {
   return (
     value === 'connecting' ||
@@ -125,12 +135,13 @@ export function parsePageMessage(data: unknown): PageToHub | null {
   const p = HUB_PROTOCOL;
   switch (data.t) {
     case 'hello': {
-      const { channelName, transport, holdSeconds, abandonMarginSeconds } = data;
+      const { channelName, transport, holdSeconds, abandonMarginSeconds, since } = data;
       if (channelName !== undefined && (typeof channelName !== 'string' || channelName === ''))
         return null;
       if (transport !== undefined && !isTransport(transport)) return null;
       if (holdSeconds !== undefined && !positive(holdSeconds)) return null;
       if (abandonMarginSeconds !== undefined && !positive(abandonMarginSeconds)) return null;
+      if (since !== undefined && !isCursor(since)) return null;
       return {
         p,
         t: 'hello',
@@ -138,6 +149,7 @@ export function parsePageMessage(data: unknown): PageToHub | null {
         ...(transport === undefined ? {} : { transport }),
         ...(holdSeconds === undefined ? {} : { holdSeconds }),
         ...(abandonMarginSeconds === undefined ? {} : { abandonMarginSeconds }),
+        ...(since === undefined ? {} : { since }),
       };
     }
     case 'register': {
@@ -166,14 +178,15 @@ export function parseHubMessage(data: unknown): HubToPage | null {
     case 'refused':
       return typeof data.reason === 'string' ? { p, t: 'refused', reason: data.reason } : null;
     case 'deliver': {
-      const { notifications } = data;
+      const { notifications, cursor } = data;
       if (!Array.isArray(notifications)) return null;
+      if (cursor !== undefined && cursor !== null && !isCursor(cursor)) return null;
       const valid: PushNotification[] = [];
       for (const notification of notifications) {
         if (!isPushNotification(notification)) return null;
         valid.push(notification);
       }
-      return { p, t: 'deliver', notifications: valid };
+      return { p, t: 'deliver', notifications: valid, cursor: cursor ?? null };
     }
     case 'reset':
       return data.reason === 'cursor-too-old' || data.reason === 'cursor-invalid'

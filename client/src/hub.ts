@@ -7,6 +7,7 @@ import {
 } from './hub-messages.js';
 import type {
   Clock,
+  ConnectOptions,
   ConnectionStatus,
   EPushEvents,
   ListenOptions,
@@ -26,6 +27,8 @@ export interface HubClient {
   ): () => void;
   on<K extends keyof EPushEvents>(event: K, callback: (value: EPushEvents[K]) => void): () => void;
   shutdown(): void;
+  /** After each batch handed to the views, with the shared cursor after it. */
+  onDelivered(watcher: (cursor: string | null) => void): () => void;
 }
 
 /** A `message` event as the hub reads it. */
@@ -53,6 +56,21 @@ export interface HubOptions {
   readonly logger: Logger;
 }
 
+/**
+ * The options of the hub's own client for a page's `hello`: it shares per origin (the push
+ * server's), and keeps no ledger of its own, since what it posts may never reach an unloading
+ * page: the page keeps its ledger and names its cursor in `hello` after a reload.
+ */
+export function hubClientOptions(hello: HubHello): Omit<ConnectOptions, 'url'> {
+  const { since, ...options } = hello;
+  return {
+    ...options,
+    sharing: 'origin',
+    sessionStorage: null,
+    ...(since === undefined ? {} : { resumeCursor: since }),
+  };
+}
+
 /** How often the hub looks whether its leadership changed (for `push.isLeader` in the page). */
 const STATE_CHECK_MS = 250;
 
@@ -71,6 +89,9 @@ export class Hub {
   /** The page's push IDs: the token each was listened with ('' for none) and its `stop`. */
   private readonly views = new Map<string, { token: string; stop: () => void }>();
   private lastState = '';
+  /** The page's notifications of the batch being handed over, posted with its cursor. */
+  private batch: PushNotification[] = [];
+  private postedCursor: string | null = null;
   private stateTimer: ReturnType<Clock['setTimeout']> | null = null;
   private warned = false;
   private closed = false;
@@ -134,6 +155,9 @@ export class Hub {
       return;
     }
     this.client = client;
+    client.onDelivered((cursor) => {
+      this.postDeliveries(cursor);
+    });
     client.on('status', () => {
       this.postStateIfChanged();
     });
@@ -176,7 +200,7 @@ export class Hub {
         const stop = client.listen(
           id,
           (notification) => {
-            this.post({ p: HUB_PROTOCOL, t: 'deliver', notifications: [notification] });
+            this.batch.push(notification);
           },
           token === '' ? {} : { listenToken: token },
         );
@@ -187,6 +211,15 @@ export class Hub {
         this.options.logger.warn('epush hub: a page registered something invalid', error);
       }
     }
+  }
+
+  /** The batch the client just handed over, and the cursor after it (the page's ledger). */
+  private postDeliveries(cursor: string | null): void {
+    if (this.batch.length === 0 && cursor === this.postedCursor) return;
+    const notifications = this.batch;
+    this.batch = [];
+    this.postedCursor = cursor;
+    this.post({ p: HUB_PROTOCOL, t: 'deliver', notifications, cursor });
   }
 
   private state(client: HubClient): HubState {

@@ -3,7 +3,7 @@ import { compareCursors } from './cursor.js';
 import type { RecentDeliveries } from './dedupe.js';
 import type { Environment } from './environment.js';
 import type { TabRegistry } from './registry.js';
-import { SAVED_RECENT_LIMIT, type SavedState, type StateStore } from './state-store.js';
+import type { SavedState, StateStore } from './state-store.js';
 import type { TabChannel } from './tab-channel.js';
 import { createTransport } from './transports/select.js';
 import type { Transport } from './transports/transport.js';
@@ -26,7 +26,7 @@ export interface LeaderHost {
   readonly channel: TabChannel;
   /** Push IDs that expired: never listened on again. */
   readonly expired: ReadonlySet<string>;
-  deliverLocally(notifications: readonly PushNotification[]): void;
+  deliverLocally(notifications: readonly PushNotification[], cursor: string | null): void;
   statusChanged(status: ConnectionStatus): void;
   resetLocally(reason: ResetEvent['reason']): void;
   /** Forgets expired push IDs in this tab (views, registry) and emits `expired` for its own. */
@@ -90,8 +90,9 @@ export interface Handover {
  * state so the next leader or a reload resumes exactly, and drop registrations of tabs gone
  * silent. Created when the tab wins leadership, closed when it loses or leaves.
  *
- * Per answer the order is: remember the deliveries, broadcast them with the new cursor, deliver
- * in this tab, persist. A leader can die with its persisted state AHEAD of what the other tabs
+ * Per answer the order is: broadcast the notifications with the new cursor, deliver in this tab
+ * what it has not shown, persist. Every tab dedupes for itself: a page that reloads resumes from
+ * its own cursor (`since`), and the re-read must reach it even though other tabs saw it. A leader can die with its persisted state AHEAD of what the other tabs
  * heard (Chromium may let the localStorage write through while dropping the broadcast posted
  * just before it), so a successor that heard a leader lately resumes from the cursor it HEARD and
  * dedupes only with what it heard: it re-reads rather than skips. The persisted state serves a
@@ -218,12 +219,17 @@ export class LeaderRole {
     const rewindTo = this.rewindTo;
     this.rewindTo = null;
     const key = union.map((id) => `${id}=${registry.tokenOf(id) ?? ''}`).join(',');
-    if (!force && key === this.unionKey) return;
+    // A reloaded page asks for what it missed (see PageLedger) even when its push IDs never
+    // left the union (inherited from the saved state, or listened on by another tab).
+    const current = this.connection.cursor;
+    const behind =
+      rewindTo !== null && current !== null && (compareCursors(rewindTo, current) ?? 0) < 0;
+    if (!force && key === this.unionKey && !behind) return;
     this.unionKey = key;
     const before = new Set(this.union);
     const grew = union.some((id) => !before.has(id));
     this.union = union;
-    this.connection.listenOn(union, grew ? rewindTo : null);
+    this.connection.listenOn(union, grew || behind ? rewindTo : null);
     this.save();
     this.announce();
   }
@@ -231,14 +237,9 @@ export class LeaderRole {
   private onAnswer(answer: ListenAnswer): void {
     if (this.closed) return;
     const { channel, tabId } = this.host;
-    const fresh = this.host.recent.admit(answer.notifications);
-    channel.post({
-      t: 'deliver',
-      from: tabId,
-      notifications: fresh,
-      cursor: this.connection.cursor,
-    });
-    this.host.deliverLocally(fresh);
+    const cursor = this.connection.cursor;
+    channel.post({ t: 'deliver', from: tabId, notifications: answer.notifications, cursor });
+    this.host.deliverLocally(this.host.recent.admit(answer.notifications), cursor);
     if (answer.reset) this.onReset('cursor-too-old');
     if (answer.expired.length > 0) {
       channel.post({ t: 'expired', from: tabId, pushIds: answer.expired });
@@ -293,7 +294,6 @@ export class LeaderRole {
     if (this.closed) return;
     this.host.store.save({
       cursor: this.connection.cursor,
-      recent: this.host.recent.newest(SAVED_RECENT_LIMIT),
       pushIds: this.union,
       savedAt: this.host.env.clock.now(),
     });

@@ -4,15 +4,10 @@ import type { StorageLike } from './types.js';
 export interface SavedState {
   /** Every notification of the union up to this cursor was delivered to the tabs. */
   readonly cursor: string | null;
-  /** The newest delivery keys, so re-reading from `cursor` shows nothing twice. */
-  readonly recent: readonly string[];
   /** The union the leader listened on, for a new leader that has not heard the registrations. */
   readonly pushIds: readonly string[];
   readonly savedAt: number;
 }
-
-/** How many delivery keys are persisted (~20 KiB); more than any single answer's backlog gap. */
-export const SAVED_RECENT_LIMIT = 512;
 
 /**
  * The leader's state in localStorage, one key per channel. Best effort: without storage (or with
@@ -33,10 +28,10 @@ export class StateStore {
       const value: unknown = JSON.parse(raw);
       if (typeof value !== 'object' || value === null) return null;
       const state = value as Record<string, unknown>;
-      const { cursor, recent, pushIds, savedAt } = state;
+      const { cursor, pushIds, savedAt } = state;
       if (cursor !== null && typeof cursor !== 'string') return null;
-      if (!isStrings(recent) || !isStrings(pushIds) || typeof savedAt !== 'number') return null;
-      return { cursor, recent, pushIds, savedAt };
+      if (!isStrings(pushIds) || typeof savedAt !== 'number') return null;
+      return { cursor, pushIds, savedAt };
     } catch {
       return null;
     }

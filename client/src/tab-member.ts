@@ -1,3 +1,4 @@
+import { olderCursor } from './cursor.js';
 import { RecentDeliveries } from './dedupe.js';
 import type { Environment } from './environment.js';
 import {
@@ -36,7 +37,10 @@ export interface TabMemberHost {
   ownTokens(): Readonly<Record<string, string>> | undefined;
   /** Push IDs the server reported expired: never listened on again (shared with the leader). */
   readonly expired: ReadonlySet<string>;
-  deliver(notifications: readonly PushNotification[]): void;
+  /** Notifications for the page's views, with the shared cursor after them. */
+  deliver(notifications: readonly PushNotification[], cursor: string | null): void;
+  /** The page's own cursor from before a reload (see PageLedger), once; then null. */
+  takeResumeCursor(): string | null;
   statusChanged(status: ConnectionStatus): void;
   reset(reason: ResetEvent['reason']): void;
   /** Forgets expired push IDs in this tab and emits `expired` for its own. */
@@ -68,6 +72,11 @@ export class TabMember {
   private registrationScheduled = false;
   /** The shared cursor when push IDs were added since the last registration was sent. */
   private addedSince: string | null | undefined = undefined;
+  /**
+   * A reloaded page's own cursor (what IT was shown; the shared one may be past it): the `since`
+   * of its first registration, and where it resumes if it leads within HANDOVER_FRESH_MS.
+   */
+  private resume: { cursor: string; until: number; registered: boolean } | null = null;
   private closed = false;
   private readonly onWindowEvent = (event: WindowEventLike): void => {
     this.handleWindowEvent(event);
@@ -80,6 +89,14 @@ export class TabMember {
     private readonly host: TabMemberHost,
   ) {
     this.store = new StateStore(env.localStorage, `${env.channelName}:state`);
+    const resume = host.takeResumeCursor();
+    if (resume !== null) {
+      this.resume = {
+        cursor: resume,
+        until: env.clock.now() + HANDOVER_FRESH_MS,
+        registered: false,
+      };
+    }
     for (const type of WINDOW_EVENTS) env.window?.addEventListener(type, this.onWindowEvent);
     this.join();
   }
@@ -100,7 +117,13 @@ export class TabMember {
    * the shared cursor of now (nothing published from this moment on is missed).
    */
   pushIdsChanged(added: boolean): void {
-    if (added) this.addedSince ??= this.currentCursor();
+    if (added) {
+      this.addedSince ??= this.currentCursor();
+      if (this.resume && !this.resume.registered) {
+        this.resume.registered = true;
+        this.addedSince = olderCursor(this.addedSince, this.resume.cursor);
+      }
+    }
     if (this.registrationScheduled) return;
     this.registrationScheduled = true;
     queueMicrotask(() => {
@@ -179,13 +202,12 @@ export class TabMember {
     const now = this.env.clock.now();
     const saved = this.store.load();
     // A tab that heard a leader lately resumes from what the tabs were shown (the cursor of the
-    // last broadcast it heard) and dedupes with what it heard. The saved state can be AHEAD of
-    // that: a leader whose renderer dies right after an answer may get its localStorage write
-    // through while the `deliver` broadcast it posted just before is lost (Chromium, CDP
-    // Page.crash), and trusting that state (its cursor or its `recent` keys) would skip the
-    // answer for every tab. The saved state is for a tab that heard no leader (a reload).
+    // last broadcast it heard). The saved state can be AHEAD of that: a leader whose renderer
+    // dies right after an answer may get its localStorage write through while the `deliver`
+    // broadcast it posted just before is lost (Chromium, CDP Page.crash), and trusting its
+    // cursor would skip the answer for every tab. The saved cursor is for a tab that heard no
+    // leader (a reload); what was shown, each page remembers itself (PageLedger).
     const heardLeader = this.heard.cursor !== null && now - this.heard.at <= HANDOVER_FRESH_MS;
-    if (saved && !heardLeader) for (const key of saved.recent) this.recent.add(key);
     const trusted = saved && heardLeader ? { ...saved, cursor: null } : saved;
     // With Web Locks this tab got the lock because the leader's page let it go (closed, or
     // left): its push IDs leave with it even if its goodbye never arrived. A lease can also be
@@ -194,7 +216,17 @@ export class TabMember {
     if (this.leadership?.kind === 'web-locks' && previous !== null && previous !== this.tabId) {
       for (const id of this.registry.delete(previous)) this.departed.set(id, now);
     }
-    return chooseHandover(this.heard, trusted, now, this.everConnected, this.departedIds(now));
+    const chosen = chooseHandover(
+      this.heard,
+      trusted,
+      now,
+      this.everConnected,
+      this.departedIds(now),
+    );
+    const resume = this.resume;
+    this.resume = null;
+    if (!resume || now > resume.until) return chosen;
+    return { ...chosen, cursor: olderCursor(chosen.cursor, resume.cursor) };
   }
 
   private leaderHost(channel: TabChannel): LeaderHost {
@@ -206,8 +238,8 @@ export class TabMember {
       store: this.store,
       channel,
       expired: this.host.expired,
-      deliverLocally: (notifications) => {
-        this.host.deliver(notifications);
+      deliverLocally: (notifications, cursor) => {
+        this.host.deliver(notifications, cursor);
       },
       statusChanged: (status) => {
         this.setStatus(status);
@@ -261,7 +293,7 @@ export class TabMember {
         return;
       case 'deliver':
         if (!this.leader) this.heard = { ...this.heard, cursor: message.cursor, at: now };
-        this.host.deliver(this.recent.admit(message.notifications));
+        this.host.deliver(this.recent.admit(message.notifications), message.cursor);
         return;
       case 'reset':
         this.host.reset(message.reason);

@@ -210,6 +210,13 @@ export interface ConnectOptions {
   BroadcastChannel?: BroadcastChannelConstructor | null;
   locks?: LockManagerLike | null;
   localStorage?: StorageLike | null;
+  /** Where this page remembers what its views were shown, so a reload resumes exactly. */
+  sessionStorage?: StorageLike | null;
+  /**
+   * The cursor this page's views had seen everything up to before a reload (default: what the
+   * page's sessionStorage says). The hub frame passes its page's.
+   */
+  resumeCursor?: string;
   window?: WindowLike | null;
   /** Whether the browser believes it is online (`navigator.onLine`). */
   onLine?: () => boolean;

@@ -313,7 +313,7 @@ describe('leader handover', () => {
     assert.deepEqual(second.idsFor(id), [missed]);
   });
 
-  test('a leader resuming from an older cursor does not show again what the saved dedupe memory lists', async () => {
+  test('a reloaded page resuming from an older cursor does not show again what it was shown (its ledger)', async () => {
     const site = new Site();
     const id = pushId('dedupe');
     const first = site.openTab();
@@ -327,11 +327,56 @@ describe('leader handover', () => {
     const state = JSON.parse(site.storage.data.get(key)!) as { cursor: string };
     site.storage.data.set(key, JSON.stringify({ ...state, cursor: 'e1-0' }));
     const n2 = site.server.notify(id);
-    const second = site.openTab();
+    const second = site.reloadTab(first);
     second.listen(id);
     await site.advance(100);
     assert.deepEqual(second.idsFor(id), [n2]);
     assert.deepEqual(first.idsFor(id), [n1]);
+  });
+
+  for (const goodbye of ['arrives', 'is lost'] as const) {
+    test(`a follower reloaded before the broadcast of an answer reached it gets that notification after the reload, once (its goodbye ${goodbye})`, async () => {
+      const site = new Site();
+      const [[leader, idA], [follower, idB]] = await tabsWithIds(site, 2);
+      assert.equal(site.leader(), leader);
+      const before = site.server.notify(idB);
+      await site.advance(10);
+      // The leader gets the answer and broadcasts it, but the page unloads before the broadcast
+      // is dispatched to it: the shared cursor moves past a notification it never showed.
+      site.network.paused = true;
+      const missed = site.server.notify(idB);
+      await site.advance(10);
+      const reloaded = site.reloadTab(follower);
+      // A lost goodbye leaves the old page's registration, so the union does not change.
+      if (goodbye === 'arrives') site.network.resume();
+      else site.network.dropQueued();
+      reloaded.listen(idB);
+      const after = site.server.notify([idA, idB]);
+      await site.advance(100);
+      assert.deepEqual(follower.idsFor(idB), [before]);
+      assert.deepEqual(reloaded.idsFor(idB), [missed, after]);
+      assert.deepEqual(leader.idsFor(idA), [after], 'the re-read shows the leader nothing twice');
+    });
+  }
+
+  test('a follower reloaded as the leader closes leads at once and resumes from what it was shown itself', async () => {
+    const site = new Site();
+    const [[leader], [follower, id]] = await tabsWithIds(site, 2);
+    assert.equal(site.leader(), leader);
+    const before = site.server.notify(id);
+    await site.advance(10);
+    site.network.paused = true;
+    const missed = site.server.notify(id);
+    await site.advance(10); // the leader saved the cursor after `missed`; its broadcast waits
+    const reloaded = site.reloadTab(follower);
+    reloaded.listen(id); // its registration (with since) goes to a leader that is going
+    leader.closeTab();
+    site.network.dropQueued();
+    const after = site.server.notify(id);
+    await site.advance(200);
+    assert.equal(site.leader(), reloaded);
+    assert.deepEqual(follower.idsFor(id), [before]);
+    assert.deepEqual(reloaded.idsFor(id), [missed, after]);
   });
 
   test('several leaders at once (tabs that cannot elect) still show each notification once in every tab', async () => {

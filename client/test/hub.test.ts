@@ -7,10 +7,10 @@ import { describe, test } from 'node:test';
 import { EPushClient } from '../src/client.js';
 import type { HubFrameOpener } from '../src/hub-link.js';
 import { HUB_PROTOCOL, parsePageMessage, type HubToPage } from '../src/hub-messages.js';
-import { Hub, type HubClient, type HubMessageEvent } from '../src/hub.js';
+import { Hub, hubClientOptions, type HubClient, type HubMessageEvent } from '../src/hub.js';
 import type { FetchLike } from '../src/types.js';
-import { FakeWindow, newLogger, pushId } from './fakes.js';
-import { Site, URL_BASE, type TabOptions } from './site.js';
+import { FakeStorageArea, FakeWindow, newLogger, pushId, type ClockScope } from './fakes.js';
+import { Site, URL_BASE, type Tab, type TabOptions } from './site.js';
 
 const ORDERS = 'https://orders.example.test';
 const BILLING = 'https://billing.example.test';
@@ -28,7 +28,7 @@ class FramedHub {
     postMessage: (message: HubToPage, targetOrigin: string): void => {
       this.posted.push({ message, targetOrigin });
       const deliver = this.toPage;
-      if (deliver && targetOrigin === this.pageOrigin) {
+      if (deliver && targetOrigin === this.pageOrigin && !this.unloading) {
         const data: unknown = structuredClone(message);
         queueMicrotask(() => {
           deliver(data);
@@ -38,6 +38,10 @@ class FramedHub {
   };
   readonly hub: Hub;
   clients = 0;
+  /** The tab of the push server's origin the hub's client runs in. */
+  tab: Tab | null = null;
+  /** The page is unloading: what the hub posts never reaches it. */
+  unloading = false;
   private readonly listeners: ((event: HubMessageEvent) => void)[] = [];
   private toPage: ((data: unknown) => void) | null = null;
 
@@ -55,8 +59,9 @@ class FramedHub {
       },
       createClient: (hello): HubClient => {
         this.clients += 1;
-        const extra = { ...tabOptions.extra, ...hello, sharing: 'origin' as const };
-        return site.openTab({ ...tabOptions, extra }).client;
+        const extra = { ...tabOptions.extra, ...hubClientOptions(hello) };
+        this.tab = site.openTab({ ...tabOptions, extra });
+        return this.tab.client;
       },
       clock: site.clock,
       logger: newLogger(),
@@ -91,7 +96,8 @@ function openPage(
   site: Site,
   hubFrame: HubFrameOpener,
   name: string,
-): { client: EPushClient; fetched: string[] } {
+  page: { window?: FakeWindow; session?: FakeStorageArea } = {},
+): { client: EPushClient; fetched: string[]; scope: ClockScope } {
   const fetched: string[] = [];
   const serverFetch = site.server.fetchFor(name);
   const fetch: FetchLike = (url, init) => {
@@ -99,11 +105,13 @@ function openPage(
     return serverFetch(url, init);
   };
   const scope = site.clock.scope();
+  const window = page.window ?? new FakeWindow();
   const client = new EPushClient({
     url: URL_BASE,
     hubFrame,
     fetch,
-    window: new FakeWindow(),
+    window,
+    sessionStorage: page.session?.forWindow(window) ?? null,
     BroadcastChannel: null,
     locks: null,
     localStorage: null,
@@ -113,7 +121,7 @@ function openPage(
     random: () => 0.5,
     logger: newLogger(),
   });
-  return { client, fetched };
+  return { client, fetched, scope };
 }
 
 describe('the hub frame', () => {
@@ -291,6 +299,39 @@ describe('the hub frame', () => {
     await site.advance(10);
     assert.deepEqual(got, [id]);
     assert.equal(site.server.open, 1);
+  });
+
+  test("a page reloaded before the hub's post of a notification reached it gets that notification after the reload, once", async () => {
+    const site = new Site();
+    const session = new FakeStorageArea();
+    const window = new FakeWindow();
+    const frame = new FramedHub(site, ORDERS, [ORDERS]);
+    const page = openPage(site, frame.opener, 'page', { window, session });
+    const id = pushId('reloading');
+    const got: string[] = [];
+    page.client.listen(id, (n) => got.push(n.id));
+    await site.advance(1300);
+    assert.equal(page.client.isLeader, true);
+    const before = site.server.notify(id);
+    await site.advance(10);
+    // The hub gets the answer and posts it, but the page is unloading: the post never arrives,
+    // while the hub (the leader) saves the shared cursor after it.
+    frame.unloading = true;
+    const missed = site.server.notify(id);
+    await site.advance(10);
+    window.dispatch({ type: 'pagehide', persisted: false });
+    page.scope.kill();
+    frame.tab?.closeTab();
+
+    const reloadedFrame = new FramedHub(site, ORDERS, [ORDERS]);
+    const reloaded = openPage(site, reloadedFrame.opener, 'reloaded', { session });
+    const gotAfter: string[] = [];
+    reloaded.client.listen(id, (n) => gotAfter.push(n.id));
+    const after = site.server.notify(id);
+    await site.advance(1300);
+    assert.equal(reloaded.client.isLeader, true);
+    assert.deepEqual(got, [before]);
+    assert.deepEqual(gotAfter, [missed, after]);
   });
 
   test('malformed page messages are dropped, never trusted', () => {

@@ -28,6 +28,8 @@ export interface TabOptions {
   readonly broadcastChannel?: boolean;
   readonly localStorage?: boolean;
   readonly online?: boolean;
+  /** The tab's sessionStorage (default: a new one); a reload keeps it. */
+  readonly session?: FakeStorageArea;
   readonly extra?: Partial<ConnectOptions>;
 }
 
@@ -45,6 +47,12 @@ export class Site {
     const tab = new Tab(this, `tab${this.nextTab++}`, options);
     this.tabs.push(tab);
     return tab;
+  }
+
+  /** The user reloads `tab`: `pagehide`, the page is gone, a new page loads in the same tab. */
+  reloadTab(tab: Tab): Tab {
+    tab.closeTab();
+    return this.openTab({ ...tab.options, session: tab.session });
   }
 
   leaders(): Tab[] {
@@ -79,6 +87,7 @@ export class Tab {
   readonly resets: ResetEvent[] = [];
   readonly expired: string[][] = [];
   readonly logger = newLogger();
+  readonly session: FakeStorageArea;
   alive = true;
   private readonly scope: ClockScope;
   private readonly lockHolder: LockHolder;
@@ -87,8 +96,9 @@ export class Tab {
   constructor(
     private readonly site: Site,
     readonly name: string,
-    options: TabOptions,
+    readonly options: TabOptions,
   ) {
+    this.session = options.session ?? new FakeStorageArea();
     this.scope = site.clock.scope();
     this.lockHolder = site.locks.holder();
     const channels = site.network.forTab();
@@ -99,6 +109,7 @@ export class Tab {
       BroadcastChannel: options.broadcastChannel === false ? null : channels.ctor,
       locks: options.locks === false ? null : this.lockHolder,
       localStorage: options.localStorage === false ? null : site.storage.forWindow(this.window),
+      sessionStorage: this.session.forWindow(this.window),
       window: this.window,
       onLine: () => site.online,
       now: this.scope.now,
