@@ -84,21 +84,32 @@ interface DemoWindow {
 const RECEIVED_PREFIX = 'epush-received ';
 const PAGE_LOG_KEY = 'epush-e2e.received';
 
+interface PageStorage {
+  readonly length: number;
+  key(index: number): string | null;
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
 /**
  * Runs in the page before its scripts, on every load: copies each `epush-received` console line
- * into sessionStorage, which survives reloads of the tab and loses nothing while unloading.
+ * into sessionStorage, which survives reloads of the tab. Each line gets its own key, named after
+ * the document (its time origin) and the line's number: the document after a reload never
+ * rewrites what the one before wrote, however late that write lands.
  */
 function keepReceivedLog({ prefix, key }: { prefix: string; key: string }): void {
   const page = globalThis as unknown as {
     console: { log: (...args: unknown[]) => void };
-    sessionStorage: { getItem(key: string): string | null; setItem(key: string, v: string): void };
+    sessionStorage: PageStorage;
+    performance: { timeOrigin: number };
   };
+  const documentKey = `${key}:${page.performance.timeOrigin}:`;
+  let lines = 0;
   const log = page.console.log.bind(page.console);
   page.console.log = (...args: unknown[]) => {
     const [first] = args;
     if (typeof first === 'string' && first.startsWith(prefix)) {
-      const line = first.slice(prefix.length);
-      page.sessionStorage.setItem(key, (page.sessionStorage.getItem(key) ?? '') + line + '\n');
+      page.sessionStorage.setItem(documentKey + String(lines++), first.slice(prefix.length));
     }
     log(...args);
   };
@@ -106,17 +117,20 @@ function keepReceivedLog({ prefix, key }: { prefix: string; key: string }): void
 
 /** Every notification the tab's views received, across reloads, in order (see `keepReceivedLog`). */
 export async function pageLog(page: Page): Promise<PushNotification[]> {
-  const text = await page.evaluate(
-    (key) =>
-      (
-        globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }
-      ).sessionStorage.getItem(key) ?? '',
-    PAGE_LOG_KEY,
-  );
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as PushNotification);
+  const entries = await page.evaluate((key) => {
+    const storage = (globalThis as unknown as { sessionStorage: PageStorage }).sessionStorage;
+    const found: [number, number, string][] = [];
+    for (let i = 0; i < storage.length; i++) {
+      const name = storage.key(i);
+      if (name === null || !name.startsWith(key + ':')) continue;
+      const [origin = '', line = ''] = name.slice(key.length + 1).split(':');
+      found.push([Number(origin), Number(line), storage.getItem(name) ?? '']);
+    }
+    return found;
+  }, PAGE_LOG_KEY);
+  return entries
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    .map(([, , line]) => JSON.parse(line) as PushNotification);
 }
 
 /**
