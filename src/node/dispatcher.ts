@@ -59,6 +59,7 @@ export class Dispatcher implements ClusterEventSink {
   /** Listens between arrival and registration (or answer), for the connection count. */
   private pending = 0;
   private arrived = 0;
+  private outages = 0;
 
   constructor(
     private readonly backplane: Backplane,
@@ -96,6 +97,11 @@ export class Dispatcher implements ClusterEventSink {
 
   get isUp(): boolean {
     return this.up;
+  }
+
+  /** Times serving stopped (unreachable or not delivering), however briefly. */
+  get outageCount(): number {
+    return this.outages;
   }
 
   get isDelivering(): boolean {
@@ -212,6 +218,7 @@ export class Dispatcher implements ClusterEventSink {
     if (up === this.up) return;
     this.up = up;
     if (!up) {
+      this.outages++;
       for (const listener of this.held.all()) {
         this.held.answer(
           listener,

@@ -35,6 +35,7 @@ export class NodeFigures {
       connections: () => connections.byTransport,
       listeners: () => dispatcher.listenerCount,
       backplaneUp: () => this.backplaneUp(),
+      backplaneOutages: () => dispatcher.outageCount,
       backplaneRoundTrip: () => canary.roundTripSeconds,
       delivered: () => dispatcher.stats.delivered,
       backplaneLeader: () => backplane.isLeader?.() ?? false,

@@ -6,6 +6,8 @@ export interface MetricsSource {
   connections(): ReadonlyMap<TransportName, number>;
   listeners(): number;
   backplaneUp(): boolean;
+  /** Times `backplaneUp` turned false so far. */
+  backplaneOutages(): number;
   /** Seconds of the last delivery-canary round trip; NaN before the first. */
   backplaneRoundTrip(): number;
   delivered(): number;
@@ -64,6 +66,15 @@ export class EpushMetrics {
       registers,
       collect() {
         this.set(source.backplaneUp() ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'epush_backplane_outages_total',
+      help: 'Times epush_backplane_up turned 0 (readiness red, held listeners sent elsewhere), counted even when it healed between two scrapes',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.backplaneOutages());
       },
     });
     new Gauge({

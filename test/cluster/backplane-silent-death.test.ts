@@ -28,6 +28,7 @@ import {
   until,
   type EpushProcess,
 } from '../support/epush-process.js';
+import { metricSample, requiredMetric } from '../support/metrics.js';
 import { TcpFaultProxy } from '../support/tcp-fault-proxy.js';
 
 const KEY = 'silent-death-key-0123456789';
@@ -91,9 +92,11 @@ async function ready(node: EpushProcess): Promise<boolean> {
 }
 
 async function listeners(node: EpushProcess): Promise<number> {
-  const text = (await request('GET', `${node.url}/metrics`)).text;
-  const line = text.split('\n').find((l) => l.startsWith('epush_listeners '));
-  return line === undefined ? -1 : Number(line.slice('epush_listeners '.length));
+  return (await metricSample(node.url, 'epush_listeners')) ?? -1;
+}
+
+async function outages(node: EpushProcess): Promise<number> {
+  return requiredMetric(node.url, 'epush_backplane_outages_total');
 }
 
 /** Publishers not stopped yet (a failed test leaves its own running; `after` stops it). */
@@ -210,12 +213,22 @@ for (const vendor of VENDORS) {
 
     const bothReady = async (): Promise<boolean> =>
       (await Promise.all(nodes.map(ready))).every(Boolean);
-    /** Milliseconds until each node turned red (each may heal before the other turns). */
-    const eachRed = async (): Promise<number> =>
+    /**
+     * Milliseconds until each node was seen red. A node that replaces its dead connection at
+     * once is red for only milliseconds, less than one /readyz round trip on a busy machine:
+     * its `epush_backplane_outages_total` going up past `before` (read before the fault) is seen
+     * red too.
+     */
+    const eachRed = async (before: readonly number[]): Promise<number> =>
       Math.max(
         ...(await Promise.all(
-          nodes.map((node) =>
-            until(`${node.nodeId} is red`, async () => !(await ready(node)), 10_000, 25),
+          nodes.map((node, i) =>
+            until(
+              `${node.nodeId} is red`,
+              async () => !(await ready(node)) || (await outages(node)) > before[i]!,
+              10_000,
+              25,
+            ),
           ),
         )),
       );
@@ -232,9 +245,10 @@ for (const vendor of VENDORS) {
       const publisher = new Publisher(nodes, pushId);
       await sleep(500);
 
+      const outagesBefore = await Promise.all(nodes.map(outages));
       const stalledAt = Date.now();
       proxy.setMode('blackhole');
-      const redMs = await eachRed();
+      const redMs = await eachRed(outagesBefore);
       proxy.setMode('pass');
       const greenMs = await until('both nodes are ready again', bothReady, 15_000);
       const healedAt = Date.now();
@@ -280,9 +294,10 @@ for (const vendor of VENDORS) {
       const publisher = new Publisher(nodes, pushId);
       await sleep(500);
 
+      const outagesBefore = await Promise.all(nodes.map(outages));
       const killedAt = Date.now();
       const killed = proxy.killExistingSilently();
-      const redMs = await eachRed();
+      const redMs = await eachRed(outagesBefore);
       const greenMs = await until('both nodes are ready again', bothReady, 15_000).catch(
         async (error: unknown) => {
           await publisher.stop();

@@ -43,6 +43,7 @@ describe('delivery canary', () => {
       (await request('GET', `${node.url}/readyz`)).status === 200;
     await until('ready at start', ready);
     assert.equal(await metricSample(node.url, 'epush_backplane_up'), 1);
+    assert.equal(await metricSample(node.url, 'epush_backplane_outages_total'), 0);
     const rtt = await metricSample(node.url, 'epush_backplane_rtt_seconds');
     assert.ok(rtt !== null && rtt >= 0 && rtt < 1, `canary round trip ${rtt}`);
 
@@ -57,6 +58,7 @@ describe('delivery canary', () => {
     const redAfter = await until('readiness is red', async () => !(await ready()));
     assert.ok(redAfter < 8000, `red after ${redAfter} ms`);
     assert.equal(await metricSample(node.url, 'epush_backplane_up'), 0);
+    assert.equal(await metricSample(node.url, 'epush_backplane_outages_total'), 1);
     const answer = await held;
     assert.equal(answer.status, 200);
     assert.equal(answer.body.reconnect, true, 'held listeners are sent to another node');
