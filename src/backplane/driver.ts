@@ -185,7 +185,11 @@ export interface PresenceWrite {
  * them). Optional: a backplane without them answers the presence calls 501.
  */
 export interface PresenceDriverMethods {
-  /** The stored records of these push IDs (absent: never written, or forgotten). */
+  /**
+   * The stored records of these push IDs (absent: never written, or forgotten), with every
+   * write and membership change any node completed before the call (a driver that reads a local
+   * replica waits until it has caught up: the protocol reads the groups after this).
+   */
   presenceRead(pushIds: readonly PushId[]): Promise<Map<PushId, PresenceEntry>>;
   /**
    * Compare-and-set: stores `write` if the record's version is still `expected` (0: no record),

@@ -247,6 +247,24 @@ export function runPresenceConformance(name: string, factory: DriverFactory): vo
       }
     });
 
+    test("a push ID's groups read on one node include the changes another node just made", async () => {
+      const c = await open(factory);
+      try {
+        const [pushId] = mintPushIds(1) as [PushId];
+        await c.a.register([pushId]);
+        // Each read follows its change at once: a replica that lags shows in one of the rounds.
+        for (let i = 0; i < 10; i++) {
+          const group = `room-${i}` as GroupName;
+          await c.a.addMember(group, pushId);
+          assert.deepEqual((await c.b.presenceOf(pushId))?.groups, [group], `round ${i}: joined`);
+          await c.a.removeMember(group, pushId);
+          assert.deepEqual((await c.b.presenceOf(pushId))?.groups, [], `round ${i}: left`);
+        }
+      } finally {
+        await c.close();
+      }
+    });
+
     test('a push ID never minted reads as absent', async () => {
       const c = await open(factory);
       try {

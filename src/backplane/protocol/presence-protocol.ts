@@ -122,11 +122,12 @@ export class PresenceProtocol {
   /** The presence of one push ID; null when it was never minted (or forgotten long since). */
   async of(pushId: PushId): Promise<PushIdPresence | null> {
     this.require();
-    const [entries, live, histories, clock] = await Promise.all([
-      this.driver.presenceRead([pushId]),
+    const [entries, clock] = await Promise.all([this.driver.presenceRead([pushId]), this.clock()]);
+    // Read after the record: where reads are served by a local replica, the record's read is a
+    // barrier, so the groups include a change that another node answered a moment ago.
+    const [live, histories] = await Promise.all([
       this.driver.isLive(pushId),
       this.driver.histories([pushId]),
-      this.clock(),
     ]);
     const record = decodeEntry(entries.get(pushId));
     if (record === null && !live) return null;
