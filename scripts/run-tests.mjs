@@ -6,6 +6,7 @@
 //   npm test                          everything; afterwards the checkout must be as it was
 //   npm test -- utf8 e2e/admin        only the files whose path contains one of the fragments
 //   npm test -- --concurrency 1       test files run one at a time (default 2: two lanes)
+//   EPUSH_TEST_FILE_LIMIT_MS=N        a file running longer fails (default 8 minutes)
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +35,13 @@ function weight(file) {
 }
 
 const isHeavy = (file) => HEAVY.some((dir) => file.startsWith(dir));
+
+/**
+ * A test file that runs longer than this fails, named, and its lane goes on (the longest file
+ * takes about a minute on two cores); a hung file used to hold its lane until CI's own timeout.
+ */
+const FILE_LIMIT_MS = Number(process.env.EPUSH_TEST_FILE_LIMIT_MS ?? 8 * 60_000);
+const SIGNALS = new URL('./test-process-signals.mjs', import.meta.url).href;
 
 const args = process.argv.slice(2);
 // Two lanes: most of the suite waits on processes, brokers and browsers, so two files side by side
@@ -87,8 +95,11 @@ function runLane(laneFiles, parallel, live, title) {
       [
         '--import',
         'tsx',
+        '--import',
+        SIGNALS,
         '--test',
         `--test-concurrency=${parallel}`,
+        `--test-timeout=${FILE_LIMIT_MS}`,
         '--test-reporter=spec',
         ...laneFiles,
       ],

@@ -4,7 +4,7 @@
  * a user and password required. It is started straight from the package's launcher jar, never
  * through /etc/init.d/activemq or /etc/activemq, so the machine's own instances are not touched.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -62,12 +62,6 @@ export interface ActiveMqOptions {
   /** How long one start may take before giving up (a JVM on a busy 2-core CI box is slow). */
   readonly startTimeoutMs?: number;
 }
-
-/** Every broker JVM still running; killed when the test process exits, whatever happened. */
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 export class PrivateActiveMq extends BrokerProcess {
   /** How long the last start took, up to a STOMP CONNECTED (milliseconds). */
@@ -217,10 +211,8 @@ export class PrivateActiveMq extends BrokerProcess {
     );
     closeSync(log);
     this.child = child;
-    live.add(child);
     let exited: string | null = null;
     child.once('exit', (code, signal) => {
-      live.delete(child);
       exited = `exited (code ${String(code)}, signal ${String(signal)})`;
     });
     child.once('error', (error) => {

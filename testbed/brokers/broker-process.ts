@@ -32,8 +32,26 @@ export async function killProcess(child: ChildProcess | null): Promise<void> {
 }
 
 /** One private broker process; subclasses say how it starts (and on which ports). */
+/** Every broker process still running; killed when the test process exits, whatever happened. */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 export abstract class BrokerProcess {
-  protected child: ChildProcess | null = null;
+  private current: ChildProcess | null = null;
+
+  /** The running broker; setting it also has it killed if the test process exits first. */
+  protected get child(): ChildProcess | null {
+    return this.current;
+  }
+
+  protected set child(child: ChildProcess | null) {
+    this.current = child;
+    if (child === null) return;
+    live.add(child);
+    child.once('exit', () => live.delete(child));
+  }
 
   protected constructor(
     /** Its private directory (data, config, logs), removed by stop(). */
