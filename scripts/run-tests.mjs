@@ -37,11 +37,11 @@ function weight(file) {
 const isHeavy = (file) => HEAVY.some((dir) => file.startsWith(dir));
 
 /**
- * A test file that runs longer than this fails, named, and its lane goes on (the longest file
- * takes about a minute on two cores); a hung file used to hold its lane until CI's own timeout.
+ * A test file that runs longer than this fails, named, and its lane goes on (the longest suite
+ * takes under a minute on two cores); a hung file used to hold its lane until CI's own timeout.
+ * The runner stops it with SIGTERM, and what it started dies with it (testbed/kill-on-exit.ts).
  */
 const FILE_LIMIT_MS = Number(process.env.EPUSH_TEST_FILE_LIMIT_MS ?? 8 * 60_000);
-const SIGNALS = new URL('./test-process-signals.mjs', import.meta.url).href;
 
 const args = process.argv.slice(2);
 // Two lanes: most of the suite waits on processes, brokers and browsers, so two files side by side
@@ -95,8 +95,6 @@ function runLane(laneFiles, parallel, live, title) {
       [
         '--import',
         'tsx',
-        '--import',
-        SIGNALS,
         '--test',
         `--test-concurrency=${parallel}`,
         `--test-timeout=${FILE_LIMIT_MS}`,

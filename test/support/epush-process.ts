@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { killOnExit } from '../../testbed/kill-on-exit.js';
 
 /** The repository root (this file lives in test/support). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -52,12 +53,6 @@ export interface StartOptions {
   /** How long to wait for the ready line. */
   readonly timeoutMs?: number;
 }
-
-/** Every child still running; killed when the test process exits, whatever happened. */
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /**
  * Starting a node from source costs most of a second of CPU (tsx compiles it); more than two
@@ -128,8 +123,7 @@ function spawnEpush(
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  killOnExit(child);
   return child;
 }
 

@@ -18,13 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../testbed/free-port.js';
+import { killOnExit } from '../../testbed/kill-on-exit.js';
 
 export type BalancerKind = 'nginx' | 'haproxy' | 'apache';
-
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGTERM');
-});
 
 interface Recipe {
   readonly binary: string;
@@ -130,8 +126,7 @@ export class Balancer {
     const child = spawn(recipe.binary, recipe.args(dir, confPath), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    running.add(child);
-    child.once('exit', () => running.delete(child));
+    killOnExit(child, 'SIGTERM');
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { killOnExit } from '../kill-on-exit.js';
 
 /**
  * Polls `answers` every 50 ms until it is true; throws naming `what` when the process exits
@@ -32,25 +33,17 @@ export async function killProcess(child: ChildProcess | null): Promise<void> {
 }
 
 /** One private broker process; subclasses say how it starts (and on which ports). */
-/** Every broker process still running; killed when the test process exits, whatever happened. */
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
 export abstract class BrokerProcess {
   private current: ChildProcess | null = null;
 
-  /** The running broker; setting it also has it killed if the test process exits first. */
+  /** The running broker; setting it also has it killed if this process exits first. */
   protected get child(): ChildProcess | null {
     return this.current;
   }
 
   protected set child(child: ChildProcess | null) {
     this.current = child;
-    if (child === null) return;
-    live.add(child);
-    child.once('exit', () => live.delete(child));
+    if (child !== null) killOnExit(child);
   }
 
   protected constructor(

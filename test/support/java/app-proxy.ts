@@ -9,14 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../epush-process.js';
 import { freePort } from '../../../testbed/free-port.js';
+import { killOnExit } from '../../../testbed/kill-on-exit.js';
 
 const NGINX = '/usr/sbin/nginx';
 const TEMPLATE = join(REPO_ROOT, 'deploy', 'nginx', 'java-app.conf.template');
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGTERM');
-});
 
 /** Fills the template's fields; fails on a field left without a value. */
 export function renderJavaAppProxy(values: {
@@ -71,8 +67,7 @@ export class JavaAppProxy {
       ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    live.add(child);
-    child.once('exit', () => live.delete(child));
+    killOnExit(child, 'SIGTERM');
     let output = '';
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const deadline = Date.now() + 10_000;

@@ -19,6 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../../testbed/free-port.js';
+import { killOnExit } from '../../../testbed/kill-on-exit.js';
 
 export type AppServerKind = 'tomcat10' | 'jetty9';
 
@@ -34,11 +35,6 @@ const JVM_FLAGS = [
   '-XX:-UsePerfData',
   '-Djava.awt.headless=true',
 ];
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 interface Layout {
   readonly args: string[];
@@ -142,8 +138,7 @@ export class JavaAppServer {
       stdio: ['ignore', log, log],
     });
     closeSync(log);
-    live.add(child);
-    child.once('exit', () => live.delete(child));
+    killOnExit(child);
     const server = new JavaAppServer(kind, port, dir, child, layout.log);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
