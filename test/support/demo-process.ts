@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { killOnExit } from '../../testbed/kill-on-exit.js';
 import { requiredMetric } from './metrics.js';
 
 export interface DemoProcess {
@@ -39,6 +40,7 @@ export async function startDemo(extraArgs: string[] = []): Promise<DemoProcess> 
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  killOnExit(child);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
