@@ -28,21 +28,26 @@ export interface HubFrame {
 
 /**
  * Opens the hub frame at `url` and calls `onMessage` with the data of every message that comes
- * from THAT frame and the push server's origin, and `onLoad` when the frame's document loaded
- * (or failed to: a frame the page's CSP or the hub's `frame-ancestors` blocks loads an error
- * page); null when this page cannot embed frames.
+ * from THAT frame and the push server's origin, `onLoad` when the frame's document loaded (or
+ * failed to: a frame the hub's `frame-ancestors` blocks loads an error page), and `onBlocked`
+ * when the page's own Content-Security-Policy refused the frame; null when this page cannot
+ * embed frames.
  */
 export type HubFrameOpener = (
   url: string,
   onMessage: (data: unknown) => void,
   onLoad: () => void,
+  onBlocked?: () => void,
 ) => HubFrame | null;
 
 /**
  * A hub whose frame has loaded answers `hello` at once (its script runs before `load`); this
- * long without an answer after `load` means the frame was blocked or the origin refused.
+ * long without an answer after `load` means the hub refused this origin in silence (not in
+ * `--cors-origins`) or its `frame-ancestors` blocked the frame. Generous: the answer crosses
+ * processes, and 8 tabs opening together on a busy 2-core machine took more than 0.5 s, so a
+ * tab gave the hub up and held a connection of its own.
  */
-export const HUB_LOADED_GRACE_MS = 500;
+export const HUB_LOADED_GRACE_MS = 3000;
 
 /** What the link needs from the page's client. */
 export interface HubLinkHost {
@@ -100,6 +105,9 @@ export class HubLink {
         },
         () => {
           this.onLoad();
+        },
+        () => {
+          this.fail("this page's Content-Security-Policy does not allow the hub frame");
         },
       );
     } catch (error) {
@@ -230,6 +238,25 @@ interface FrameDocument {
   createElement(tag: 'iframe'): HTMLIFrameElement;
   readonly body: HTMLElement | null;
   readonly documentElement: HTMLElement;
+  addEventListener(
+    type: 'securitypolicyviolation',
+    listener: (event: SecurityPolicyViolationEvent) => void,
+  ): void;
+  removeEventListener(
+    type: 'securitypolicyviolation',
+    listener: (event: SecurityPolicyViolationEvent) => void,
+  ): void;
+}
+
+/** Directives under which a page's CSP refuses a frame. */
+const FRAME_DIRECTIVES = new Set(['frame-src', 'child-src', 'default-src']);
+
+function originOf(url: string): string | null {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return null;
+  }
 }
 
 interface MessageWindow {
@@ -242,7 +269,7 @@ interface MessageWindow {
  * from that frame's window and the push server's origin, and posted to that origin only.
  */
 export function iframeHubOpener(document: FrameDocument, window: MessageWindow): HubFrameOpener {
-  return (url, onMessage, onLoad) => {
+  return (url, onMessage, onLoad, onBlocked) => {
     const origin = new URL(url).origin;
     const iframe = document.createElement('iframe');
     iframe.src = url;
@@ -264,6 +291,12 @@ export function iframeHubOpener(document: FrameDocument, window: MessageWindow):
       for (const message of waiting) iframe.contentWindow?.postMessage(message, origin);
       onLoad();
     });
+    // Refused by the page's own CSP: known at once, no need to wait out the grace after `load`.
+    const violation = (event: SecurityPolicyViolationEvent): void => {
+      if (!FRAME_DIRECTIVES.has(event.effectiveDirective)) return;
+      if (originOf(event.blockedURI) === origin) onBlocked?.();
+    };
+    document.addEventListener('securitypolicyviolation', violation);
     window.addEventListener('message', listener);
     (document.body ?? document.documentElement).appendChild(iframe);
     return {
@@ -272,6 +305,7 @@ export function iframeHubOpener(document: FrameDocument, window: MessageWindow):
         else iframe.contentWindow?.postMessage(message, origin);
       },
       close() {
+        document.removeEventListener('securitypolicyviolation', violation);
         window.removeEventListener('message', listener);
         iframe.remove();
       },

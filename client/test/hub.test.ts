@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EPushClient } from '../src/client.js';
-import type { HubFrameOpener } from '../src/hub-link.js';
+import { HUB_LOADED_GRACE_MS, type HubFrameOpener } from '../src/hub-link.js';
 import { HUB_PROTOCOL, parsePageMessage, type HubToPage } from '../src/hub-messages.js';
 import { Hub, hubClientOptions, type HubClient, type HubMessageEvent } from '../src/hub.js';
 import type { FetchLike } from '../src/types.js';
@@ -180,11 +180,24 @@ describe('the hub frame', () => {
     const frame = new FramedHub(site, INTRUDER, [ORDERS]);
     const page = openPage(site, frame.opener, 'intruder');
     page.client.listen(pushId('intruder'), () => undefined);
-    await site.advance(400);
+    await site.advance(HUB_LOADED_GRACE_MS - 100);
     assert.equal(page.client.sharing.mode, 'site', 'still waiting for the hub');
-    await site.advance(200); // the frame loaded 0.5 s ago and said nothing
+    await site.advance(200); // the frame loaded the grace ago and said nothing
     assert.deepEqual(frame.posted, [], 'the hub said nothing');
     assert.equal(frame.clients, 0, 'and joined no tabs');
+    assert.equal(page.client.sharing.mode, 'origin');
+    assert.ok(page.fetched.length > 0, 'the page listens on its own after the fallback');
+  });
+
+  test("a frame the page's own CSP refuses is given up at once, without waiting for its load", async () => {
+    const site = new Site();
+    const blocked: HubFrameOpener = (_url, _onMessage, _onLoad, onBlocked) => {
+      queueMicrotask(() => onBlocked?.());
+      return { post: () => undefined, close: () => undefined };
+    };
+    const page = openPage(site, blocked, 'page');
+    page.client.listen(pushId('page'), () => undefined);
+    await site.advance(10);
     assert.equal(page.client.sharing.mode, 'origin');
     assert.ok(page.fetched.length > 0, 'the page listens on its own after the fallback');
   });

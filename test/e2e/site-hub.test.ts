@@ -389,7 +389,8 @@ describe('one connection per browser across the origins of a site, through the h
           );
           return mode === 'origin' ? Date.now() - openedAt : undefined;
         },
-        5000,
+        // The hub frame's grace after its load (3 s), on a busy machine.
+        10_000,
         'the intruder to give the hub up',
         20,
       );
@@ -437,6 +438,11 @@ describe('one connection per browser across the origins of a site, through the h
     await waitConnected(tab);
     t.diagnostic(`frames forbidden: connected ${Date.now() - openedAt} ms after goto`);
     assert.equal((await info(tab)).mode, 'origin');
+    // Seen from the page's CSP violation at once, not after the grace that follows a `load`.
+    assert.ok(
+      tab.clientLog.some((line) => line.includes('Content-Security-Policy does not allow the hub')),
+      `the client's reason: ${JSON.stringify(tab.clientLog)}`,
+    );
     const id = await api(epush.url).notifyPushId(tab.pushId, { fallback: true });
     await eventually(
       () => Promise.resolve(tab.delivered.length > 0 ? true : undefined),

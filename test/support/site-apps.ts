@@ -74,6 +74,8 @@ export interface AppTab {
   readonly pushId: string;
   /** Deliveries with the test's clock when their console event arrived. */
   readonly delivered: { notification: PushNotification; at: number }[];
+  /** What the client logged to the console (`epush: …` lines: why it shares as it does). */
+  readonly clientLog: string[];
 }
 
 /**
@@ -112,14 +114,16 @@ export async function openAppTab(
 ): Promise<AppTab> {
   const page = await context.newPage();
   const delivered: AppTab['delivered'] = [];
+  const clientLog: string[] = [];
   page.on('console', (message) => {
     const text = message.text();
+    if (text.startsWith('epush: ')) clientLog.push(text);
     if (!text.startsWith('epush-received ')) return;
     const notification = JSON.parse(text.slice('epush-received '.length)) as PushNotification;
     delivered.push({ notification, at: Date.now() });
   });
   await page.goto(url);
-  return { page, host, pushId, delivered };
+  return { page, host, pushId, delivered, clientLog };
 }
 
 /** What the tab's client says about its sharing. */
