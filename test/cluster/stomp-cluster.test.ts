@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { PrivateActiveMq } from '../../testbed/brokers/activemq.js';
 import {
   api,
+  headCursor,
   listenRaw,
   request,
   sleep,
@@ -63,8 +64,12 @@ describe('the sequencer dies (SIGKILL) while notifications flow', () => {
     let killedAt = 0;
     let firstAfterKill = 0;
     let publishing = true;
-    type Body = { notifications: { id: string }[]; cursor: string };
+    type Body = { notifications: { id: string }[]; cursor: string; reset?: boolean };
     let cursor: string | null = null;
+    let resets = 0;
+    // Where the log stood before the first notification: a failure says whether a missing one
+    // is in the log (a delivery fault) or not (a loss).
+    const from = await headCursor(listenerNode.url);
     let consuming = true;
     const consume = (async () => {
       while (consuming) {
@@ -74,6 +79,7 @@ describe('the sequencer dies (SIGKILL) while notifications flow', () => {
         }).catch(() => null);
         if (answer?.status === 200) {
           for (const notification of answer.body.notifications) received.push(notification.id);
+          if (answer.body.reset === true) resets += 1;
           cursor = answer.body.cursor;
         } else await sleep(50);
       }
@@ -124,8 +130,28 @@ describe('the sequencer dies (SIGKILL) while notifications flow', () => {
     console.log(
       `# sequencer SIGKILL: ${accepted.length} accepted, ${received.length} received, ` +
         `${missing.length} missing, ${twice.length} twice; first 202 after the kill in ` +
-        `${firstAfterKill - killedAt} ms`,
+        `${firstAfterKill - killedAt} ms; ${resets} listen answers with reset`,
     );
+    if (missing.length > 0) {
+      for (const node of [publisherNode, listenerNode]) {
+        const history = await api(node.url, KEY).call<{ notifications: { id: string }[] }>(
+          'GET',
+          `/api/push-ids/${pushId}/notifications?since=${encodeURIComponent(from)}&limit=1000`,
+        );
+        const logged = new Set(history.body.notifications?.map((n) => n.id) ?? []);
+        console.log(
+          `# ${node.nodeId}: history ${history.status}, ${logged.size} in the log; missing ` +
+            missing
+              .map(
+                (id) =>
+                  `${id} (accepted #${accepted.indexOf(id) + 1} of ` +
+                  `${accepted.length}, kill after #${acceptedAtKill}): ` +
+                  (logged.has(id) ? 'in the log' : 'NOT in the log'),
+              )
+              .join(', '),
+        );
+      }
+    }
     assert.deepEqual(missing, [], 'every notification answered 202 arrived');
     assert.deepEqual(twice, [], 'none arrived twice');
   });
